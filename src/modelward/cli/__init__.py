@@ -1,0 +1,1 @@
+"""The `mw` / `modelward` command line: one module per command group, lazy imports."""

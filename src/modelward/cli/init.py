@@ -1,0 +1,31 @@
+"""`mw init`: create the store in MODELWARD_HOME."""
+
+from __future__ import annotations
+
+import click
+
+from modelward.cli.output import json_option, print_json
+
+
+@click.command()
+@json_option
+def init(as_json: bool) -> None:
+    """Create (or upgrade) the store: metadata database and artifact folder."""
+    from modelward.store.database import redact_url
+    from modelward.store.workspace import open_workspace
+
+    workspace = open_workspace()
+    workspace.settings.artifact_root.mkdir(parents=True, exist_ok=True)
+    info = {
+        "home": str(workspace.settings.home),
+        "database": redact_url(workspace.settings.db_url),
+        "artifacts": str(workspace.settings.artifact_root),
+        "schema_revision": workspace.db.current_revision(),
+    }
+    if as_json:
+        print_json(info)
+        return
+    click.echo(f"modelward store ready in {info['home']}")
+    click.echo(f"  database   {info['database']} (schema {info['schema_revision']})")
+    click.echo(f"  artifacts  {info['artifacts']}")
+    click.echo("next: mw data add FILE --name NAME, or mw demo")

@@ -1,0 +1,88 @@
+"""Entry point of `mw` / `modelward`: the command tree and the error boundary.
+
+Command modules are imported only when their command runs (or when help lists
+them), and none of them imports pandas, numpy, scikit-learn or SQLAlchemy at
+module level, so `mw --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from modelward import __version__
+from modelward.cli.output import emit_error
+from modelward.errors import ModelwardError
+
+# command name -> "module:attribute", loaded on demand
+COMMANDS: dict[str, str] = {
+    "init": "modelward.cli.init:init",
+    "demo": "modelward.cli.demo:demo",
+    "data": "modelward.cli.data:data",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when first needed."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module_name, attribute = self.lazy[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="modelward")
+def cli() -> None:
+    """modelward: data -> train -> evaluate -> register -> deploy -> monitor.
+
+    Every command accepts --json. Exit codes: 0 success, 1 the work failed,
+    2 bad usage or bad input. The store lives in MODELWARD_HOME (./.modelward).
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and turn every error into a one-line message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    command = "mw " + " ".join(a for a in args[:2] if not a.startswith("-")).strip()
+    try:
+        result = cli.main(args=args, prog_name="mw", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("mw: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else command.strip()
+        hint = f" (see `{where} --help`)" if exc.ctx else ""
+        emit_error(where, exc.format_message() + hint, kind="UsageError", as_json=as_json)
+        sys.exit(2)
+    except click.ClickException as exc:
+        emit_error(command.strip(), exc.format_message(), kind="UsageError", as_json=as_json)
+        sys.exit(exc.exit_code)
+    except ModelwardError as exc:
+        emit_error(command.strip(), exc.message, kind=type(exc).__name__, as_json=as_json)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("mw: interrupted", err=True)
+        sys.exit(130)
+    # Without standalone mode click returns the exit code of --help / --version.
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,281 @@
+"""The dataset catalog: collect, version, profile, transform, export and compare data."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelward.data.entities import ColumnSchema, DatasetSummary, DatasetVersion, NewVersion
+from modelward.data.formats import (
+    check_table,
+    format_of,
+    read_table,
+    table_from_frame,
+    write_table,
+)
+from modelward.data.repository import DatasetRepository
+from modelward.errors import InvalidInput
+from modelward.refs import Ref, validate_name
+from modelward.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from modelward.data.diff import DatasetDiff
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_stage: str) -> None:
+    return None
+
+
+class DatasetCatalog:
+    """Datasets of one workspace. Every method validates its input before writing."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.repository = DatasetRepository(workspace.db)
+
+    # -- collect ---------------------------------------------------------------
+    def add_file(
+        self,
+        path: Path | str,
+        name: str,
+        *,
+        description: str | None = None,
+        progress: Progress = _quiet,
+    ) -> tuple[DatasetVersion, bool]:
+        """Add a CSV, Parquet or JSON lines file; returns (version, created)."""
+        validate_name(name, "dataset name")
+        path = Path(path)
+        fmt = format_of(path)
+        if not path.exists():
+            raise InvalidInput(f"no such file: {path}")
+        if not path.is_file():
+            raise InvalidInput(f"{path} is not a regular file")
+        if not os.access(path, os.R_OK):
+            raise InvalidInput(f"cannot read {path}: permission denied")
+        progress("hashing and storing")
+        digest = self.workspace.artifacts.put_file(path)
+        existing = self._existing(name, digest)
+        if existing is not None:
+            return existing, False
+        progress("reading")
+        table = read_table(self.workspace.artifacts.path_of(digest), fmt, label=str(path))
+        source = {"kind": "file", "path": str(path.absolute()), "original_name": path.name}
+        return self._record(name, digest, fmt, table, source, description, progress)
+
+    def add_frame(
+        self,
+        frame: pd.DataFrame,
+        name: str,
+        *,
+        source: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        progress: Progress = _quiet,
+    ) -> tuple[DatasetVersion, bool]:
+        """Add a pandas DataFrame, stored as Parquet; returns (version, created)."""
+        validate_name(name, "dataset name")
+        table = check_table(table_from_frame(frame), "the DataFrame")
+        return self._add_table(
+            table, name, dict(source or {"kind": "dataframe"}), description, progress
+        )
+
+    def import_sql(
+        self, url: str, query: str, name: str, *, progress: Progress = _quiet
+    ) -> tuple[DatasetVersion, bool]:
+        """Run `query` against any SQLAlchemy URL and add the result as a dataset version."""
+        import pandas as pd
+        import sqlalchemy as sa
+
+        validate_name(name, "dataset name")
+        if not query or not query.strip():
+            raise InvalidInput("empty --query: give the SQL SELECT to import")
+        try:
+            engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+            raise InvalidInput(f"bad --url {url!r}: {exc}") from None
+        redacted = engine.url.render_as_string(hide_password=True)
+        progress("querying")
+        try:
+            with engine.connect() as conn:
+                frame = pd.read_sql_query(sa.text(query), conn)
+        except sa.exc.DBAPIError as exc:
+            message = " ".join(str(exc.orig).split())[:200]
+            raise InvalidInput(f"the query failed on {redacted}: {message}") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise InvalidInput(f"the query failed on {redacted}: {exc}") from None
+        finally:
+            engine.dispose()
+        table = check_table(table_from_frame(frame), "the query result")
+        source = {"kind": "sql", "url": redacted, "query": query}
+        return self._add_table(table, name, source, None, progress)
+
+    def _add_table(
+        self,
+        table: pa.Table,
+        name: str,
+        source: dict[str, Any],
+        description: str | None,
+        progress: Progress,
+        *,
+        lineage: dict[str, Any] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        progress("storing")
+        digest = self._put_parquet(table)
+        existing = self._existing(name, digest)
+        if existing is not None:
+            return existing, False
+        return self._record(
+            name, digest, "parquet", table, source, description, progress, lineage=lineage
+        )
+
+    def _put_parquet(self, table: pa.Table) -> str:
+        fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=self.workspace.settings.home)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            write_table(table, tmp, "parquet")
+            return self.workspace.artifacts.put_file(tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _existing(self, name: str, digest: str) -> DatasetVersion | None:
+        return self.repository.find_by_digest(name, digest)
+
+    def _record(
+        self,
+        name: str,
+        digest: str,
+        fmt: str,
+        table: pa.Table,
+        source: dict[str, Any],
+        description: str | None,
+        progress: Progress,
+        *,
+        lineage: dict[str, Any] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        from modelward.data.profile import compute_profile
+
+        progress("profiling")
+        profile = compute_profile(table).to_dict()
+        lineage = lineage or {}
+        new = NewVersion(
+            digest=digest,
+            format=fmt,
+            size_bytes=self.workspace.artifacts.size_of(digest),
+            n_rows=table.num_rows,
+            schema=tuple(ColumnSchema(f.name, str(f.type)) for f in table.schema),
+            profile=profile,
+            source=source,
+            created_by=_current_user(),
+            description=description,
+            parent_id=lineage.get("parent_id"),
+            spec_digest=lineage.get("spec_digest"),
+            transform=lineage.get("transform"),
+        )
+        progress("recording")
+        return self.repository.add_version(name, new)
+
+    # -- read ------------------------------------------------------------------
+    def get(self, ref: str | Ref) -> DatasetVersion:
+        """The version a reference (`name`, `name@3`, `name@latest`) names."""
+        return self.repository.get(ref if isinstance(ref, Ref) else Ref.parse(ref))
+
+    def list(self) -> list[DatasetSummary]:
+        """Every dataset with its newest version."""
+        return self.repository.summaries()
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of one dataset, oldest first."""
+        return self.repository.versions(validate_name(name, "dataset name"))
+
+    def lineage(self, version: DatasetVersion) -> list[DatasetVersion]:
+        """The parents of a version, nearest first."""
+        return self.repository.lineage(version)
+
+    def load_table(self, ref: str | Ref | DatasetVersion) -> pa.Table:
+        """The version's data as an Arrow table, verified against its digest."""
+        version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
+        path = self.workspace.artifacts.local_path(version.digest)
+        return read_table(path, version.format, label=version.ref)
+
+    def load_frame(self, ref: str | Ref | DatasetVersion) -> pd.DataFrame:
+        """The version's data as a pandas DataFrame."""
+        return self.load_table(ref).to_pandas()
+
+    # -- derive ----------------------------------------------------------------
+    def transform(
+        self,
+        ref: str | Ref,
+        spec: str | Path | Mapping[str, Any],
+        name: str,
+        *,
+        progress: Progress = _quiet,
+    ) -> tuple[DatasetVersion, bool]:
+        """Fit a transform spec on a version and record the output as a new dataset version.
+
+        The fitted parameters are stored with the output, so the same transform
+        can be replayed on new rows later (`FittedTransform.apply`).
+        """
+        from modelward.data.transform import fit_transform, parse_spec
+
+        validate_name(name, "dataset name")
+        parsed = parse_spec(_spec_source(spec))
+        parent = self.get(ref)
+        progress("reading")
+        frame = self.load_frame(parent)
+        progress("transforming")
+        fitted, output = fit_transform(parsed, frame)
+        table = check_table(table_from_frame(output), f"the output of the transform of {parent.ref}")
+        source = {"kind": "transform", "parent": parent.ref}
+        lineage = {
+            "parent_id": parent.id,
+            "spec_digest": parsed.digest(),
+            "transform": fitted.to_dict(),
+        }
+        return self._add_table(table, name, source, None, progress, lineage=lineage)
+
+    def export(self, ref: str | Ref, path: Path | str) -> tuple[DatasetVersion, Path]:
+        """Write a version to `path`, in the format its suffix names."""
+        path = Path(path)
+        fmt = format_of(path)
+        version = self.get(ref)
+        return version, write_table(self.load_table(version), path, fmt)
+
+    def diff(self, a: str | Ref, b: str | Ref) -> DatasetDiff:
+        """Schema, row-count and per-column statistic changes from version a to b."""
+        from modelward.data.diff import diff_profiles
+        from modelward.data.profile import DatasetProfile
+
+        first, second = self.get(a), self.get(b)
+        return diff_profiles(
+            DatasetProfile.from_dict(first.profile), DatasetProfile.from_dict(second.profile)
+        )
+
+
+def _spec_source(spec: str | Path | Mapping[str, Any]) -> str | Mapping[str, Any]:
+    if isinstance(spec, Mapping):
+        return spec
+    path = Path(spec)
+    if isinstance(spec, Path) or (len(str(spec)) < 4096 and "\n" not in str(spec)):
+        if not path.is_file():
+            raise InvalidInput(f"no such spec file: {path}")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read spec {path}: {exc}") from None
+    return str(spec)
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,89 @@
+"""The demo loop, shared by `mw demo` and the tests: real data, every stage in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from modelward.data.catalog import DatasetCatalog
+from modelward.store.workspace import open_workspace
+
+RAW_NAME = "breast-cancer"
+PREP_NAME = "breast-cancer-prep"
+TARGET = "target"
+
+PREP_SPEC = """\
+# Replayable preprocessing for the breast-cancer demo data.
+steps:
+  - fill_missing: {columns: [mean radius, mean texture, mean area], strategy: median}
+  - filter: "`mean area` > 0"
+  - normalize: {columns: [%s], method: zscore}
+"""
+
+
+def _noop(_text: str) -> None:
+    return None
+
+
+def run_demo(
+    *, progress: Callable[[str], None] = _noop, echo: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Register the bundled dataset, profile it, transform it; return what was done."""
+    from sklearn.datasets import load_breast_cancer
+
+    say = echo or _noop
+    workspace = open_workspace()
+    catalog = DatasetCatalog(workspace)
+    demo_dir = workspace.settings.home / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+
+    progress("loading scikit-learn's breast-cancer data")
+    bundle = load_breast_cancer(as_frame=True)
+    frame = bundle.frame
+    csv_path = demo_dir / "breast_cancer.csv"
+    frame.to_csv(csv_path, index=False)
+
+    say("1. data: collect, version and profile")
+    raw, created = catalog.add_file(csv_path, RAW_NAME, progress=progress)
+    say(
+        f"   {raw.ref} {'added' if created else 'already stored (same content)'}: "
+        f"{raw.n_rows} rows x {len(raw.schema)} columns, sha256 {raw.digest[:12]}"
+    )
+    radius = next(c for c in raw.profile["columns"] if c["name"] == "mean radius")["numeric"]
+    say(
+        f"   profile: 'mean radius' mean {radius['mean']:.3f}, std {radius['std']:.3f}, "
+        f"p50 {radius['quantiles']['p50']:.3f}; missing values: "
+        f"{sum(c['missing'] for c in raw.profile['columns'])}"
+    )
+
+    features = [c for c in frame.columns if c != TARGET]
+    spec_path = demo_dir / "prep.yaml"
+    spec_path.write_text(PREP_SPEC % ", ".join(features), encoding="utf-8")
+    say("2. data: preprocess with a fitted, replayable transform")
+    prep, created = catalog.transform(raw.ref, spec_path, PREP_NAME, progress=progress)
+    fitted_means = prep.transform["steps"][-1] if prep.transform else {}
+    say(
+        f"   {prep.ref} {'written' if created else 'already stored (same output)'} from "
+        f"{prep.parent_ref} with spec {spec_path.name} (sha256 {(prep.spec_digest or '')[:12]})"
+    )
+    prep_radius = next(c for c in prep.profile["columns"] if c["name"] == "mean radius")
+    say(
+        f"   after z-score: 'mean radius' mean {prep_radius['numeric']['mean']:+.2e}, "
+        f"std {prep_radius['numeric']['std']:.3f}; fitted parameters stored for replay"
+    )
+
+    report = {
+        "home": str(workspace.settings.home),
+        "raw": raw.ref,
+        "prepared": prep.ref,
+        "lineage": [prep.ref, raw.ref],
+        "spec": str(spec_path),
+        "fitted_normalize": bool(fitted_means),
+    }
+    say("")
+    say("where to look next:")
+    say(f"   mw data list                     every dataset in {workspace.settings.home}")
+    say(f"   mw data show {prep.ref:<19} profile and lineage")
+    say(f"   mw data diff {raw.ref} {prep.ref}   what the transform changed")
+    say(f"   cat {spec_path}")
+    return report

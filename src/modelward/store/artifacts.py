@@ -1,0 +1,227 @@
+"""Content-addressed artifact store.
+
+Every artifact is addressed by the sha256 of its bytes. Writes go to a
+temporary file in the store and are renamed into place only once whole (and
+synced), so a reader never sees a partial artifact; identical content is
+stored once. Reads are verified against the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import re
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+from modelward.errors import IntegrityError, InvalidInput, NotFound
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 8 << 20
+
+
+def check_digest(digest: str) -> str:
+    """Return `digest` if it is a lowercase sha256 hex string, else raise InvalidInput."""
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise InvalidInput(f"not a sha256 digest: {digest!r}")
+    return digest
+
+
+def safe_relative_path(path: str) -> PurePosixPath:
+    """Validate a path that names something inside a store or an artifact folder.
+
+    Absolute paths, drive letters, `.`/`..` components and empty parts are refused,
+    so that no stored name can point outside its root.
+    """
+    if not path or "\x00" in path:
+        raise InvalidInput(f"illegal artifact path {path!r}")
+    normalised = path.replace("\\", "/")
+    pure = PurePosixPath(normalised)
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", normalised):
+        raise InvalidInput(f"illegal artifact path {path!r}: absolute paths are not allowed")
+    if any(part in ("", ".", "..") for part in normalised.split("/")):
+        raise InvalidInput(f"illegal artifact path {path!r}: '..', '.' and empty parts are not allowed")
+    return pure
+
+
+class ArtifactStore(Protocol):
+    """What the rest of modelward needs from an artifact store."""
+
+    def put_file(self, path: Path) -> str:
+        """Store a file's bytes; return their sha256."""
+        ...
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes; return their sha256."""
+        ...
+
+    def exists(self, digest: str) -> bool:
+        """Whether the artifact is present."""
+        ...
+
+    def read_bytes(self, digest: str) -> bytes:
+        """Return the artifact's bytes, verified against the digest."""
+        ...
+
+    def local_path(self, digest: str) -> Path:
+        """A local file with the artifact's verified bytes (for readers that want a path)."""
+        ...
+
+
+class LocalArtifactStore:
+    """Artifacts as files under `root/sha256/ab/cdef...`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+
+    # -- paths -----------------------------------------------------------------
+    def _blob_path(self, digest: str) -> Path:
+        check_digest(digest)
+        path = self.root / "sha256" / digest[:2] / digest[2:]
+        # A link anywhere below the root could lead out of the store: refuse it.
+        probe = path
+        while probe != self.root:
+            if probe.is_symlink():
+                raise IntegrityError(f"artifact {digest[:12]} is a link; refusing to follow it")
+            probe = probe.parent
+        return path
+
+    def _tmp_dir(self) -> Path:
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp
+
+    # -- writes ----------------------------------------------------------------
+    def put_file(self, path: Path) -> str:
+        """Copy a file into the store while hashing it; return its sha256."""
+        source = Path(path)
+        try:
+            handle = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise InvalidInput(f"no such file: {source}") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"{source} is a directory, expected a file") from None
+        except PermissionError:
+            raise InvalidInput(f"cannot read {source}: permission denied") from None
+        with handle:
+            return self._write_stream(handle)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store `data`; return its sha256."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(digest):
+            return digest
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="put-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            self._commit(Path(tmp_name), digest)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def _write_stream(self, stream: BinaryIO) -> str:
+        # Hash in this thread while a writer thread copies to disk: both release
+        # the GIL on large buffers, so storing costs about as much as hashing.
+        hasher = hashlib.sha256()
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        failure: list[BaseException] = []
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="put-")
+        tmp_path = Path(tmp_name)
+
+        def write_chunks() -> None:
+            try:
+                with os.fdopen(fd, "wb", buffering=0) as out:
+                    while (chunk := chunks.get()) is not None:
+                        if not failure:
+                            out.write(chunk)
+                    if not failure:
+                        os.fsync(out.fileno())
+            except BaseException as exc:  # reported to the reading thread
+                failure.append(exc)
+                while chunks.get() is not None:
+                    pass
+
+        writer = threading.Thread(target=write_chunks, name="artifact-writer", daemon=True)
+        writer.start()
+        try:
+            try:
+                while chunk := stream.read(_CHUNK):
+                    if failure:
+                        break
+                    chunks.put(chunk)
+                    hasher.update(chunk)
+            finally:
+                chunks.put(None)
+                writer.join()
+            if failure:
+                raise failure[0]
+            digest = hasher.hexdigest()
+            self._commit(tmp_path, digest)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return digest
+
+    def _commit(self, tmp_path: Path, digest: str) -> None:
+        # Identical content lands on the same name, so it is stored once. The fresh
+        # copy replaces an existing one: it was just hashed, so a damaged blob
+        # is repaired, and readers holding the old file keep reading it.
+        target = self._blob_path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp_path, 0o444)
+        os.replace(tmp_path, target)
+
+    # -- reads -----------------------------------------------------------------
+    def exists(self, digest: str) -> bool:
+        """Whether the artifact is present (not verified)."""
+        return self._blob_path(digest).is_file()
+
+    def _existing(self, digest: str) -> Path:
+        path = self._blob_path(digest)
+        if not path.is_file():
+            raise NotFound(f"artifact {digest[:12]} is missing from the store at {self.root}")
+        return path
+
+    def verify(self, digest: str) -> Path:
+        """Re-hash the stored artifact; raise IntegrityError if it does not match."""
+        path = self._existing(digest)
+        hasher = hashlib.sha256()
+        with open(path, "rb", buffering=0) as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+        if hasher.hexdigest() != digest:
+            raise IntegrityError(
+                f"artifact {digest[:12]} is corrupt or was tampered with: its content hashes to "
+                f"{hasher.hexdigest()[:12]}"
+            )
+        return path
+
+    def read_bytes(self, digest: str) -> bytes:
+        """Return the artifact's bytes after checking them against the digest."""
+        data = self._existing(digest).read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise IntegrityError(
+                f"artifact {digest[:12]} is corrupt or was tampered with: its content hashes to "
+                f"{actual[:12]}"
+            )
+        return data
+
+    def local_path(self, digest: str) -> Path:
+        """Path of the verified artifact file; callers must treat it as read-only."""
+        return self.verify(digest)
+
+    def path_of(self, digest: str) -> Path:
+        """Path of an artifact this process has just stored (not re-verified)."""
+        return self._existing(digest)
+
+    def size_of(self, digest: str) -> int:
+        """Size in bytes of a stored artifact."""
+        return self._existing(digest).stat().st_size

@@ -1,0 +1,135 @@
+"""The metadata database: engine, transactions and automatic migrations.
+
+SQLite (the default) runs in WAL mode with a busy timeout, and every write
+transaction starts with `BEGIN IMMEDIATE`, so several processes can share one
+home: writers queue instead of failing with "database is locked". PostgreSQL
+(or any SQLAlchemy URL) works the same way through `MODELWARD_DB`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from modelward.errors import InvalidInput, ModelwardError
+
+# The newest migration; checked cheaply on every open so Alembic is imported
+# only when the schema actually needs upgrading.
+HEAD_REVISION = "0001_datasets"
+
+_SQLITE_BUSY_TIMEOUT_MS = 60_000
+_MIGRATION_LOCK_KEY = 0x6D77_0001  # PostgreSQL advisory lock id ("mw" 1)
+
+
+class Database:
+    """One metadata database: short transactions, schema kept at the newest revision."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self._ensure_schema()
+
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy dialect name ("sqlite", "postgresql", ...)."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(modelward_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read-only transaction with a consistent view."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # -- migrations ------------------------------------------------------------
+    def current_revision(self) -> str | None:
+        """The schema revision recorded in the database, or None when it is empty."""
+        with self.read() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def _ensure_schema(self) -> None:
+        try:
+            if self.current_revision() == HEAD_REVISION:
+                return
+            self.upgrade()
+        except sa.exc.OperationalError as exc:
+            raise ModelwardError(
+                f"cannot open the metadata database {redact_url(self.url)}: {exc.orig}"
+            ) from None
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to `revision`, serialised against other processes."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise InvalidInput(f"MODELWARD_DB is not a valid SQLAlchemy URL: {redact_url(url)}") from None
+    if parsed.get_backend_name() != "sqlite":
+        try:
+            return sa.create_engine(parsed, pool_pre_ping=True)
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise InvalidInput(f"no database driver for {redact_url(url)}: {exc}") from None
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so BEGIN is ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a writer waits for another
+    # writer at BEGIN (honouring busy_timeout) instead of failing on upgrade.
+    mode = "IMMEDIATE" if conn.get_execution_options().get("modelward_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"

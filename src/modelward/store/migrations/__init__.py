@@ -1,0 +1,1 @@
+"""Alembic migrations of the metadata schema (applied automatically on first use)."""
