@@ -8,6 +8,7 @@ module level, so `mw --help` starts fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -84,5 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("mw: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: still one line, with the traceback on request
+        if os.environ.get("MODELWARD_DEBUG"):
+            raise
+        message = f"internal error: {type(exc).__name__}: {exc} (MODELWARD_DEBUG=1 shows the traceback)"
+        emit_error(command.strip(), message, kind="InternalError", as_json=as_json)
+        sys.exit(1)
     # Without standalone mode click returns the exit code of --help / --version.
     sys.exit(result if isinstance(result, int) else 0)

@@ -41,7 +41,9 @@ def console() -> Console:
     """A rich console on stdout (imported only when a command prints for people)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # Piped output is read by people too (logs, `| less`): don't squeeze it to 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def error_line(command: str, message: str) -> str:

@@ -106,11 +106,12 @@ class DatasetCatalog:
         try:
             with engine.connect() as conn:
                 frame = pd.read_sql_query(sa.text(query), conn)
-        except sa.exc.DBAPIError as exc:
-            message = " ".join(str(exc.orig).split())[:200]
+        except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+            cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) else exc
+            if isinstance(cause, sa.exc.DBAPIError):
+                cause = cause.orig
+            message = " ".join(str(cause).split())[:200]
             raise InvalidInput(f"the query failed on {redacted}: {message}") from None
-        except sa.exc.SQLAlchemyError as exc:
-            raise InvalidInput(f"the query failed on {redacted}: {exc}") from None
         finally:
             engine.dispose()
         table = check_table(table_from_frame(frame), "the query result")

@@ -219,8 +219,9 @@ def _numeric_stats(col: pa.ChunkedArray, bins: int) -> tuple[NumericStats, int]:
     if n == 0:
         empty = NumericStats(0, None, None, None, None, None, Histogram((), ()), infinite)
         return empty, nan
-    mean = float(np.mean(values))  # before sorting: same summation order as numpy on the input
-    std = float(np.std(values))
+    with np.errstate(over="ignore", invalid="ignore"):  # |x| near 1e308 may overflow to inf
+        mean = float(np.mean(values))  # before sorting: numpy's summation order on the input
+        std = float(np.std(values))
     if owned:
         values.sort()
     else:
@@ -256,7 +257,8 @@ def _sorted_quantiles(s: npt.NDArray[Any], q: npt.NDArray[np.float64]) -> npt.ND
 def _sorted_histogram(s: npt.NDArray[Any], bins: int) -> Histogram:
     """`numpy.histogram(s, bins)` for a sorted non-empty finite `s`, by binary search."""
     try:
-        edges = np.histogram_bin_edges(s, bins, range=(float(s[0]), float(s[-1])))
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges = np.histogram_bin_edges(s, bins, range=(float(s[0]), float(s[-1])))
     except ValueError:
         # The range is too wide (overflows) or too narrow for `bins` distinct
         # float edges: numpy refuses; fall back to a single bin.
