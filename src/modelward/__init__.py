@@ -22,7 +22,8 @@ from modelward.errors import (
 )
 
 if TYPE_CHECKING:
-    from modelward import data
+    from modelward import data, tracking
+    from modelward.tracking import start_run
 
 __version__ = "0.1.0"
 
@@ -35,12 +36,17 @@ __all__ = [
     "NotFound",
     "__version__",
     "data",
+    "start_run",
+    "tracking",
 ]
 
-_LAZY_SUBMODULES = {"data"}
+_LAZY_SUBMODULES = {"data", "tracking"}
+_LAZY_FUNCTIONS = {"start_run": "modelward.tracking"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"modelward.{name}")
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'modelward' has no attribute {name!r}")

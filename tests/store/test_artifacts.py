@@ -107,9 +107,7 @@ def test_a_write_that_fails_half_way_leaves_nothing(store: LocalArtifactStore) -
     assert leftovers == []
 
 
-def test_put_file_on_bad_paths_is_invalid_input(
-    store: LocalArtifactStore, tmp_path: Path
-) -> None:
+def test_put_file_on_bad_paths_is_invalid_input(store: LocalArtifactStore, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="no such file"):
         store.put_file(tmp_path / "missing.csv")
     with pytest.raises(InvalidInput, match="directory"):

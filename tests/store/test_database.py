@@ -16,9 +16,7 @@ def test_head_revision_constant_matches_the_migrations() -> None:
     import modelward.store.database as database
 
     config = Config()
-    config.set_main_option(
-        "script_location", str(Path(database.__file__).parent / "migrations")
-    )
+    config.set_main_option("script_location", str(Path(database.__file__).parent / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
@@ -35,16 +33,24 @@ def test_opening_again_keeps_the_schema(workspace: Workspace) -> None:
     again.dispose()
 
 
-def test_upgrade_from_an_empty_database_on_an_older_schema(tmp_path: Path) -> None:
+def test_an_older_schema_is_upgraded_on_open_and_keeps_its_data(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    db = Database(url)
-    with db.write() as conn:
-        conn.execute(sa.text("DELETE FROM alembic_version"))
-        conn.execute(sa.text("DROP TABLE dataset_versions"))
-        conn.execute(sa.text("DROP TABLE datasets"))
-    db.dispose()
+    old = Database(url, migrate=False)
+    old.upgrade("0001_datasets")
+    with old.write() as conn:
+        conn.execute(
+            sa.text("INSERT INTO datasets (name, created_at) VALUES ('kept', :now)"),
+            {"now": datetime.now(UTC)},
+        )
+    assert old.current_revision() == "0001_datasets"
+    old.dispose()
     reopened = Database(url)
     assert reopened.current_revision() == HEAD_REVISION
+    with reopened.read() as conn:
+        assert conn.execute(sa.text("SELECT name FROM datasets")).scalar() == "kept"
+        assert sa.inspect(conn).has_table("runs")
     reopened.dispose()
 
 

@@ -43,7 +43,9 @@ def safe_relative_path(path: str) -> PurePosixPath:
     if pure.is_absolute() or re.match(r"^[A-Za-z]:", normalised):
         raise InvalidInput(f"illegal artifact path {path!r}: absolute paths are not allowed")
     if any(part in ("", ".", "..") for part in normalised.split("/")):
-        raise InvalidInput(f"illegal artifact path {path!r}: '..', '.' and empty parts are not allowed")
+        raise InvalidInput(
+            f"illegal artifact path {path!r}: '..', '.' and empty parts are not allowed"
+        )
     return pure
 
 

@@ -22,7 +22,7 @@ from modelward.errors import InvalidInput, ModelwardError
 
 # The newest migration; checked cheaply on every open so Alembic is imported
 # only when the schema actually needs upgrading.
-HEAD_REVISION = "0001_datasets"
+HEAD_REVISION = "0002_tracking"
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATION_LOCK_KEY = 0x6D77_0001  # PostgreSQL advisory lock id ("mw" 1)
@@ -31,10 +31,11 @@ _MIGRATION_LOCK_KEY = 0x6D77_0001  # PostgreSQL advisory lock id ("mw" 1)
 class Database:
     """One metadata database: short transactions, schema kept at the newest revision."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.engine = _create_engine(url)
-        self._ensure_schema()
+        if migrate:
+            self._ensure_schema()
 
     @property
     def dialect(self) -> str:
@@ -86,7 +87,9 @@ class Database:
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.write() as conn:
             if self.dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
 
@@ -95,7 +98,9 @@ def _create_engine(url: str) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
-        raise InvalidInput(f"MODELWARD_DB is not a valid SQLAlchemy URL: {redact_url(url)}") from None
+        raise InvalidInput(
+            f"MODELWARD_DB is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
     if parsed.get_backend_name() != "sqlite":
         try:
             return sa.create_engine(parsed, pool_pre_ping=True)

@@ -1,0 +1,448 @@
+"""Persistence of experiments and runs; search filters become bound SQL here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from modelward.errors import InvalidInput, NotFound
+from modelward.store.database import Database
+from modelward.store.tables import (
+    dataset_versions,
+    datasets,
+    experiments,
+    run_artifacts,
+    run_inputs,
+    run_latest_metrics,
+    run_metrics,
+    run_params,
+    run_tags,
+    runs,
+)
+from modelward.tracking.entities import (
+    Experiment,
+    MetricPoint,
+    Run,
+    RunArtifact,
+    RunInput,
+)
+from modelward.tracking.search import (
+    TIME_ATTRIBUTES,
+    BoolOp,
+    Comparison,
+    Key,
+    Node,
+    Not,
+    OrderBy,
+)
+
+_CHUNK = 500
+
+
+class RunRepository:
+    """Experiments, runs and everything logged to them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- experiments -----------------------------------------------------------
+    def experiment(self, name: str, *, create: bool = False) -> Experiment:
+        """The experiment called `name`, created on demand when `create`."""
+        with self.db.write() if create else self.db.read() as conn:
+            row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+            if row is None and create:
+                conn.execute(
+                    self._insert(experiments)
+                    .values(name=name, created_at=datetime.now(UTC))
+                    .on_conflict_do_nothing()
+                )
+                row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"unknown experiment {name!r}: see `mw runs list`")
+            return Experiment(row.id, row.name, _aware(row.created_at))
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, by name."""
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(experiments).order_by(experiments.c.name)).all()
+        return [Experiment(r.id, r.name, _aware(r.created_at)) for r in rows]
+
+    # -- writes ----------------------------------------------------------------
+    def create_run(self, values: dict[str, Any]) -> None:
+        """Insert a new run row."""
+        with self.db.write() as conn:
+            conn.execute(runs.insert().values(**values))
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        """Write params, tags and metric points of one run in one transaction."""
+        if not (params or tags or metrics):
+            return
+        with self.db.write() as conn:
+            if params:
+                self._write_params(conn, run_id, params)
+            if tags:
+                insert = self._insert(run_tags)
+                statement = insert.on_conflict_do_update(
+                    index_elements=["run_id", "key"], set_={"value": insert.excluded.value}
+                )
+                conn.execute(statement, [{"run_id": run_id, "key": k, "value": v} for k, v in tags])
+            if metrics:
+                self._write_metrics(conn, run_id, metrics)
+
+    def _write_params(
+        self, conn: Connection, run_id: str, params: Sequence[tuple[str, str]]
+    ) -> None:
+        wanted = dict(params)
+        existing = dict(
+            conn.execute(
+                sa.select(run_params.c.key, run_params.c.value).where(
+                    run_params.c.run_id == run_id, run_params.c.key.in_(list(wanted))
+                )
+            ).all()
+        )
+        for key, value in existing.items():
+            if wanted[key] != value:
+                raise InvalidInput(
+                    f"param {key!r} was already logged as {value!r}; params cannot change "
+                    f"(got {wanted[key]!r}): log a metric or a tag instead"
+                )
+        new = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing
+        ]
+        if new:
+            conn.execute(run_params.insert(), new)
+
+    def _write_metrics(self, conn: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
+        conn.execute(
+            run_metrics.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "key": p.key,
+                    "value": p.value,
+                    "step": p.step,
+                    "timestamp": p.timestamp,
+                }
+                for p in points
+            ],
+        )
+        latest: dict[str, MetricPoint] = {}
+        for point in points:
+            current = latest.get(point.key)
+            if current is None or (point.step, point.timestamp) >= (
+                current.step,
+                current.timestamp,
+            ):
+                latest[point.key] = point
+        insert = self._insert(run_latest_metrics)
+        table = run_latest_metrics.c
+        statement = insert.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": insert.excluded.value,
+                "step": insert.excluded.step,
+                "timestamp": insert.excluded.timestamp,
+            },
+            where=sa.or_(
+                insert.excluded.step > table.step,
+                sa.and_(
+                    insert.excluded.step == table.step, insert.excluded.timestamp >= table.timestamp
+                ),
+            ),
+        )
+        conn.execute(
+            statement,
+            [
+                {
+                    "run_id": run_id,
+                    "key": p.key,
+                    "value": p.value,
+                    "step": p.step,
+                    "timestamp": p.timestamp,
+                }
+                for p in latest.values()
+            ],
+        )
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Record the final status and end time."""
+        with self.db.write() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status, end_time=datetime.now(UTC), error=error)
+            )
+
+    def add_inputs(self, run_id: str, inputs: Iterable[tuple[int, str]]) -> None:
+        """Record dataset versions (by id) the run read, with their roles."""
+        rows = [{"run_id": run_id, "dataset_version_id": vid, "role": role} for vid, role in inputs]
+        if rows:
+            with self.db.write() as conn:
+                conn.execute(self._insert(run_inputs).on_conflict_do_nothing(), rows)
+
+    def add_artifacts(self, run_id: str, artifacts: Iterable[tuple[str, str, int]]) -> None:
+        """Record files (path inside the run, digest, size) logged by the run."""
+        rows = [
+            {"run_id": run_id, "path": path, "digest": digest, "size_bytes": size}
+            for path, digest, size in artifacts
+        ]
+        if not rows:
+            return
+        insert = self._insert(run_artifacts)
+        statement = insert.on_conflict_do_update(
+            index_elements=["run_id", "path"],
+            set_={"digest": insert.excluded.digest, "size_bytes": insert.excluded.size_bytes},
+        )
+        with self.db.write() as conn:
+            conn.execute(statement, rows)
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.db.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    # -- reads -----------------------------------------------------------------
+    def get(self, run_id: str) -> Run:
+        """One run with everything logged to it; a unique id prefix is enough."""
+        with self.db.read() as conn:
+            query = _RUN_SELECT.where(runs.c.id.startswith(run_id, autoescape=True))
+            rows = conn.execute(query.limit(2)).all() if run_id else []
+            if not rows:
+                raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
+            if len(rows) > 1:
+                raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more characters")
+            return self._hydrate(conn, rows)[0]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every logged point of one metric, by step then time."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    run_metrics.c.key,
+                    run_metrics.c.value,
+                    run_metrics.c.step,
+                    run_metrics.c.timestamp,
+                )
+                .where(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
+                .order_by(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.id)
+            ).all()
+        return [MetricPoint(r.key, r.value, r.step, r.timestamp) for r in rows]
+
+    def count_metric_points(self, run_id: str) -> int:
+        """How many metric points a run has (all keys)."""
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(run_metrics)
+                    .where(run_metrics.c.run_id == run_id)
+                ).scalar_one()
+            )
+
+    def search(
+        self,
+        *,
+        where: Node | None = None,
+        order_by: Sequence[OrderBy] = (),
+        experiment: str | None = None,
+        limit: int = 1000,
+    ) -> list[Run]:
+        """Runs matching a parsed filter, sorted, newest first by default."""
+        query = _RUN_SELECT
+        if experiment is not None:
+            self.experiment(experiment)  # NotFound for an unknown name
+            query = query.where(experiments.c.name == experiment)
+        if where is not None:
+            query = query.where(_condition(where))
+        for index, order in enumerate(order_by):
+            column = _order_column(order.key, index)
+            if isinstance(column, tuple):
+                joined, column = column
+                query = query.outerjoin(joined, joined.c.run_id == runs.c.id)
+            query = query.order_by(
+                column.is_(None), column.desc() if order.descending else column.asc()
+            )
+        query = query.order_by(runs.c.start_time.desc(), runs.c.id).limit(limit)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+            return self._hydrate(conn, rows)
+
+    def _hydrate(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        ids = [row.id for row in rows]
+        params = _grouped(conn, run_params, ids)
+        tags = _grouped(conn, run_tags, ids)
+        metrics = _grouped(conn, run_latest_metrics, ids)
+        inputs: dict[str, list[RunInput]] = {}
+        artifacts: dict[str, list[RunArtifact]] = {}
+        for chunk in _chunks(ids):
+            for r in conn.execute(
+                sa.select(
+                    run_inputs.c.run_id,
+                    run_inputs.c.role,
+                    datasets.c.name,
+                    dataset_versions.c.version,
+                    dataset_versions.c.digest,
+                )
+                .join(dataset_versions, dataset_versions.c.id == run_inputs.c.dataset_version_id)
+                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                .where(run_inputs.c.run_id.in_(chunk))
+                .order_by(run_inputs.c.role, datasets.c.name)
+            ):
+                inputs.setdefault(r.run_id, []).append(
+                    RunInput(f"{r.name}@{r.version}", r.digest, r.role)
+                )
+            for a in conn.execute(
+                sa.select(run_artifacts)
+                .where(run_artifacts.c.run_id.in_(chunk))
+                .order_by(run_artifacts.c.path)
+            ):
+                artifacts.setdefault(a.run_id, []).append(
+                    RunArtifact(a.path, a.digest, a.size_bytes)
+                )
+        return [
+            Run(
+                id=row.id,
+                experiment=row.experiment_name,
+                name=row.name,
+                status=row.status,
+                start_time=_aware(row.start_time),
+                end_time=_aware(row.end_time) if row.end_time else None,
+                user=row.user,
+                git_commit=row.git_commit,
+                git_dirty=row.git_dirty,
+                source=row.source,
+                environment=row.environment,
+                seed=row.seed,
+                error=row.error,
+                params=params.get(row.id, {}),
+                tags=tags.get(row.id, {}),
+                metrics=metrics.get(row.id, {}),
+                inputs=tuple(inputs.get(row.id, [])),
+                artifacts=tuple(artifacts.get(row.id, [])),
+            )
+            for row in rows
+        ]
+
+
+_RUN_SELECT = sa.select(runs, experiments.c.name.label("experiment_name")).join(
+    experiments, experiments.c.id == runs.c.experiment_id
+)
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _grouped(conn: Connection, table: sa.Table, ids: list[str]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
+            table.c.run_id.in_(chunk)
+        )
+        for run_id, key, value in conn.execute(query):
+            grouped.setdefault(run_id, {})[key] = value
+    return grouped
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_ATTRIBUTE_COLUMNS: dict[str, Any] = {
+    "id": runs.c.id,
+    "name": runs.c.name,
+    "status": runs.c.status,
+    "user": runs.c.user,
+    "experiment": experiments.c.name,
+    "git_commit": runs.c.git_commit,
+    "seed": runs.c.seed,
+    "start_time": runs.c.start_time,
+    "end_time": runs.c.end_time,
+}
+
+
+def _condition(node: Node) -> ColumnElement[bool]:
+    if isinstance(node, BoolOp):
+        parts = [_condition(operand) for operand in node.operands]
+        return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
+    if isinstance(node, Not):
+        return sa.not_(_condition(node.operand))
+    return _comparison(node)
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "in":
+        return column.in_(list(value))  # type: ignore[no-any-return]
+    if op == "not in":
+        return column.not_in(list(value))  # type: ignore[no-any-return]
+    if op == "like":
+        return column.like(value)  # type: ignore[no-any-return]
+    if op == "ilike":
+        return column.ilike(value)  # type: ignore[no-any-return]
+    operators = {
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+    }
+    return operators[op](value)  # type: ignore[no-any-return]
+
+
+def _comparison(node: Comparison) -> ColumnElement[bool]:
+    key = node.key
+    if key.kind == "attribute":
+        value: Any = node.value
+        if key.name in TIME_ATTRIBUTES:
+            value = _parse_time(node.value)
+        return _compare(_ATTRIBUTE_COLUMNS[key.name], node.op, value)
+    table = {"metric": run_latest_metrics, "param": run_params, "tag": run_tags}[key.kind]
+    # EXISTS: a run without the key never matches, whatever the operator.
+    return sa.exists().where(
+        table.c.run_id == runs.c.id,
+        table.c.key == key.name,
+        _compare(table.c.value, node.op, node.value),
+    )
+
+
+def _parse_time(value: Any) -> Any:
+    def one(text: Any) -> datetime:
+        try:
+            moment = datetime.fromisoformat(str(text))
+        except ValueError:
+            raise InvalidInput(
+                f"not an ISO 8601 time: {text!r} (e.g. '2026-11-28T10:00')"
+            ) from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    if isinstance(value, tuple):
+        return tuple(one(v) for v in value)
+    return one(value)
+
+
+def _order_column(key: Key, index: int) -> Any:
+    if key.kind == "attribute":
+        return _ATTRIBUTE_COLUMNS[key.name]
+    table = {"metric": run_latest_metrics, "param": run_params, "tag": run_tags}[key.kind]
+    joined = (
+        sa.select(table.c.run_id, table.c.value)
+        .where(table.c.key == key.name)
+        .subquery(f"order_{index}")
+    )
+    return joined, joined.c.value
