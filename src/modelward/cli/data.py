@@ -54,9 +54,7 @@ def _report_added(version: DatasetVersion, created: bool, as_json: bool) -> None
 def add(path: Path, name: str, description: str | None, as_json: bool) -> None:
     """Add a CSV, Parquet or JSON lines file as a new version (only if its content changed)."""
     with progress(as_json) as stage:
-        version, created = _catalog().add_file(
-            path, name, description=description, progress=stage
-        )
+        version, created = _catalog().add_file(path, name, description=description, progress=stage)
     _report_added(version, created, as_json)
 
 
@@ -76,7 +74,7 @@ def import_sql(url: str, query: str, name: str, as_json: bool) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """List datasets with their newest version."""
-    summaries = _catalog().list()
+    summaries = _catalog().summaries()
     if as_json:
         print_json([summary.to_dict() for summary in summaries])
         return
@@ -143,13 +141,26 @@ def _print_version(
         out.print(f"  lineage    {chain}")
         out.print(f"  spec       sha256 {version.spec_digest}")
     numeric = Table(
-        "column", "dtype", "missing", "mean", "std", "min", "p50", "max",
-        title="numeric columns", title_justify="left",
+        "column",
+        "dtype",
+        "missing",
+        "mean",
+        "std",
+        "min",
+        "p50",
+        "max",
+        title="numeric columns",
+        title_justify="left",
     )
     numeric.add_column("histogram", no_wrap=True)
     other = Table(
-        "column", "dtype", "missing", "distinct", "top values",
-        title="other columns", title_justify="left",
+        "column",
+        "dtype",
+        "missing",
+        "distinct",
+        "top values",
+        title="other columns",
+        title_justify="left",
     )
     for column in version.profile.get("columns", []):
         stats = column.get("numeric")
@@ -172,12 +183,18 @@ def _print_version(
         if categorical is not None:
             top = ", ".join(f"{value} ({count:,})" for value, count in categorical["top"][:5])
             other.add_row(
-                column["name"], column["dtype"], fmt_number(column["missing"]),
-                fmt_number(categorical["cardinality"]), top,
+                column["name"],
+                column["dtype"],
+                fmt_number(column["missing"]),
+                fmt_number(categorical["cardinality"]),
+                top,
             )
         elif when is not None:
             other.add_row(
-                column["name"], column["dtype"], fmt_number(column["missing"]), "",
+                column["name"],
+                column["dtype"],
+                fmt_number(column["missing"]),
+                "",
                 f"{when['min']} .. {when['max']}",
             )
         else:
@@ -269,7 +286,10 @@ def export(ref: str, path: Path, as_json: bool) -> None:
 @data.command("transform")
 @click.argument("ref")
 @click.option(
-    "--spec", "spec_path", required=True, type=click.Path(path_type=Path),
+    "--spec",
+    "spec_path",
+    required=True,
+    type=click.Path(path_type=Path),
     help="YAML file with the steps.",
 )
 @click.option("--name", required=True, help="Name of the output dataset.")

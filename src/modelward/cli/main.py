@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "init": "modelward.cli.init:init",
     "demo": "modelward.cli.demo:demo",
     "data": "modelward.cli.data:data",
+    "runs": "modelward.cli.runs:runs",
 }
 
 
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line, with the traceback on request
         if os.environ.get("MODELWARD_DEBUG"):
             raise
-        message = f"internal error: {type(exc).__name__}: {exc} (MODELWARD_DEBUG=1 shows the traceback)"
+        message = (
+            f"internal error: {type(exc).__name__}: {exc} (MODELWARD_DEBUG=1 shows the traceback)"
+        )
         emit_error(command.strip(), message, kind="InternalError", as_json=as_json)
         sys.exit(1)
     # Without standalone mode click returns the exit code of --help / --version.

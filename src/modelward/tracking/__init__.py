@@ -50,7 +50,7 @@ def get_run(run_id: str) -> Run:
 
 
 def search_runs(
-    filter: str | None = None,  # noqa: A002 - the word users know from `--filter`
+    filter: str | None = None,
     *,
     order_by: Sequence[str] | str | None = None,
     experiment: str | None = None,

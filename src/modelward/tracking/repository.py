@@ -57,7 +57,7 @@ class RunRepository:
             row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
             if row is None and create:
                 conn.execute(
-                    self._insert(experiments)
+                    self.db.upsert(experiments)
                     .values(name=name, created_at=datetime.now(UTC))
                     .on_conflict_do_nothing()
                 )
@@ -93,7 +93,7 @@ class RunRepository:
             if params:
                 self._write_params(conn, run_id, params)
             if tags:
-                insert = self._insert(run_tags)
+                insert = self.db.upsert(run_tags)
                 statement = insert.on_conflict_do_update(
                     index_elements=["run_id", "key"], set_={"value": insert.excluded.value}
                 )
@@ -146,7 +146,7 @@ class RunRepository:
                 current.timestamp,
             ):
                 latest[point.key] = point
-        insert = self._insert(run_latest_metrics)
+        insert = self.db.upsert(run_latest_metrics)
         table = run_latest_metrics.c
         statement = insert.on_conflict_do_update(
             index_elements=["run_id", "key"],
@@ -190,7 +190,7 @@ class RunRepository:
         rows = [{"run_id": run_id, "dataset_version_id": vid, "role": role} for vid, role in inputs]
         if rows:
             with self.db.write() as conn:
-                conn.execute(self._insert(run_inputs).on_conflict_do_nothing(), rows)
+                conn.execute(self.db.upsert(run_inputs).on_conflict_do_nothing(), rows)
 
     def add_artifacts(self, run_id: str, artifacts: Iterable[tuple[str, str, int]]) -> None:
         """Record files (path inside the run, digest, size) logged by the run."""
@@ -200,20 +200,13 @@ class RunRepository:
         ]
         if not rows:
             return
-        insert = self._insert(run_artifacts)
+        insert = self.db.upsert(run_artifacts)
         statement = insert.on_conflict_do_update(
             index_elements=["run_id", "path"],
             set_={"digest": insert.excluded.digest, "size_bytes": insert.excluded.size_bytes},
         )
         with self.db.write() as conn:
             conn.execute(statement, rows)
-
-    def _insert(self, table: sa.Table) -> Any:
-        if self.db.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
 
     # -- reads -----------------------------------------------------------------
     def get(self, run_id: str) -> Run:

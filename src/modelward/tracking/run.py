@@ -9,6 +9,7 @@ when the `with` block raises (Ctrl-C included), and at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 import uuid
@@ -289,5 +290,5 @@ def _end_live_runs() -> None:
     for run in list(_live_runs):
         try:
             run.end(FINISHED)
-        except Exception:  # noqa: S110 - best effort at exit; nothing left to report to
+        except Exception:
             pass

@@ -15,6 +15,7 @@ numbers; params, tags and the other attributes as text, with `=`, `!=`,
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -322,7 +323,7 @@ def parse_filter(text: str | None) -> Node | None:
     return _Parser(text).parse()
 
 
-def parse_order_by(items: list[str] | tuple[str, ...] | str | None) -> list[OrderBy]:
+def parse_order_by(items: Sequence[str] | str | None) -> list[OrderBy]:
     """Parse sort keys: `-metrics.f1`, `metrics.f1 desc`, `start_time asc`."""
     if items is None:
         return []
