@@ -71,10 +71,11 @@ def test_transform_from_the_cli(tmp_path: Path, csv_file: Path) -> None:
     spec = tmp_path / "prep.yaml"
     spec.write_text(
         "steps:\n  - fill_missing: {columns: [income], strategy: median}\n"
-        "  - filter: \"age >= 18\"\n  - one_hot: {columns: [city]}\n"
+        '  - filter: "age >= 18"\n  - one_hot: {columns: [city]}\n'
     )
-    result = mw("data", "transform", "people@1", "--spec", spec, "--name", "prep", "--json",
-                home=home)
+    result = mw(
+        "data", "transform", "people@1", "--spec", spec, "--name", "prep", "--json", home=home
+    )
     assert result.code == 0, result.stderr
     assert result.json()["n_rows"] == 3 and result.json()["parent"] == "people@1"
     shown = mw("data", "show", "prep@1", "--json", home=home).json()
@@ -136,8 +137,9 @@ def test_bad_transform_specs(tmp_path: Path, csv_file: Path) -> None:
         spec.write_text(text)
         result = mw("data", "transform", "people", "--spec", spec, "--name", "out", home=home)
         _assert_one_line_error(result, fragment)
-    missing = mw("data", "transform", "people", "--spec", tmp_path / "none.yaml", "--name", "o",
-                 home=home)
+    missing = mw(
+        "data", "transform", "people", "--spec", tmp_path / "none.yaml", "--name", "o", home=home
+    )
     _assert_one_line_error(missing, "no such spec file")
     assert [d["name"] for d in mw("data", "list", "--json", home=home).json()] == ["people"]
 
@@ -145,7 +147,9 @@ def test_bad_transform_specs(tmp_path: Path, csv_file: Path) -> None:
 def test_export_to_an_unknown_format_or_missing_folder(tmp_path: Path, csv_file: Path) -> None:
     home = tmp_path / "home"
     mw("data", "add", csv_file, "--name", "people", home=home)
-    _assert_one_line_error(mw("data", "export", "people", tmp_path / "x.xml", home=home),
-                           "unknown file format")
-    _assert_one_line_error(mw("data", "export", "people", tmp_path / "no" / "x.csv", home=home),
-                           "does not exist")
+    _assert_one_line_error(
+        mw("data", "export", "people", tmp_path / "x.xml", home=home), "unknown file format"
+    )
+    _assert_one_line_error(
+        mw("data", "export", "people", tmp_path / "no" / "x.csv", home=home), "does not exist"
+    )

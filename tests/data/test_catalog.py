@@ -90,9 +90,7 @@ def test_formats_round_trip_through_export(
         assert list(back["city"]) == list(people["city"])
 
 
-def test_dataframes_are_versioned_by_content(
-    catalog: DatasetCatalog, people: pd.DataFrame
-) -> None:
+def test_dataframes_are_versioned_by_content(catalog: DatasetCatalog, people: pd.DataFrame) -> None:
     first, _ = catalog.add_frame(people, "frame")
     same, created = catalog.add_frame(people.copy(), "frame")
     assert (same.ref, created) == (first.ref, False)
@@ -104,14 +102,20 @@ def test_import_sql_runs_the_query(catalog: DatasetCatalog, tmp_path: Path) -> N
     with source.begin() as conn:
         conn.execute(sa.text("CREATE TABLE sales (id INTEGER, amount REAL, region TEXT)"))
         conn.execute(
-            sa.text("INSERT INTO sales VALUES (1, 9.5, 'north'), (2, 20.0, 'south'), (3, 1.5, 'north')")
+            sa.text(
+                "INSERT INTO sales VALUES (1, 9.5, 'north'), (2, 20.0, 'south'), (3, 1.5, 'north')"
+            )
         )
     source.dispose()
     url = f"sqlite:///{tmp_path / 'src.db'}"
     version, _ = catalog.import_sql(url, "SELECT * FROM sales WHERE amount > 5", "sales")
     frame = catalog.load_frame(version.ref)
     assert sorted(frame["id"]) == [1, 2]
-    assert version.source == {"kind": "sql", "url": url, "query": "SELECT * FROM sales WHERE amount > 5"}
+    assert version.source == {
+        "kind": "sql",
+        "url": url,
+        "query": "SELECT * FROM sales WHERE amount > 5",
+    }
     with pytest.raises(InvalidInput, match="query failed"):
         catalog.import_sql(url, "SELECT * FROM nowhere", "sales")
     with pytest.raises(InvalidInput, match="url"):

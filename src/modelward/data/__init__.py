@@ -1,13 +1,14 @@
 """Data management: collect, version, profile, transform, export and compare datasets.
 
-    import modelward as mw
-    ds = mw.data.add("churn.csv", name="churn")          # churn@1
-    prep = mw.data.transform("churn@1", "prep.yaml", name="churn-prep")
-    frame = mw.data.load("churn-prep@latest")
+import modelward as mw
+ds = mw.data.add("churn.csv", name="churn")          # churn@1
+prep = mw.data.transform("churn@1", "prep.yaml", name="churn-prep")
+frame = mw.data.load("churn-prep@latest")
 """
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,17 +72,17 @@ def load(ref: str | DatasetVersion) -> pd.DataFrame:
     return _catalog().load_frame(ref)
 
 
-def list() -> list[DatasetSummary]:  # noqa: A001 - mirrors `mw data list`
+def list() -> builtins.list[DatasetSummary]:
     """Every dataset with its newest version."""
-    return _catalog().list()
+    return _catalog().summaries()
 
 
-def versions(name: str) -> list[DatasetVersion]:
+def versions(name: str) -> builtins.list[DatasetVersion]:
     """Every version of `name`, oldest first."""
     return _catalog().versions(name)
 
 
-def lineage(ref: str) -> list[DatasetVersion]:
+def lineage(ref: str) -> builtins.list[DatasetVersion]:
     """The version `ref` names followed by its parents, nearest first."""
     catalog = _catalog()
     version = catalog.get(ref)

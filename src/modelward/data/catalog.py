@@ -189,7 +189,7 @@ class DatasetCatalog:
         """The version a reference (`name`, `name@3`, `name@latest`) names."""
         return self.repository.get(ref if isinstance(ref, Ref) else Ref.parse(ref))
 
-    def list(self) -> list[DatasetSummary]:
+    def summaries(self) -> list[DatasetSummary]:
         """Every dataset with its newest version."""
         return self.repository.summaries()
 
@@ -209,7 +209,8 @@ class DatasetCatalog:
 
     def load_frame(self, ref: str | Ref | DatasetVersion) -> pd.DataFrame:
         """The version's data as a pandas DataFrame."""
-        return self.load_table(ref).to_pandas()
+        frame: pd.DataFrame = self.load_table(ref).to_pandas()
+        return frame
 
     # -- derive ----------------------------------------------------------------
     def transform(
@@ -234,7 +235,9 @@ class DatasetCatalog:
         frame = self.load_frame(parent)
         progress("transforming")
         fitted, output = fit_transform(parsed, frame)
-        table = check_table(table_from_frame(output), f"the output of the transform of {parent.ref}")
+        table = check_table(
+            table_from_frame(output), f"the output of the transform of {parent.ref}"
+        )
         source = {"kind": "transform", "parent": parent.ref}
         lineage = {
             "parent_id": parent.id,

@@ -108,12 +108,12 @@ _COMPARABLE: Final = frozenset(
 
 
 def unknown_columns_message(missing: Iterable[str], available: Iterable[Any]) -> str:
-    """'unknown column 'x' (did you mean 'y'?); available columns: a, b, ...' in one line."""
+    """'no column 'x' in the data (did you mean 'y'?); available columns: a, b, ...'."""
     names = [str(c) for c in available]
     missing = list(missing)
     label = "column" if len(missing) == 1 else "columns"
-    text = f"unknown {label} " + ", ".join(repr(m) for m in missing)
-    close = difflib.get_close_matches(missing[0], names, n=1) if missing else []
+    text = f"no {label} " + ", ".join(repr(m) for m in missing) + " in the data"
+    close = difflib.get_close_matches(missing[0], names, n=1, cutoff=0.7) if missing else []
     if close:
         text += f" (did you mean {close[0]!r}?)"
     shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
@@ -137,13 +137,13 @@ class Expression:
             if any(m in _NULL_WORDS for m in missing):
                 hint = " (to test for missing values use isnull(col) or notnull(col))"
             raise InvalidInput(
-                f"{self.text!r}: {unknown_columns_message(missing, frame.columns)}{hint}"
+                f"{_short(self.text)}: {unknown_columns_message(missing, frame.columns)}{hint}"
             )
         evaluator = _Evaluator(frame, self)
         try:
             truth, unknown = evaluator.condition(self.tree.body)
         except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
-            raise InvalidInput(f"cannot evaluate {self.text!r}: {exc}") from None
+            raise InvalidInput(f"cannot evaluate {_short(self.text)}: {exc}") from None
         mask = np.logical_and(truth, np.logical_not(unknown))
         return np.broadcast_to(mask, (len(frame),)).copy()
 
@@ -162,12 +162,14 @@ def parse_expression(text: str) -> Expression:
     except SyntaxError as exc:
         raise InvalidInput(_syntax_message(text, exc, spans, lone_equals)) from None
     except (RecursionError, MemoryError, ValueError):
-        raise InvalidInput(f"cannot parse {text!r}: it is too long or too deeply nested") from None
+        raise InvalidInput(
+            f"cannot parse {_short(text)}: it is too long or too deeply nested"
+        ) from None
     checker = _Checker(text, names)
     try:
         checker.check(tree.body, 0)
     except RecursionError:
-        raise InvalidInput(f"{text!r} is nested too deeply") from None
+        raise InvalidInput(f"{_short(text)} is nested too deeply") from None
     return Expression(text, frozenset(checker.columns), tree, names)
 
 
@@ -203,12 +205,14 @@ def _prepare(text: str) -> tuple[str, dict[str, str], list[tuple[int, int, int, 
             end = text.find("`", position + 1)
             if end == -1:
                 raise InvalidInput(
-                    f"cannot parse {text!r}: the backtick at position {position + 1} is never "
-                    "closed; write column names with spaces as `annual income`"
+                    f"cannot parse {_short(text)}: the backtick at position {position + 1} is "
+                    "never closed; write column names with spaces as `annual income`"
                 )
             name = text[position + 1 : end]
             if not name.strip():
-                raise InvalidInput(f"cannot parse {text!r}: empty `` at position {position + 1}")
+                raise InvalidInput(
+                    f"cannot parse {_short(text)}: empty `` at position {position + 1}"
+                )
             ident = by_name.setdefault(name, f"{prefix}{len(by_name)}")
             names[ident] = name
             spans.append((new_length, len(ident), position, end + 1 - position))
@@ -239,11 +243,11 @@ def _syntax_message(
 ) -> str:
     if lone_equals is not None:
         return (
-            f"cannot parse {text!r}: single '=' at position {lone_equals + 1}; "
+            f"cannot parse {_short(text)}: single '=' at position {lone_equals + 1}; "
             "use '==' to compare values"
         )
     if not exc.offset:  # CPython reports offset 0 when the text ends too early
-        return f"cannot parse {text!r}: {exc.msg} at the end (is something missing?)"
+        return f"cannot parse {_short(text)}: {exc.msg} at the end (is something missing?)"
     offset = exc.offset - 1
     shift = 0
     for new_start, new_len, old_start, old_len in spans:
@@ -254,7 +258,7 @@ def _syntax_message(
             break
     position = min(max(offset + shift, 0), len(text))
     near = text[position : position + 12] or "end of text"
-    return f"cannot parse {text!r}: {exc.msg} at position {position + 1} (near {near!r})"
+    return f"cannot parse {_short(text)}: {exc.msg} at position {position + 1} (near {near!r})"
 
 
 class _Checker:
@@ -266,11 +270,11 @@ class _Checker:
         self.columns: set[str] = set()
 
     def refuse(self, what: str) -> InvalidInput:
-        return InvalidInput(f"{self.text!r}: not allowed: {what}; {_ALLOWED_HINT}")
+        return InvalidInput(f"{_short(self.text)}: not allowed: {what}; {_ALLOWED_HINT}")
 
     def check(self, node: ast.AST, depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise InvalidInput(f"{self.text!r} is nested more than {MAX_DEPTH} levels deep")
+            raise InvalidInput(f"{_short(self.text)} is nested more than {MAX_DEPTH} levels deep")
         depth += 1
         if isinstance(node, ast.Constant):
             _literal(node, self.refuse)
@@ -334,12 +338,12 @@ class _Checker:
         if not isinstance(func, ast.Name) or func.id not in FUNCTIONS:
             called = func.id if isinstance(func, ast.Name) else ast.unparse(func)
             raise InvalidInput(
-                f"{self.text!r}: calling {called}() is not allowed; only isnull(col) and "
+                f"{_short(self.text)}: calling {called}() is not allowed; only isnull(col) and "
                 "notnull(col) can be called"
             )
         if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
             raise InvalidInput(
-                f"{self.text!r}: {func.id}() takes exactly one column, e.g. {func.id}(age)"
+                f"{_short(self.text)}: {func.id}() takes exactly one column, e.g. {func.id}(age)"
             )
         self.check(node.args[0], depth)
 
@@ -363,6 +367,11 @@ def _literal_kind(value: Any) -> str:
     if value is None:
         return "none"
     return "text" if isinstance(value, str) else "number"
+
+
+def _short(text: str) -> str:
+    """The expression quoted for a message, cut short so the message stays one line."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _is_none(node: ast.AST) -> bool:
@@ -397,7 +406,7 @@ class _Evaluator:
         return text if len(text) <= 40 else text[:37] + "..."
 
     def fail(self, node: ast.AST, problem: str) -> InvalidInput:
-        return InvalidInput(f"{self.expression.text!r}: {self.describe(node)} {problem}")
+        return InvalidInput(f"{_short(self.expression.text)}: {self.describe(node)} {problem}")
 
     def column(self, ident: str) -> _Value:
         if ident not in self.cache:
@@ -490,7 +499,7 @@ class _Evaluator:
         pair = (_kind(left.data), _kind(right.data))
         if "other" not in pair and pair not in _COMPARABLE:
             raise InvalidInput(
-                f"{self.expression.text!r}: cannot compare {self.describe(left_node)} "
+                f"{_short(self.expression.text)}: cannot compare {self.describe(left_node)} "
                 f"({pair[0]}) with {self.describe(right_node)} ({pair[1]})"
             )
         result = _ORDERING[type(op)](left.data, right.data)

@@ -24,7 +24,9 @@ Conventions:
 
 from __future__ import annotations
 
+import math
 import os
+import queue
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ QUANTILE_KEYS: tuple[str, ...] = tuple(key for key, _ in _QUANTILES)
 
 # Each worker holds at most a few temporary copies of one column.
 _MAX_WORKERS = min(2, os.cpu_count() or 1)
+_BLOCK = 1 << 15  # elements per block when computing the variance
 
 
 @dataclass(frozen=True)
@@ -156,27 +159,61 @@ def compute_profile(table: pa.Table, *, top_k: int = 10, bins: int = 20) -> Data
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
     names = [str(n) for n in table.column_names]
+    workers = _MAX_WORKERS if table.num_columns > 1 and table.num_rows > 100_000 else 1
+    # One scratch per worker, reused column after column: fresh 80 MB arrays per
+    # column would cost as much in page faults as the statistics themselves.
+    free: queue.SimpleQueue[_Scratch] = queue.SimpleQueue()
+    for _ in range(workers):
+        free.put(_Scratch())
 
     def one(i: int) -> ColumnProfile:
-        return _profile_column(names[i], table.column(i), top_k=top_k, bins=bins)
+        scratch = free.get()
+        try:
+            return _profile_column(names[i], table.column(i), scratch, top_k=top_k, bins=bins)
+        finally:
+            free.put(scratch)
 
     indices = range(table.num_columns)
-    if _MAX_WORKERS > 1 and table.num_columns > 1 and table.num_rows > 100_000:
-        with ThreadPoolExecutor(max_workers=_MAX_WORKERS) as pool:
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             columns = tuple(pool.map(one, indices))
     else:
         columns = tuple(one(i) for i in indices)
     return DatasetProfile(n_rows=table.num_rows, columns=columns)
 
 
-def _profile_column(name: str, col: pa.ChunkedArray, *, top_k: int, bins: int) -> ColumnProfile:
+class _Scratch:
+    """Reusable buffers for one worker: the values of a column and a mask over them."""
+
+    def __init__(self) -> None:
+        self._values: npt.NDArray[np.uint8] = np.empty(0, np.uint8)
+        self._mask: npt.NDArray[np.bool_] = np.empty(0, np.bool_)
+        self.block: npt.NDArray[np.float64] = np.empty(_BLOCK, np.float64)
+
+    def values(self, n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+        need = n * dtype.itemsize
+        if self._values.size < need:
+            self._values = np.empty(0, np.uint8)  # let the old buffer go first
+            self._values = np.empty(need, np.uint8)
+        return self._values[:need].view(dtype)
+
+    def mask(self, n: int) -> npt.NDArray[np.bool_]:
+        if self._mask.size < n:
+            self._mask = np.empty(0, np.bool_)
+            self._mask = np.empty(n, np.bool_)
+        return self._mask[:n]
+
+
+def _profile_column(
+    name: str, col: pa.ChunkedArray, scratch: _Scratch, *, top_k: int, bins: int
+) -> ColumnProfile:
     typ = col.type
     dtype = str(typ)
     nulls = int(col.null_count)
     if pa.types.is_boolean(typ):
         return ColumnProfile(name, dtype, "boolean", nulls, categorical=_boolean_stats(col))
     if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
-        stats, nan = _numeric_stats(col, bins)
+        stats, nan = _numeric_stats(col, bins, scratch)
         return ColumnProfile(name, dtype, "numeric", nulls + nan, numeric=stats)
     if (
         pa.types.is_string(typ)
@@ -191,46 +228,63 @@ def _profile_column(name: str, col: pa.ChunkedArray, *, top_k: int, bins: int) -
     return ColumnProfile(name, dtype, "other", nulls)
 
 
-def _numeric_stats(col: pa.ChunkedArray, bins: int) -> tuple[NumericStats, int]:
+def _numeric_stats(
+    col: pa.ChunkedArray, bins: int, scratch: _Scratch
+) -> tuple[NumericStats, int]:
     """The stats of a numeric column and its NaN count."""
     if col.null_count:
         col = pc.drop_null(col)
     if pa.types.is_decimal(col.type):
         col = pc.cast(col, pa.float64())
-    # A single chunk is viewed without a copy (read-only: arrow owns it and so
-    # may the caller); arrays we build ourselves may be sorted in place.
-    values: npt.NDArray[Any]
-    if col.num_chunks == 1:
-        values, owned = col.chunk(0).to_numpy(), False
-    else:
-        values, owned = col.to_numpy(), True
-    if values.dtype.kind == "f" and values.dtype != np.float64:
-        values, owned = values.astype(np.float64), True
-    nan = infinite = 0
-    if values.dtype.kind == "f":
-        finite = np.isfinite(values)
-        n_finite = int(np.count_nonzero(finite))
-        if n_finite < values.size:
-            nan = int(np.count_nonzero(np.isnan(values)))
-            infinite = values.size - n_finite - nan
-            values, owned = values[finite], True
-        del finite
-    n = int(values.size)
-    if n == 0:
+    floating = pa.types.is_floating(col.type)
+    dtype = np.dtype(np.float64) if floating else np.dtype(col.type.to_pandas_dtype())
+    # Gather the finite values into the scratch buffer (the caller's arrays are
+    # only read): one copy, in the column's order, then sorted in place.
+    out = scratch.values(len(col), dtype)
+    pos = nan = 0
+    for chunk in col.chunks:
+        view: npt.NDArray[Any] = chunk.to_numpy()  # zero-copy: no nulls left
+        if not floating:
+            out[pos : pos + view.size] = view
+            pos += view.size
+            continue
+        if view.dtype != np.float64:
+            view = view.astype(np.float64)
+        mask = scratch.mask(view.size)
+        np.isfinite(view, out=mask)
+        k = int(np.count_nonzero(mask))
+        if k == view.size:
+            out[pos : pos + k] = view
+        else:
+            np.compress(mask, view, out=out[pos : pos + k])
+            nan += int(np.count_nonzero(np.isnan(view, out=mask)))
+        pos += k
+    values = out[:pos]
+    infinite = len(col) - pos - nan
+    if pos == 0:
         empty = NumericStats(0, None, None, None, None, None, Histogram((), ()), infinite)
         return empty, nan
     with np.errstate(over="ignore", invalid="ignore"):  # |x| near 1e308 may overflow to inf
         mean = float(np.mean(values))  # before sorting: numpy's summation order on the input
-        std = float(np.std(values))
-    if owned:
-        values.sort()
-    else:
-        values = np.sort(values)
+        std = math.sqrt(_variance(values, mean, scratch.block))
+    values.sort()
     qs = _sorted_quantiles(values, np.array([q for _, q in _QUANTILES]))
     quantiles = {key: float(v) for (key, _), v in zip(_QUANTILES, qs, strict=True)}
     lo, hi = float(values[0]), float(values[-1])
-    stats = NumericStats(n, mean, std, lo, hi, quantiles, _sorted_histogram(values, bins), infinite)
-    return stats, nan
+    hist = _sorted_histogram(values, bins)
+    return NumericStats(pos, mean, std, lo, hi, quantiles, hist, infinite), nan
+
+
+def _variance(x: npt.NDArray[Any], mean: float, block: npt.NDArray[np.float64]) -> float:
+    """Population variance, two-pass, block by block (no temporary the size of `x`)."""
+    total = 0.0
+    for start in range(0, x.size, block.size):
+        part = x[start : start + block.size]
+        d = block[: part.size]
+        np.subtract(part, mean, out=d)
+        np.square(d, out=d)
+        total += float(np.sum(d))
+    return total / x.size
 
 
 def _sorted_quantiles(s: npt.NDArray[Any], q: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -84,12 +84,9 @@ class DatasetRepository:
     def _lock_dataset(self, conn: Connection, name: str, now: datetime) -> int:
         # Create the dataset row if needed, then lock it so version numbers are
         # assigned one writer at a time (SQLite already holds its write lock).
-        insert: Any
-        if self.db.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        conn.execute(insert(ds).values(name=name, created_at=now).on_conflict_do_nothing())
+        conn.execute(
+            self.db.upsert(ds).values(name=name, created_at=now).on_conflict_do_nothing()
+        )
         return int(
             conn.execute(sa.select(ds.c.id).where(ds.c.name == name).with_for_update()).scalar_one()
         )
@@ -150,13 +147,13 @@ class DatasetRepository:
             sa.select(
                 dv.c.dataset_id,
                 sa.func.max(dv.c.version).label("latest"),
-                sa.func.count().label("count"),
+                sa.func.count().label("n_versions"),
             )
             .group_by(dv.c.dataset_id)
             .subquery()
         )
         query = (
-            _SELECT.add_columns(newest.c.count)
+            _SELECT.add_columns(newest.c.n_versions)
             .join(
                 newest,
                 sa.and_(newest.c.dataset_id == dv.c.dataset_id, newest.c.latest == dv.c.version),
@@ -166,7 +163,7 @@ class DatasetRepository:
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [
-            DatasetSummary(name=row.dataset_name, versions=row.count, latest=_to_entity(row))
+            DatasetSummary(name=row.dataset_name, versions=row.n_versions, latest=_to_entity(row))
             for row in rows
         ]
 

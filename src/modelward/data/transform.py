@@ -24,12 +24,16 @@ from typing import Any, Final
 import pandas as pd
 import yaml
 
-from modelward.data.steps import STEP_TYPES, FittedStep, Step
+from modelward.data.learned import FillMissing, Normalize, OneHot
+from modelward.data.steps import Cast, Drop, Filter, FittedStep, Select, Step
 from modelward.errors import IntegrityError, InvalidInput
 
 __all__ = ["FittedTransform", "TransformSpec", "fit", "fit_transform", "parse_spec"]
 
 FORMAT: Final = 1
+STEP_TYPES: Final[Mapping[str, Any]] = {
+    cls.kind: cls for cls in (FillMissing, Normalize, Cast, Filter, Drop, Select, OneHot)
+}
 
 
 @dataclass(frozen=True)

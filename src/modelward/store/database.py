@@ -56,6 +56,16 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    def upsert(self, table: sa.Table) -> Any:
+        """An INSERT of this dialect that supports `on_conflict_do_nothing/do_update`."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(table)
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()

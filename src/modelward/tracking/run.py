@@ -288,7 +288,5 @@ def _seed_everything(seed: int) -> None:
 @atexit.register
 def _end_live_runs() -> None:
     for run in list(_live_runs):
-        try:
+        with contextlib.suppress(Exception):  # best effort: nothing is left to report to
             run.end(FINISHED)
-        except Exception:
-            pass
