@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "demo": "modelward.cli.demo:demo",
     "data": "modelward.cli.data:data",
     "runs": "modelward.cli.runs:runs",
+    "train": "modelward.cli.train:train",
+    "evaluate": "modelward.cli.evaluate:evaluate",
 }
 
 

@@ -9,10 +9,12 @@ Conventions:
 
 * numeric (integer, floating, decimal) columns: nulls and NaN are *missing*;
   +/-inf are counted in `NumericStats.infinite` and left out of every other
-  statistic. Statistics are computed in float64 (decimals are cast to it).
-  `std` is the population standard deviation (ddof=0, like `numpy.std`).
-  Quantiles use linear interpolation and equal `numpy.quantile` exactly.
-  The histogram equals `numpy.histogram(values, bins)` over [min, max].
+  statistic. Statistics are reported as floats (decimals and float16/32 are
+  cast to float64 first). `std` is the population standard deviation (ddof=0,
+  like `numpy.std`). Quantiles use linear interpolation and equal
+  `numpy.quantile` exactly. The histogram equals `numpy.histogram(values, bins)`
+  over [min, max]; where numpy refuses (a range too wide or too narrow for
+  `bins` distinct float edges) it is one bin [min, max].
 * boolean columns get categorical statistics over the values "true"/"false".
 * string and dictionary columns get categorical statistics; the empty string
   is a value, not missing. Top values are ordered by count (descending), ties
@@ -30,7 +32,7 @@ import queue
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "other"]
-_KINDS: frozenset[str] = frozenset({"numeric", "categorical", "boolean", "datetime", "other"})
+_KINDS: frozenset[str] = frozenset(get_args(ColumnKind))
 
 _QUANTILES: tuple[tuple[str, float], ...] = (
     ("p1", 0.01),
@@ -63,7 +65,8 @@ _QUANTILES: tuple[tuple[str, float], ...] = (
 )
 QUANTILE_KEYS: tuple[str, ...] = tuple(key for key, _ in _QUANTILES)
 
-# Each worker holds at most a few temporary copies of one column.
+# Columns are profiled on up to this many threads (numpy and arrow release the
+# GIL); each thread holds one column's worth of scratch memory.
 _MAX_WORKERS = min(2, os.cpu_count() or 1)
 _BLOCK = 1 << 15  # elements per block when computing the variance
 
@@ -153,7 +156,10 @@ class DatasetProfile:
 
 
 def compute_profile(table: pa.Table, *, top_k: int = 10, bins: int = 20) -> DatasetProfile:
-    """Profile every column of `table`; `top_k` frequent values, `bins` histogram bins."""
+    """Profile every column of `table`: `top_k` most frequent values, `bins` histogram bins.
+
+    Columns are profiled in parallel on up to two threads for large tables.
+    """
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
     if bins < 1:
@@ -228,9 +234,7 @@ def _profile_column(
     return ColumnProfile(name, dtype, "other", nulls)
 
 
-def _numeric_stats(
-    col: pa.ChunkedArray, bins: int, scratch: _Scratch
-) -> tuple[NumericStats, int]:
+def _numeric_stats(col: pa.ChunkedArray, bins: int, scratch: _Scratch) -> tuple[NumericStats, int]:
     """The stats of a numeric column and its NaN count."""
     if col.null_count:
         col = pc.drop_null(col)
@@ -271,6 +275,13 @@ def _numeric_stats(
     qs = _sorted_quantiles(values, np.array([q for _, q in _QUANTILES]))
     quantiles = {key: float(v) for (key, _), v in zip(_QUANTILES, qs, strict=True)}
     lo, hi = float(values[0]), float(values[-1])
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        # The sums overflowed (values near the float64 limit): redo them scaled
+        # to [-1, 1]; the results themselves are bounded by max |x|.
+        scale = max(abs(lo), abs(hi))
+        scaled = values / scale
+        mean = float(np.mean(scaled)) * scale
+        std = float(np.std(scaled)) * scale
     hist = _sorted_histogram(values, bins)
     return NumericStats(pos, mean, std, lo, hi, quantiles, hist, infinite), nan
 

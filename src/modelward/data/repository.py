@@ -84,9 +84,7 @@ class DatasetRepository:
     def _lock_dataset(self, conn: Connection, name: str, now: datetime) -> int:
         # Create the dataset row if needed, then lock it so version numbers are
         # assigned one writer at a time (SQLite already holds its write lock).
-        conn.execute(
-            self.db.upsert(ds).values(name=name, created_at=now).on_conflict_do_nothing()
-        )
+        conn.execute(self.db.upsert(ds).values(name=name, created_at=now).on_conflict_do_nothing())
         return int(
             conn.execute(sa.select(ds.c.id).where(ds.c.name == name).with_for_update()).scalar_one()
         )

@@ -191,7 +191,7 @@ class Filter:
     def from_options(cls, raw: Any) -> Filter:
         if not isinstance(raw, str):
             raise InvalidInput(
-                f'filter takes an expression in quotes, e.g. filter: "age >= 18"; got {raw!r}'
+                f'filter takes an expression in quotes, e.g. filter: "age >= 18"; got {raw!r:.60}'
             )
         return cls(raw.strip(), parse_expression(raw.strip()))
 
@@ -277,7 +277,7 @@ class Select:
 def read_options(raw: Any, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
     allowed = (*required, *optional)
     if not isinstance(raw, Mapping):
-        raise InvalidInput(f"options must be a mapping with {', '.join(allowed)}; got {raw!r}")
+        raise InvalidInput(f"options must be a mapping with {', '.join(allowed)}; got {raw!r:.60}")
     unknown = [k for k in raw if k not in allowed]
     if unknown:
         raise InvalidInput(f"unknown option {unknown[0]!r}; allowed: {', '.join(allowed)}")
@@ -294,18 +294,18 @@ def columns_option(raw: Any, kind: str) -> Any:
     if isinstance(raw, list | tuple):
         return raw
     raise InvalidInput(
-        f"{kind} takes a list of column names, e.g. {kind}: [customer_id]; got {raw!r}"
+        f"{kind} takes a list of column names, e.g. {kind}: [customer_id]; got {raw!r:.60}"
     )
 
 
 def column_list(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list | tuple) or not raw:
         raise InvalidInput(
-            f"columns must be a non-empty list of column names, e.g. [age, income]; got {raw!r}"
+            f"columns must be a non-empty list of column names, e.g. [age, income]; got {raw!r:.60}"
         )
     for name in raw:
         if not isinstance(name, str) or not name:
-            raise InvalidInput(f"column names must be non-empty text, got {name!r}; quote it")
+            raise InvalidInput(f"column names must be non-empty text, got {name!r:.60}; quote it")
     repeated = sorted({name for name in raw if raw.count(name) > 1})
     if repeated:
         raise InvalidInput(f"column {repeated[0]!r} is listed twice")
@@ -332,13 +332,17 @@ def no_params(step: S, params: Mapping[str, Any]) -> S:
 
 
 def per_column(params: Mapping[str, Any], key: str, columns: Sequence[str]) -> dict[str, Any]:
+    """params[key] as {column: value} in the spec's column order.
+
+    The stored key order is not trusted: PostgreSQL's JSONB, for one, reorders keys.
+    """
     found = params.get(key)
-    if set(params) != {key} or not isinstance(found, Mapping) or list(found) != list(columns):
+    if set(params) != {key} or not isinstance(found, Mapping) or set(found) != set(columns):
         raise InvalidInput(
             f"fitted parameters must be {{{key!r}: {{column: ...}}}} for the "
             f"columns {list(columns)}"
         )
-    return dict(found)
+    return {column: found[column] for column in columns}
 
 
 def is_scalar(value: Any) -> bool:

@@ -95,8 +95,11 @@ class FittedTransform:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FittedTransform:
-        """Rebuild from `to_dict()` output; InvalidInput if malformed, IntegrityError if the
-        spec does not match its recorded digest."""
+        """Rebuild from `to_dict()` output.
+
+        InvalidInput if it is malformed; IntegrityError if the spec no longer matches
+        the digest recorded with it.
+        """
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
             raise InvalidInput(

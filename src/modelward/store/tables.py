@@ -144,3 +144,19 @@ run_artifacts = Table(
     Column("digest", String(64), nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
 )
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True, index=True),
+    Column("model_ref", String(200), nullable=False),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("target", String(250), nullable=False),
+    Column("task", String(32), nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("metrics", JsonType, nullable=False),
+    Column("plots", JsonType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)

@@ -85,9 +85,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_run_latest_metrics"),
         _run_fk("run_latest_metrics"),
     )
-    op.create_index(
-        "ix_run_latest_metrics_key_value", "run_latest_metrics", ["key", "value"]
-    )
+    op.create_index("ix_run_latest_metrics_key_value", "run_latest_metrics", ["key", "value"])
     op.create_table(
         "run_inputs",
         sa.Column("run_id", sa.String(32), nullable=False),

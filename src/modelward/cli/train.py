@@ -1,0 +1,72 @@
+"""`mw train`: fit a model on a dataset version and record the run."""
+
+from __future__ import annotations
+
+import click
+
+from modelward.cli.output import console, fmt_number, json_option, print_json, progress
+
+
+@click.command()
+@click.option("--data", required=True, help="Dataset version, e.g. churn@3 or churn.")
+@click.option("--target", required=True, help="The column to predict.")
+@click.option(
+    "--model",
+    required=True,
+    help="linear, logistic or a scikit-learn class (sklearn.ensemble.RandomForestClassifier).",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["gd", "sgd", "minibatch", "adam"]),
+    default=None,
+    help="Optimizer of the built-in linear/logistic trainers.",
+)
+@click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable).")
+@click.option("--experiment", default="default", show_default=True)
+@click.option("--name", "run_name", default=None, help="Run name (default: run-<id>).")
+@click.option("--test-size", default=0.2, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int, help="Split and model seed.")
+@json_option
+def train(
+    data: str,
+    target: str,
+    model: str,
+    optimizer: str | None,
+    params: tuple[str, ...],
+    experiment: str,
+    run_name: str | None,
+    test_size: float,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Split, fit, evaluate on the hold-out and record params, metrics and the model."""
+    from modelward.store.workspace import open_workspace
+    from modelward.training.estimators import parse_params
+    from modelward.training.trainer import train as run_training
+
+    parsed = parse_params(params)
+    with progress(as_json) as stage:
+        result = run_training(
+            open_workspace(),
+            data=data,
+            target=target,
+            model=model,
+            params=parsed,
+            optimizer=optimizer,
+            experiment=experiment,
+            run_name=run_name,
+            test_size=test_size,
+            seed=seed,
+            progress=stage,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    out = console()
+    out.print(
+        f"[bold]run {result.run_id}[/bold]  {result.model} ({result.task}) on {data}: "
+        f"{result.n_train:,} train / {result.n_test:,} hold-out rows, {result.seconds:.2f} s"
+    )
+    shown = {k: v for k, v in result.metrics.items() if not k.startswith("n_")}
+    out.print("  " + "  ".join(f"{k} {fmt_number(v)}" for k, v in shown.items()))
+    out.print(f"next: mw runs show {result.run_id[:8]}, mw evaluate {result.run_id[:8]} --data ...")

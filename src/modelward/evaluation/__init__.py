@@ -1,0 +1,1 @@
+"""Evaluation: metric functions over numpy arrays (`metrics`) and PNG plots (`plots`)."""

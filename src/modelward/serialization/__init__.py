@@ -1,0 +1,79 @@
+"""Safe model serialization: formats that load without executing code by default.
+
+    format      flavor         loads code?   used for
+    mw-native   builtin        no            modelward's own trainers (numpy .npz + JSON)
+    skops       sklearn        no            scikit-learn estimators and pipelines
+    pickle      any            YES           anything else, loaded only with trust=True
+
+`save_model` picks the safest format that can hold the model; `load_model`
+refuses pickle unless the caller says `trust=True`, and refuses skops files
+holding types outside the trusted set (scikit-learn, NumPy, SciPy, modelward).
+Digests are checked by the artifact store before these bytes arrive here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelward.errors import InvalidInput
+
+NATIVE, SKOPS, PICKLE = "mw-native", "skops", "pickle"
+FORMATS = (NATIVE, SKOPS, PICKLE)
+SUFFIXES = {NATIVE: ".npz", SKOPS: ".skops", PICKLE: ".pkl"}
+
+
+@dataclass(frozen=True)
+class SerializedModel:
+    """A model as bytes, with the format that reads it back and its flavor."""
+
+    data: bytes
+    format: str
+    flavor: str
+    class_name: str
+
+
+def class_name(model: Any) -> str:
+    """`module.Class` of a model object."""
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def save_model(model: Any, *, format: str | None = None) -> SerializedModel:
+    """Serialize `model` in `format`, or the safest format that can hold it."""
+    from modelward.serialization import native, pickle_format, skops_format
+
+    chosen = format or (
+        NATIVE if native.supports(model) else SKOPS if skops_format.supports(model) else None
+    )
+    if chosen is None:
+        raise InvalidInput(
+            f"{class_name(model)} is not a scikit-learn estimator or a modelward trainer: "
+            "save it with format='pickle' (it will then load only with trust=True)"
+        )
+    if chosen == NATIVE:
+        data, flavor = native.dumps(model), "builtin"
+    elif chosen == SKOPS:
+        data, flavor = skops_format.dumps(model), "sklearn"
+    elif chosen == PICKLE:
+        data, flavor = pickle_format.dumps(model), "pickle"
+    else:
+        raise InvalidInput(f"unknown model format {chosen!r}: use one of {', '.join(FORMATS)}")
+    return SerializedModel(data, chosen, flavor, class_name(model))
+
+
+def load_model(data: bytes, format: str, *, trust: bool = False) -> Any:
+    """Rebuild a model from bytes; pickle needs `trust=True`, skops only trusted types."""
+    from modelward.serialization import native, pickle_format, skops_format
+
+    if format == NATIVE:
+        return native.loads(data)
+    if format == SKOPS:
+        return skops_format.loads(data, trust=trust)
+    if format == PICKLE:
+        if not trust:
+            raise InvalidInput(
+                "this model is a pickle, which runs code when loaded: load it only if you "
+                "trust its source, with trust=True (--trust on the command line)"
+            )
+        return pickle_format.loads(data)
+    raise InvalidInput(f"unknown model format {format!r}: use one of {', '.join(FORMATS)}")

@@ -1,0 +1,109 @@
+"""Which model `mw train --model` means, and its parameters, checked before anything runs."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modelward.errors import InvalidInput
+
+BUILTIN_MODELS = {
+    "linear": "modelward.training.linear.LinearRegression",
+    "logistic": "modelward.training.linear.LogisticRegression",
+}
+OPTIMIZERS = ("gd", "sgd", "minibatch", "adam")
+# Importing a module runs its code, so only packages that ship estimators are imported.
+ALLOWED_PACKAGES = ("sklearn", "modelward", "xgboost", "lightgbm", "catboost")
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """`["n_estimators=200", "criterion=gini"]` -> typed values (YAML scalars)."""
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise InvalidInput(f"bad --param {item!r}: write it as NAME=VALUE, e.g. C=0.5")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, dict | list):
+            raise InvalidInput(f"bad --param {item!r}: values are scalars (numbers, words, true)")
+        params[key] = value
+    return params
+
+
+def estimator_class(model: str) -> type[Any]:
+    """The estimator class named by `linear`, `logistic` or a dotted path; refuses the rest."""
+    path = BUILTIN_MODELS.get(model, model)
+    module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise InvalidInput(
+            f"unknown --model {model!r}: use linear, logistic or a scikit-learn class path "
+            "such as sklearn.ensemble.RandomForestClassifier"
+        )
+    if module_name.split(".")[0] not in ALLOWED_PACKAGES:
+        raise InvalidInput(
+            f"refusing --model {model!r}: estimators are loaded only from "
+            f"{', '.join(ALLOWED_PACKAGES)}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise InvalidInput(f"unknown --model {model!r}: no module {module_name!r}") from None
+    found = getattr(module, attribute, None)
+    from sklearn.base import BaseEstimator
+
+    if (
+        not inspect.isclass(found)
+        or not issubclass(found, BaseEstimator)
+        or inspect.isabstract(found)
+        or not callable(getattr(found, "fit", None))
+        or not callable(getattr(found, "predict", None))
+    ):
+        raise InvalidInput(
+            f"refusing --model {model!r}: it is not a scikit-learn-compatible estimator class "
+            "with fit and predict"
+        )
+    return found
+
+
+def build_estimator(model: str, params: Mapping[str, Any], optimizer: str | None = None) -> Any:
+    """Instantiate the estimator with checked parameters (constructors only store them)."""
+    cls = estimator_class(model)
+    params = dict(params)
+    if optimizer is not None:
+        if model not in BUILTIN_MODELS:
+            raise InvalidInput("--optimizer applies to --model linear or logistic only")
+        if optimizer not in OPTIMIZERS:
+            raise InvalidInput(
+                f"unknown --optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}"
+            )
+        params["optimizer"] = optimizer
+    accepted = sorted(cls().get_params(deep=False))
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InvalidInput(
+            f"unknown --param {', '.join(unknown)} for {cls.__name__}: "
+            f"it takes {', '.join(accepted)}"
+        )
+    estimator = cls(**params)
+    validate = getattr(estimator, "_validate_params", None)
+    if callable(validate) and hasattr(
+        estimator, "_parameter_constraints"
+    ):  # scikit-learn's own constraint check, before any data is touched
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"bad --param for {cls.__name__}: {_one_line(exc)}") from None
+    return estimator
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,274 @@
+"""First-order optimizers and the epoch loop of the built-in trainers.
+
+Pure numpy, no I/O. An `Optimizer` turns a parameter array and its gradient into
+the next parameter array; `run_epochs` feeds it batches of rows and records the
+loss once per epoch. The four policies a trainer can ask for by name:
+
+    "gd"         batch gradient descent: theta <- theta - lr * grad J, the whole data per step
+    "sgd"        stochastic gradient descent: one row per step, rows shuffled every epoch
+    "minibatch"  gradient descent on `batch_size` rows per step (default 32), shuffled
+    "adam"       Adam on `batch_size` rows per step (default 32), shuffled; full batch
+                 when batch_size is None
+
+Default learning rates (`DEFAULT_LEARNING_RATES`): 0.1 for gd and minibatch,
+0.01 for sgd and adam. They suit standardised features (z-scores).
+
+Speed: a step is a handful of numpy calls on one batch, so "sgd" pays Python
+overhead once per row (roughly 5-10 us a row on a laptop; about 1-2 s for
+10,000 rows x 20 epochs). Shuffled policies gather a shuffled copy of the data
+once per epoch, so peak memory is about twice the training data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+OPTIMIZER_NAMES: tuple[str, ...] = ("gd", "sgd", "minibatch", "adam")
+DEFAULT_LEARNING_RATES: dict[str, float] = {"gd": 0.1, "sgd": 0.01, "minibatch": 0.1, "adam": 0.01}
+DEFAULT_BATCH_SIZE = 32
+DIVERGENCE_FACTOR = 1e3  # a loss this many times the starting loss means the steps blew up
+
+
+class Optimizer(Protocol):
+    """One update rule: the next parameters from the current ones and their gradient."""
+
+    def step(self, params: FloatArray, grad: FloatArray) -> FloatArray:
+        """Return the updated parameters; `params` and `grad` are left untouched."""
+        ...
+
+
+class Objective(Protocol):
+    """A differentiable loss over a batch of rows (`X`, `y`) as a function of `theta`."""
+
+    def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
+        """The loss on these rows (mean over rows, plus any penalty)."""
+        ...
+
+    def gradient(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> FloatArray:
+        """The gradient of `loss` with respect to `theta`, same shape as `theta`."""
+        ...
+
+
+@dataclass(frozen=True)
+class GradientDescent:
+    """Plain gradient descent: theta <- theta - lr * grad."""
+
+    lr: float
+
+    def step(self, params: FloatArray, grad: FloatArray) -> FloatArray:
+        """Return `params - lr * grad`."""
+        return params - self.lr * grad
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015): per-parameter steps from bias-corrected moment estimates.
+
+    m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
+    m_hat = m / (1 - beta1^t);     v_hat = v / (1 - beta2^t)
+    theta <- theta - lr * m_hat / (sqrt(v_hat) + epsilon)
+
+    The moments start at zero and are shaped by the first gradient; use a new
+    instance per training run.
+    """
+
+    def __init__(
+        self, lr: float, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8
+    ) -> None:
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"Adam needs 0 <= beta1, beta2 < 1, got {beta1}, {beta2}")
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.t = 0
+        self.m: FloatArray | None = None
+        self.v: FloatArray | None = None
+
+    def step(self, params: FloatArray, grad: FloatArray) -> FloatArray:
+        """Update the moment estimates with `grad` and return the moved parameters."""
+        if self.m is None or self.v is None:
+            self.m = np.zeros_like(grad)
+            self.v = np.zeros_like(grad)
+        self.t += 1
+        self.m *= self.beta1
+        self.m += (1.0 - self.beta1) * grad
+        self.v *= self.beta2
+        self.v += (1.0 - self.beta2) * np.square(grad)
+        m_hat = self.m / (1.0 - self.beta1**self.t)
+        v_hat = self.v / (1.0 - self.beta2**self.t)
+        return params - self.lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A named policy resolved: a fresh optimizer and the rows per step (None: all rows)."""
+
+    optimizer: Optimizer
+    learning_rate: float
+    batch_size: int | None
+
+
+def make_plan(
+    name: str, learning_rate: float | None = None, batch_size: int | None = DEFAULT_BATCH_SIZE
+) -> Plan:
+    """Resolve an optimizer name ("gd", "sgd", "minibatch", "adam") into a `Plan`.
+
+    `learning_rate` None picks `DEFAULT_LEARNING_RATES[name]`. `batch_size` is
+    ignored by "gd" (all rows) and "sgd" (one row); None means all rows.
+    """
+    if name not in OPTIMIZER_NAMES:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+    lr = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
+    if (
+        isinstance(lr, bool)
+        or not isinstance(lr, int | float)
+        or not (math.isfinite(lr) and lr > 0)
+    ):
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if name == "gd":
+        size: int | None = None
+    elif name == "sgd":
+        size = 1
+    else:
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        size = batch_size
+    optimizer: Optimizer = Adam(float(lr)) if name == "adam" else GradientDescent(float(lr))
+    return Plan(optimizer=optimizer, learning_rate=float(lr), batch_size=size)
+
+
+@dataclass(frozen=True)
+class History:
+    """What happened during `run_epochs`, one entry per epoch run.
+
+    `losses` is the loss on the training rows after each epoch; `validation_losses`
+    the loss on the held-out rows (empty without validation). `converged` is True
+    when the `tol` criterion stopped the loop before `max_epochs`.
+    """
+
+    initial_loss: float
+    losses: tuple[float, ...]
+    validation_losses: tuple[float, ...]
+    best_epoch: int
+    converged: bool
+
+    @property
+    def n_epochs(self) -> int:
+        """The number of epochs run."""
+        return len(self.losses)
+
+
+def split_validation(
+    n_rows: int, fraction: float, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Shuffle row indices and split off ceil(fraction * n_rows) of them: (train, validation)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
+    n_val = math.ceil(fraction * n_rows)
+    if n_rows - n_val < 1:
+        raise ValueError(
+            f"validation_fraction={fraction} of {n_rows} rows leaves no rows to train on; "
+            "use more rows or a smaller validation_fraction"
+        )
+    order = rng.permutation(n_rows)
+    return order[n_val:], order[:n_val]
+
+
+def run_epochs(
+    objective: Objective,
+    theta0: FloatArray,
+    X: FloatArray,
+    y: np.ndarray,
+    *,
+    optimizer: Optimizer,
+    batch_size: int | None,
+    max_epochs: int,
+    tol: float | None = 1e-6,
+    n_iter_no_change: int = 5,
+    validation_fraction: float | None = None,
+    rng: np.random.Generator,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> tuple[FloatArray, History]:
+    """Minimise `objective` from `theta0` with `optimizer`, one pass over the rows per epoch.
+
+    Each epoch steps once per batch of `batch_size` rows (None: one full-batch
+    step, unshuffled; otherwise rows are shuffled every epoch with `rng`), then
+    computes the full training loss once and calls `on_epoch(epoch, loss)`
+    (epoch counts from 0, so `history.losses[epoch] == loss`).
+
+    Stopping: with `tol` set, the loop ends when the monitored loss (the
+    validation loss if `validation_fraction` is set, else the training loss)
+    has not fallen below best - tol for `n_iter_no_change` epochs in a row.
+    With validation the parameters of the best validation epoch are returned;
+    otherwise the last ones.
+
+    Divergence raises ValueError: a training loss that turns NaN or infinite, or
+    grows past `DIVERGENCE_FACTOR` times the loss at `theta0`.
+    """
+    if max_epochs < 1:
+        raise ValueError(f"max_epochs must be >= 1, got {max_epochs!r}")
+    if n_iter_no_change < 1:
+        raise ValueError(f"n_iter_no_change must be >= 1, got {n_iter_no_change!r}")
+    if tol is not None and not tol >= 0:
+        raise ValueError(f"tol must be >= 0 or None, got {tol!r}")
+    X_val: FloatArray | None = None
+    y_val: np.ndarray | None = None
+    if validation_fraction is not None:
+        train_idx, val_idx = split_validation(X.shape[0], validation_fraction, rng)
+        X, X_val = X[train_idx], X[val_idx]
+        y, y_val = y[train_idx], y[val_idx]
+    n_rows = X.shape[0]
+    step_rows = n_rows if batch_size is None else min(batch_size, n_rows)
+    shuffle = step_rows < n_rows
+
+    theta = np.array(theta0, dtype=np.float64)  # a copy: the caller's array is never changed
+    initial_loss = objective.loss(theta, X, y)
+    ceiling = DIVERGENCE_FACTOR * max(initial_loss, 1e-12)
+    best_theta = theta
+    losses: list[float] = []
+    val_losses: list[float] = []
+    best, best_epoch, stale, converged = math.inf, 0, 0, False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(max_epochs):
+            if shuffle:
+                order = rng.permutation(n_rows)
+                Xs, ys = X[order], y[order]
+                for start in range(0, n_rows, step_rows):
+                    Xb, yb = Xs[start : start + step_rows], ys[start : start + step_rows]
+                    theta = optimizer.step(theta, objective.gradient(theta, Xb, yb))
+            else:
+                theta = optimizer.step(theta, objective.gradient(theta, X, y))
+            loss = objective.loss(theta, X, y)
+            monitored = loss
+            if X_val is not None and y_val is not None:
+                monitored = objective.loss(theta, X_val, y_val)
+                val_losses.append(monitored)
+            if not (math.isfinite(loss) and math.isfinite(monitored) and loss <= ceiling):
+                raise ValueError(
+                    f"training diverged: the loss went from {initial_loss:.6g} to {loss:.6g} "
+                    f"by epoch {epoch}; lower the learning rate or standardise the features"
+                )
+            losses.append(loss)
+            if on_epoch is not None:
+                on_epoch(epoch, loss)
+            stale = stale + 1 if tol is not None and monitored > best - tol else 0
+            if monitored < best:
+                best, best_epoch = monitored, epoch
+                if X_val is not None:
+                    best_theta = theta.copy()
+            if tol is not None and stale >= n_iter_no_change:
+                converged = True
+                break
+    result = best_theta if X_val is not None else theta
+    history = History(initial_loss, tuple(losses), tuple(val_losses), best_epoch, converged)
+    return result, history
