@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
+from modelward.evaluation.evaluate import evaluate_run_model
 from modelward.store.workspace import open_workspace
+from modelward.training.trainer import TrainingResult, train
 
 RAW_NAME = "breast-cancer"
 PREP_NAME = "breast-cancer-prep"
@@ -19,6 +21,16 @@ steps:
   - filter: "`mean area` > 0"
   - normalize: {columns: [%s], method: zscore}
 """
+
+
+EXPERIMENT = "demo"
+SEED = 42
+CANDIDATES: list[tuple[str, str, str | None, dict[str, Any]]] = [
+    ("logistic-gd", "logistic", "gd", {"max_epochs": 300}),
+    ("logistic-sgd", "logistic", "sgd", {"max_epochs": 30}),
+    ("logistic-adam", "logistic", "adam", {"max_epochs": 200}),
+    ("random-forest", "sklearn.ensemble.RandomForestClassifier", None, {"n_estimators": 100}),
+]
 
 
 def _noop(_text: str) -> None:
@@ -72,6 +84,44 @@ def run_demo(
         f"std {prep_radius['numeric']['std']:.3f}; fitted parameters stored for replay"
     )
 
+    say("3. train: built-in logistic regression (GD, SGD, Adam) and a scikit-learn forest")
+    results = [
+        train(
+            workspace,
+            data=prep.ref,
+            target=TARGET,
+            model=model,
+            optimizer=optimizer,
+            params=params,
+            experiment=EXPERIMENT,
+            run_name=label,
+            seed=SEED,
+            progress=progress,
+        )
+        for label, model, optimizer, params in CANDIDATES
+    ]
+    for result in results:
+        metrics = result.metrics
+        say(
+            f"   {result.run_id[:8]}  {_label(result):<16} f1 {metrics['f1']:.4f}  "
+            f"accuracy {metrics['accuracy']:.4f}  "
+            f"roc_auc {metrics.get('roc_auc', float('nan')):.4f}  ({result.seconds:.2f} s)"
+        )
+    best = max(results, key=lambda r: (r.metrics["f1"], r.metrics.get("roc_auc", 0.0)))
+    say(f"   best by hold-out f1: {_label(best)} (run {best.run_id[:8]})")
+
+    say("4. evaluate: the best model on the whole prepared dataset, with plots")
+    plots_dir = demo_dir / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    evaluation = evaluate_run_model(
+        workspace, best.run_id, prep.ref, plots_dir=plots_dir, progress=progress
+    )
+    say(
+        f"   evaluation {evaluation.id} on {evaluation.data}: f1 {evaluation.metrics['f1']:.4f}, "
+        f"accuracy {evaluation.metrics['accuracy']:.4f}; "
+        f"plots: {', '.join(sorted(evaluation.plots))}"
+    )
+
     report = {
         "home": str(workspace.settings.home),
         "raw": raw.ref,
@@ -79,11 +129,21 @@ def run_demo(
         "lineage": [prep.ref, raw.ref],
         "spec": str(spec_path),
         "fitted_normalize": bool(fitted_means),
+        "runs": [{"run_id": r.run_id, "model": _label(r), "metrics": r.metrics} for r in results],
+        "best_run": best.run_id,
+        "evaluation": evaluation.to_dict(),
+        "plots": str(plots_dir),
     }
     say("")
     say("where to look next:")
-    say(f"   mw data list                     every dataset in {workspace.settings.home}")
-    say(f"   mw data show {prep.ref:<19} profile and lineage")
-    say(f"   mw data diff {raw.ref} {prep.ref}   what the transform changed")
-    say(f"   cat {spec_path}")
+    say(f"   mw data show {prep.ref}                  profile and lineage")
+    say(f"   mw data diff {raw.ref} {prep.ref}  what the transform changed")
+    say(f"   mw runs list --experiment {EXPERIMENT} --order-by -metrics.f1")
+    say(f"   mw runs compare {' '.join(r.run_id[:8] for r in results)}")
+    say(f"   mw runs show {best.run_id[:8]}")
+    say(f"   {plots_dir}/  (confusion matrix, ROC curve, learning curve)")
     return report
+
+
+def _label(result: TrainingResult) -> str:
+    return result.run_name

@@ -69,4 +69,6 @@ def train(
     )
     shown = {k: v for k, v in result.metrics.items() if not k.startswith("n_")}
     out.print("  " + "  ".join(f"{k} {fmt_number(v)}" for k, v in shown.items()))
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning:[/yellow] {warning}")
     out.print(f"next: mw runs show {result.run_id[:8]}, mw evaluate {result.run_id[:8]} --data ...")

@@ -31,7 +31,7 @@ import os
 import queue
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast, get_args
 
 import numpy as np
@@ -138,7 +138,7 @@ class DatasetProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; `from_dict` reads it back."""
-        return {"n_rows": self.n_rows, "columns": [_column_to_dict(c) for c in self.columns]}
+        return {"n_rows": self.n_rows, "columns": [_jsonable(asdict(c)) for c in self.columns]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DatasetProfile:
@@ -384,36 +384,13 @@ def _iso(scalar: Any) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def _column_to_dict(c: ColumnProfile) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": c.name,
-        "dtype": c.dtype,
-        "kind": c.kind,
-        "missing": c.missing,
-        "numeric": None,
-        "categorical": None,
-        "datetime": None,
-    }
-    if c.numeric is not None:
-        n = c.numeric
-        out["numeric"] = {
-            "count": n.count,
-            "infinite": n.infinite,
-            "mean": n.mean,
-            "std": n.std,
-            "min": n.min,
-            "max": n.max,
-            "quantiles": None if n.quantiles is None else dict(n.quantiles),
-            "histogram": {"edges": list(n.histogram.edges), "counts": list(n.histogram.counts)},
-        }
-    if c.categorical is not None:
-        out["categorical"] = {
-            "cardinality": c.categorical.cardinality,
-            "top": [[v, k] for v, k in c.categorical.top],
-        }
-    if c.datetime is not None:
-        out["datetime"] = {"min": c.datetime.min, "max": c.datetime.max}
-    return out
+def _jsonable(x: Any) -> Any:
+    """`dataclasses.asdict` output with tuples as lists, as JSON has them."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, tuple | list):
+        return [_jsonable(v) for v in x]
+    return x
 
 
 def _opt_float(x: Any) -> float | None:

@@ -18,7 +18,7 @@ scikit-learn is never called here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -66,11 +66,11 @@ __all__ = [
 ]
 
 
-def _defined(names: tuple[str, ...], values: dict[str, float | None]) -> dict[str, float]:
-    """The metrics that have a finite value, as plain floats."""
+def _defined(record: object, names: tuple[str, ...]) -> dict[str, float]:
+    """The named metrics of `record` that have a finite value, as plain floats."""
     out: dict[str, float] = {}
     for name in names:
-        value = values[name]
+        value = getattr(record, name)
         if value is not None and math.isfinite(value):
             out[name] = float(value)
     return out
@@ -121,7 +121,7 @@ class ClassificationMetrics:
 
     def to_dict(self) -> dict[str, float]:
         """Metric name -> value, ready to log; undefined (None, NaN) metrics are left out."""
-        return _defined(self.METRIC_NAMES, {f.name: getattr(self, f.name) for f in fields(self)})
+        return _defined(self, self.METRIC_NAMES)
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,7 @@ class RegressionMetrics:
 
     def to_dict(self) -> dict[str, float]:
         """Metric name -> value, ready to log; an undefined (NaN) r2 is left out."""
-        return _defined(
-            self.METRIC_NAMES, {name: getattr(self, name) for name in self.METRIC_NAMES}
-        )
+        return _defined(self, self.METRIC_NAMES)
 
 
 def classification_report(

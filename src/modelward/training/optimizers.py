@@ -13,10 +13,11 @@ loss once per epoch. The four policies a trainer can ask for by name:
 Default learning rates (`DEFAULT_LEARNING_RATES`): 0.1 for gd and minibatch,
 0.01 for sgd and adam. They suit standardised features (z-scores).
 
-Speed: a step is a handful of numpy calls on one batch, so "sgd" pays Python
-overhead once per row (roughly 5-10 us a row on a laptop; about 1-2 s for
-10,000 rows x 20 epochs). Shuffled policies gather a shuffled copy of the data
-once per epoch, so peak memory is about twice the training data.
+Speed: a step is about five numpy calls on one batch, so "sgd" pays their
+overhead once per row: 10-15 us a row on a 2-core CI box, i.e. 2-3 s for
+10,000 rows x 20 epochs (minibatch: 0.1 s). Prefer "minibatch" or "adam" for
+large data. Shuffled policies gather a shuffled copy of the data once per
+epoch, so peak memory is about twice the training data.
 """
 
 from __future__ import annotations

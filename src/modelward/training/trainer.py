@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ class TrainingResult:
     """What a training run produced."""
 
     run_id: str
+    run_name: str
     experiment: str
     model: str
     task: str
@@ -34,11 +36,13 @@ class TrainingResult:
     n_test: int
     seconds: float
     model_info: ModelInfo
+    warnings: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description."""
         return {
             "run_id": self.run_id,
+            "run_name": self.run_name,
             "experiment": self.experiment,
             "model": self.model,
             "task": self.task,
@@ -48,6 +52,7 @@ class TrainingResult:
             "seconds": self.seconds,
             "model_format": self.model_info.format,
             "model_digest": self.model_info.digest,
+            "warnings": self.warnings,
         }
 
 
@@ -101,7 +106,7 @@ def train(
         run.set_tags({"task": task, "model.class": type(estimator).__name__})
         run.log_input(version, role="train")
         progress(f"fitting {type(estimator).__name__} on {len(X_train):,} rows")
-        _fit(estimator, X_train, y_train, run, progress)
+        fit_warnings = _fit(estimator, X_train, y_train, run, progress)
         progress("evaluating on the hold-out")
         metrics = holdout_metrics(estimator, X_test, y_test, task)
         run.log_metrics(metrics)
@@ -112,6 +117,7 @@ def train(
         )
     return TrainingResult(
         run_id=run.id,
+        run_name=run.name,
         experiment=experiment,
         model=model,
         task=task,
@@ -120,10 +126,13 @@ def train(
         n_test=len(X_test),
         seconds=time.perf_counter() - started,
         model_info=info,
+        warnings=fit_warnings,
     )
 
 
-def _fit(estimator: Any, X: Any, y: Any, run: ActiveRun, progress: Callable[[str], None]) -> None:
+def _fit(
+    estimator: Any, X: Any, y: Any, run: ActiveRun, progress: Callable[[str], None]
+) -> list[str]:
     fit_kwargs: dict[str, Any] = {}
     if "on_epoch" in inspect.signature(estimator.fit).parameters:
         max_epochs = getattr(estimator, "max_epochs", None)
@@ -134,12 +143,18 @@ def _fit(estimator: Any, X: Any, y: Any, run: ActiveRun, progress: Callable[[str
 
         fit_kwargs["on_epoch"] = on_epoch
     try:
-        estimator.fit(X, y, **fit_kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            estimator.fit(X, y, **fit_kwargs)
     except (ValueError, TypeError) as exc:
         text = " ".join(str(exc).split())
         raise InvalidInput(
             f"{type(estimator).__name__} cannot be fitted on this data: {text[:300]}"
         ) from None
+    messages = sorted({" ".join(str(w.message).split())[:300] for w in caught})
+    if messages:
+        run.set_tag("warnings", " | ".join(messages))
+    return messages
 
 
 def holdout_metrics(estimator: Any, X: Any, y: Any, task: str) -> dict[str, float]:
