@@ -189,11 +189,10 @@ def compute_profile(table: pa.Table, *, top_k: int = 10, bins: int = 20) -> Data
 
 
 class _Scratch:
-    """Reusable buffers for one worker: the values of a column and a mask over them."""
+    """Reusable buffers for one worker: a column's values and a block for the variance."""
 
     def __init__(self) -> None:
         self._values: npt.NDArray[np.uint8] = np.empty(0, np.uint8)
-        self._mask: npt.NDArray[np.bool_] = np.empty(0, np.bool_)
         self.block: npt.NDArray[np.float64] = np.empty(_BLOCK, np.float64)
 
     def values(self, n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
@@ -202,12 +201,6 @@ class _Scratch:
             self._values = np.empty(0, np.uint8)  # let the old buffer go first
             self._values = np.empty(need, np.uint8)
         return self._values[:need].view(dtype)
-
-    def mask(self, n: int) -> npt.NDArray[np.bool_]:
-        if self._mask.size < n:
-            self._mask = np.empty(0, np.bool_)
-            self._mask = np.empty(n, np.bool_)
-        return self._mask[:n]
 
 
 def _profile_column(
@@ -242,36 +235,31 @@ def _numeric_stats(col: pa.ChunkedArray, bins: int, scratch: _Scratch) -> tuple[
         col = pc.cast(col, pa.float64())
     floating = pa.types.is_floating(col.type)
     dtype = np.dtype(np.float64) if floating else np.dtype(col.type.to_pandas_dtype())
-    # Gather the finite values into the scratch buffer (the caller's arrays are
-    # only read): one copy, in the column's order, then sorted in place.
+    # Copy the values into the scratch buffer (the caller's arrays are only
+    # read) and sort them there: quantiles, min, max and the histogram are then
+    # lookups, and NaN / -inf / +inf gather at known places (numpy sorts NaN last).
     out = scratch.values(len(col), dtype)
-    pos = nan = 0
+    pos = 0
     for chunk in col.chunks:
         view: npt.NDArray[Any] = chunk.to_numpy()  # zero-copy: no nulls left
-        if not floating:
-            out[pos : pos + view.size] = view
-            pos += view.size
-            continue
-        if view.dtype != np.float64:
-            view = view.astype(np.float64)
-        mask = scratch.mask(view.size)
-        np.isfinite(view, out=mask)
-        k = int(np.count_nonzero(mask))
-        if k == view.size:
-            out[pos : pos + k] = view
-        else:
-            np.compress(mask, view, out=out[pos : pos + k])
-            nan += int(np.count_nonzero(np.isnan(view, out=mask)))
-        pos += k
+        out[pos : pos + view.size] = view  # float16/32 widen to float64 here
+        pos += view.size
     values = out[:pos]
-    infinite = len(col) - pos - nan
-    if pos == 0:
+    values.sort()
+    nan = infinite = 0
+    if floating:
+        end = int(np.searchsorted(values, np.nan, side="left"))
+        first = int(np.searchsorted(values[:end], -np.inf, side="right"))
+        last = int(np.searchsorted(values[:end], np.inf, side="left"))
+        nan, infinite = pos - end, first + end - last
+        values = values[first:last]
+    n = int(values.size)
+    if n == 0:
         empty = NumericStats(0, None, None, None, None, None, Histogram((), ()), infinite)
         return empty, nan
     with np.errstate(over="ignore", invalid="ignore"):  # |x| near 1e308 may overflow to inf
-        mean = float(np.mean(values))  # before sorting: numpy's summation order on the input
+        mean = float(np.mean(values))
         std = math.sqrt(_variance(values, mean, scratch.block))
-    values.sort()
     qs = _sorted_quantiles(values, np.array([q for _, q in _QUANTILES]))
     quantiles = {key: float(v) for (key, _), v in zip(_QUANTILES, qs, strict=True)}
     lo, hi = float(values[0]), float(values[-1])
@@ -283,7 +271,7 @@ def _numeric_stats(col: pa.ChunkedArray, bins: int, scratch: _Scratch) -> tuple[
         mean = float(np.mean(scaled)) * scale
         std = float(np.std(scaled)) * scale
     hist = _sorted_histogram(values, bins)
-    return NumericStats(pos, mean, std, lo, hi, quantiles, hist, infinite), nan
+    return NumericStats(n, mean, std, lo, hi, quantiles, hist, infinite), nan
 
 
 def _variance(x: npt.NDArray[Any], mean: float, block: npt.NDArray[np.float64]) -> float:

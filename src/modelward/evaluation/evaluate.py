@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelward.data.catalog import DatasetCatalog
 from modelward.errors import InvalidInput
 from modelward.evaluation.records import EvaluationRecord, EvaluationRepository
@@ -100,7 +102,7 @@ def _score(
     images = {
         "confusion_matrix": plots.confusion_matrix_png(result.confusion_matrix, result.labels)
     }
-    if proba is not None and len(set(y)) > 1:
+    if proba is not None and np.unique(np.asarray(y)).size > 1:
         if len(result.labels) == 2:
             images["roc_curve"] = plots.roc_curve_png(y, proba[:, 1], pos_label=result.labels[1])
         else:

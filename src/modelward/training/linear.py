@@ -16,7 +16,9 @@ Objectives, with n rows, weights w and an unpenalised intercept b:
 
 `loss_history_` holds J on the training rows after each epoch; pass
 `fit(X, y, on_epoch=callback)` to receive `(epoch, loss)` as each epoch ends,
-e.g. to log the loss as a metric series.
+e.g. to log the loss as a metric series. A learning rate too large for the data
+raises ValueError ("training diverged ..."); running out of epochs, or ending
+above the starting loss, warns with scikit-learn's ConvergenceWarning.
 """
 
 from __future__ import annotations
