@@ -75,3 +75,15 @@ def test_a_failed_write_transaction_is_rolled_back(workspace: Workspace) -> None
         pass
     with workspace.db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(datasets)).scalar() == 0
+
+
+def test_migrations_build_exactly_the_declared_schema(workspace: Workspace) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from modelward.store.tables import metadata
+
+    with workspace.db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+    assert differences == []

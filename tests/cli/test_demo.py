@@ -1,0 +1,45 @@
+"""`mw demo` runs the whole loop from a fresh home, and again on the same home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import mw
+
+
+@pytest.mark.timeout(300)
+def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = mw("demo", "--json", home=home, timeout=240)
+    assert first.code == 0, first.stderr
+    report = first.json()
+    assert report["raw"] == "breast-cancer@1" and report["prepared"] == "breast-cancer-prep@1"
+    assert report["lineage"] == ["breast-cancer-prep@1", "breast-cancer@1"]
+    f1 = {run["model"]: run["metrics"]["f1"] for run in report["runs"]}
+    assert set(f1) == {"logistic-gd", "logistic-sgd", "logistic-adam", "random-forest"}
+    assert all(value > 0.85 for value in f1.values())
+    best = next(run for run in report["runs"] if run["run_id"] == report["best_run"])
+    assert best["metrics"]["f1"] == max(f1.values())
+    assert report["evaluation"]["data"] == "breast-cancer-prep@1"
+    for name in report["evaluation"]["plots"]:
+        assert (Path(report["plots"]) / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+
+    shown = json.loads(mw("data", "show", "breast-cancer-prep", "--json", home=home).stdout)
+    assert shown["lineage"] == ["breast-cancer@1"] and shown["transform"] is not None
+
+    second = mw("demo", home=home, timeout=240)
+    assert second.code == 0, second.stderr
+    assert "already stored (same content)" in second.stdout
+    assert "best by hold-out f1" in second.stdout
+
+
+def test_init_reports_the_store(tmp_path: Path) -> None:
+    result = mw("init", "--json", home=tmp_path / "home")
+    assert result.code == 0, result.stderr
+    info = result.json()
+    assert info["home"] == str(tmp_path / "home")
+    assert info["schema_revision"]
+    assert Path(info["artifacts"]).is_dir()
