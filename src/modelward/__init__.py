@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelward.errors import (
     AlreadyExists,
     Conflict,
+    GateFailed,
     IntegrityError,
     InvalidInput,
     ModelwardError,
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "GateFailed",
     "IntegrityError",
     "InvalidInput",
     "ModelwardError",

@@ -5,6 +5,7 @@
     |   +-- NotFound          an unknown dataset, version, alias, run, model (exit 2, HTTP 404)
     |   +-- AlreadyExists     a name that is taken (exit 2, HTTP 409)
     +-- Conflict              the state changed under us; retrying may help (exit 1, HTTP 409)
+    |   +-- GateFailed        a promotion gate's requirement does not hold (exit 1, HTTP 409)
     +-- IntegrityError        stored bytes do not match their digest (exit 1, HTTP 500)
 
 Each error carries a one-line message that says what was wrong and, where it
@@ -52,6 +53,10 @@ class Conflict(ModelwardError):
     """A concurrent change prevented the operation."""
 
     http_status = 409
+
+
+class GateFailed(Conflict):
+    """A promotion gate refused to move an alias; the message shows the numbers."""
 
 
 class IntegrityError(ModelwardError):

@@ -160,3 +160,56 @@ evaluations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(128), nullable=False),
 )
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("class_name", String(256), nullable=False),
+    Column("task", String(32), nullable=False),
+    Column("signature", JsonType, nullable=False),
+    Column("transform", JsonType, nullable=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), nullable=True),
+    Column("metrics", JsonType, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("tags", JsonType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_number"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+)
+
+alias_audit = Table(
+    "alias_audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False, index=True),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

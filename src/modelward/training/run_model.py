@@ -11,6 +11,7 @@ from modelward.serialization import SUFFIXES, load_model, save_model
 
 if TYPE_CHECKING:
     from modelward.store.workspace import Workspace
+    from modelward.tracking.entities import Run
     from modelward.tracking.run import ActiveRun
 
 MODEL_DIR = "model"
@@ -75,17 +76,21 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def read_model_info(workspace: Workspace, run: Run) -> ModelInfo:
+    """The description of the model a run stored (the model itself is not loaded)."""
+    artifacts = {artifact.path: artifact for artifact in run.artifacts}
+    if METADATA not in artifacts:
+        raise NotFound(f"run {run.id[:8]} has no model: train one with `mw train`")
+    return ModelInfo(**json.loads(workspace.artifacts.read_bytes(artifacts[METADATA].digest)))
+
+
 def load_run_model(
     workspace: Workspace, run_id: str, *, trust: bool = False
 ) -> tuple[Any, ModelInfo]:
     """The model a run stored, verified against its digest, and its description."""
     from modelward.tracking.repository import RunRepository
 
-    run = RunRepository(workspace.db).get(run_id)
-    artifacts = {artifact.path: artifact for artifact in run.artifacts}
-    if METADATA not in artifacts:
-        raise NotFound(f"run {run.id[:8]} has no model: train one with `mw train`")
-    info = ModelInfo(**json.loads(workspace.artifacts.read_bytes(artifacts[METADATA].digest)))
+    info = read_model_info(workspace, RunRepository(workspace.db).get(run_id))
     model = load_model(workspace.artifacts.read_bytes(info.digest), info.format, trust=trust)
     return model, info
 

@@ -1,0 +1,1 @@
+"""Model registry: versions, aliases with gates and audit, safe loading."""

@@ -1,0 +1,126 @@
+"""Registry domain objects: plain frozen values, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable version of a registered model."""
+
+    id: int
+    name: str
+    version: int
+    digest: str
+    format: str
+    flavor: str
+    class_name: str
+    task: str
+    signature: dict[str, Any]
+    transform: dict[str, Any] | None
+    run_id: str | None
+    data: str | None
+    metrics: dict[str, float]
+    description: str | None
+    tags: dict[str, str]
+    created_at: datetime
+    created_by: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """The exact reference, `name@version`."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description."""
+        return {
+            "ref": self.ref,
+            "name": self.name,
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "digest": self.digest,
+            "format": self.format,
+            "flavor": self.flavor,
+            "class": self.class_name,
+            "task": self.task,
+            "signature": self.signature,
+            "has_transform": self.transform is not None,
+            "run_id": self.run_id,
+            "data": self.data,
+            "metrics": self.metrics,
+            "description": self.description,
+            "tags": self.tags,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+        }
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model: its versions and where its aliases point."""
+
+    name: str
+    description: str | None
+    created_at: datetime
+    latest_version: int | None
+    aliases: dict[str, int] = field(default_factory=dict)
+    n_versions: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+            "latest_version": self.latest_version,
+            "versions": self.n_versions,
+            "aliases": self.aliases,
+        }
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """One move of an alias, as recorded in the audit log."""
+
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str | None
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description."""
+        return {
+            "model": self.model,
+            "alias": self.alias,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "actor": self.actor,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class NewModelVersion:
+    """What is needed to record a version; the repository numbers it."""
+
+    digest: str
+    format: str
+    flavor: str
+    class_name: str
+    task: str
+    signature: dict[str, Any]
+    transform: dict[str, Any] | None
+    run_id: str | None
+    dataset_version_id: int | None
+    metrics: dict[str, float]
+    description: str | None
+    tags: dict[str, str]
+    created_by: str
