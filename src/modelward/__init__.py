@@ -23,7 +23,7 @@ from modelward.errors import (
 )
 
 if TYPE_CHECKING:
-    from modelward import data, tracking
+    from modelward import data, models, tracking
     from modelward.tracking import start_run
 
 __version__ = "0.1.0"
@@ -38,11 +38,12 @@ __all__ = [
     "NotFound",
     "__version__",
     "data",
+    "models",
     "start_run",
     "tracking",
 ]
 
-_LAZY_SUBMODULES = {"data", "tracking"}
+_LAZY_SUBMODULES = {"data", "models", "tracking"}
 _LAZY_FUNCTIONS = {"start_run": "modelward.tracking"}
 
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "runs": "modelward.cli.runs:runs",
     "train": "modelward.cli.train:train",
     "evaluate": "modelward.cli.evaluate:evaluate",
+    "models": "modelward.cli.models:models",
 }
 
 

@@ -26,6 +26,7 @@ from modelward.cli.output import console, fmt_number, json_option, print_json, p
 @click.option("--name", "run_name", default=None, help="Run name (default: run-<id>).")
 @click.option("--test-size", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int, help="Split and model seed.")
+@click.option("--register", "register_as", default=None, help="Register the model as this name.")
 @json_option
 def train(
     data: str,
@@ -37,6 +38,7 @@ def train(
     run_name: str | None,
     test_size: float,
     seed: int,
+    register_as: str | None,
     as_json: bool,
 ) -> None:
     """Split, fit, evaluate on the hold-out and record params, metrics and the model."""
@@ -45,6 +47,10 @@ def train(
     from modelward.training.trainer import train as run_training
 
     parsed = parse_params(params)
+    if register_as is not None:
+        from modelward.refs import validate_name
+
+        validate_name(register_as, "model name")
     with progress(as_json) as stage:
         result = run_training(
             open_workspace(),
@@ -59,8 +65,13 @@ def train(
             seed=seed,
             progress=stage,
         )
+    registered = None
+    if register_as is not None:
+        from modelward.registry.service import ModelRegistry
+
+        registered = ModelRegistry(open_workspace()).register_run(result.run_id, register_as)
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "registered": registered.ref if registered else None})
         return
     out = console()
     out.print(
@@ -69,6 +80,8 @@ def train(
     )
     shown = {k: v for k, v in result.metrics.items() if not k.startswith("n_")}
     out.print("  " + "  ".join(f"{k} {fmt_number(v)}" for k, v in shown.items()))
+    if registered is not None:
+        out.print(f"  registered as {registered.ref}")
     for warning in result.warnings:
         out.print(f"  [yellow]warning:[/yellow] {warning}")
     out.print(f"next: mw runs show {result.run_id[:8]}, mw evaluate {result.run_id[:8]} --data ...")

@@ -202,6 +202,32 @@ class ActiveRun:
         self.repository.add_artifacts(self.id, [(safe, digest, len(data))])
         return digest
 
+    def log_model(
+        self,
+        model: Any,
+        *,
+        name: str | None = None,
+        data: DatasetVersion | str | None = None,
+        target: str | None = None,
+        format: str | None = None,
+    ) -> Any:
+        """Store a fitted model with the run (safe format); with `name`, register it too.
+
+        `data` is the training dataset version: its columns (less `target`)
+        become the signature and its fitted transform is kept for serving.
+        Returns the new ModelVersion when `name` is given, else the stored ModelInfo.
+        """
+        # The registry sits after tracking; imported here, on use, to keep layers one-way.
+        from modelward.registry.service import ModelRegistry
+        from modelward.training.run_model import describe_and_log
+
+        self._ensure_running()
+        info = describe_and_log(self, model, data=data, target=target, format=format)
+        if name is None:
+            return info
+        self.flush()
+        return ModelRegistry(self.workspace).register_run(self.id, name)
+
     # -- writing ---------------------------------------------------------------
     def flush(self) -> None:
         """Write everything buffered so far, in one transaction."""

@@ -10,6 +10,7 @@ from modelward.errors import InvalidInput, NotFound
 from modelward.serialization import SUFFIXES, load_model, save_model
 
 if TYPE_CHECKING:
+    from modelward.data.entities import DatasetVersion
     from modelward.store.workspace import Workspace
     from modelward.tracking.entities import Run
     from modelward.tracking.run import ActiveRun
@@ -103,3 +104,51 @@ def check_features(info: ModelInfo, columns: list[str]) -> None:
             f"the data lacks column(s) the model needs: {', '.join(missing)} "
             f"(it was trained on {', '.join(info.feature_names)})"
         )
+
+
+def describe_and_log(
+    run: ActiveRun,
+    model: Any,
+    *,
+    data: DatasetVersion | str | None = None,
+    target: str | None = None,
+    format: str | None = None,
+) -> ModelInfo:
+    """Work out a fitted model's inputs, target and task, then store it with the run."""
+    from sklearn.base import is_classifier
+
+    names = getattr(model, "feature_names_in_", None)
+    version = None
+    if data is not None:
+        from modelward.data.catalog import DatasetCatalog
+
+        version = DatasetCatalog(run.workspace).get(data) if isinstance(data, str) else data
+        run.log_input(version, role="train")
+    dtypes = {column.name: column.dtype for column in version.schema} if version else {}
+    if names is not None:
+        features = [str(name) for name in names]
+    elif version is not None:
+        features = [c for c in version.columns if c != target]
+    else:
+        count = getattr(model, "n_features_in_", None)
+        if count is None:
+            raise InvalidInput("the model is not fitted, or its inputs are unknown: pass data=")
+        features = [f"f{i}" for i in range(int(count))]
+    missing = [name for name in features if version is not None and name not in dtypes]
+    if missing:
+        raise InvalidInput(
+            f"the model takes column(s) {', '.join(missing)} that {version.ref if version else ''}"
+            " does not have"
+        )
+    if target is None and version is not None:
+        rest = [c for c in version.columns if c not in features]
+        target = rest[0] if len(rest) == 1 else None
+    return log_model(
+        run,
+        model,
+        task="classification" if is_classifier(model) else "regression",
+        target=target or "",
+        features=[{"name": f, "dtype": dtypes.get(f, "double")} for f in features],
+        data=version.ref if version else None,
+        format=format,
+    )

@@ -1,0 +1,163 @@
+"""`mw models ...`: the registry: list, show, register, alias (with gates), audit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from modelward.cli.output import console, fmt_number, json_option, print_json
+
+if TYPE_CHECKING:
+    from modelward.registry.service import ModelRegistry
+
+HEADLINE_METRICS = ("f1", "accuracy", "roc_auc", "r2", "rmse")
+
+
+def _registry() -> ModelRegistry:
+    from modelward.registry.service import ModelRegistry
+    from modelward.store.workspace import open_workspace
+
+    return ModelRegistry(open_workspace())
+
+
+@click.group()
+def models() -> None:
+    """Registered models: versions, aliases (with promotion gates) and their audit log."""
+
+
+@models.command("list")
+@json_option
+def list_(as_json: bool) -> None:
+    """List registered models with their latest version and aliases."""
+    found = _registry().models()
+    if as_json:
+        print_json([model.to_dict() for model in found])
+        return
+    if not found:
+        click.echo("no models yet: mw train ... --register NAME")
+        return
+    from rich.table import Table
+
+    table = Table("model", "versions", "latest", "aliases", "created")
+    for model in found:
+        aliases = ", ".join(f"{alias} -> {v}" for alias, v in model.aliases.items())
+        table.add_row(
+            model.name,
+            str(model.n_versions),
+            str(model.latest_version or ""),
+            aliases,
+            f"{model.created_at:%Y-%m-%d %H:%M}",
+        )
+    console().print(table)
+
+
+@models.command("show")
+@click.argument("model")
+@json_option
+def show(model: str, as_json: bool) -> None:
+    """Show a model's versions, aliases and alias history (MODEL@ref: one version)."""
+    registry = _registry()
+    if "@" in model:
+        version = registry.get(model)
+        if as_json:
+            print_json(version.to_dict())
+            return
+        out = console()
+        out.print(f"[bold]{version.ref}[/bold]  {', '.join(version.aliases)}")
+        out.print(f"  class      {version.class_name} ({version.flavor}, {version.format})")
+        out.print(f"  sha256     {version.digest}")
+        out.print(f"  task       {version.task}, target {version.signature.get('target')}")
+        out.print(f"  trained    run {version.run_id} on {version.data}")
+        inputs = ", ".join(c["name"] for c in version.signature["inputs"])
+        out.print(f"  inputs     {inputs}")
+        if version.transform is not None:
+            out.print("  transform  stored (applied to requests before predicting)")
+        metrics = "  ".join(f"{k} {fmt_number(v)}" for k, v in version.metrics.items())
+        out.print(f"  metrics    {metrics}")
+        return
+    versions = registry.versions(model)
+    audit = registry.audit(model)
+    if as_json:
+        print_json(
+            {
+                "name": model,
+                "versions": [v.to_dict() for v in versions],
+                "audit": [change.to_dict() for change in audit],
+            }
+        )
+        return
+    from rich.table import Table
+
+    keys = [k for k in HEADLINE_METRICS if any(k in v.metrics for v in versions)]
+    table = Table("version", "aliases", "class", "data", "run", *keys, "created", title=model)
+    for v in versions:
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases),
+            v.class_name.rsplit(".", 1)[-1],
+            v.data or "",
+            (v.run_id or "")[:8],
+            *(fmt_number(v.metrics.get(k)) for k in keys),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
+    out = console()
+    out.print(table)
+    if audit:
+        out.print("[bold]alias history[/bold]")
+        for change in audit:
+            moved = f"{change.from_version or '-'} -> {change.to_version}"
+            why = f": {change.reason}" if change.reason else ""
+            out.print(
+                f"  {change.at:%Y-%m-%d %H:%M:%S}  {change.alias:<12} {moved:<10} "
+                f"by {change.actor}{why}"
+            )
+
+
+@models.command("register")
+@click.argument("run_id")
+@click.option("--name", required=True, help="Registered model name.")
+@click.option("--description", default=None)
+@json_option
+def register(run_id: str, name: str, description: str | None, as_json: bool) -> None:
+    """Register the model a run stored as the next version of NAME."""
+    version = _registry().register_run(run_id, name, description=description)
+    if as_json:
+        print_json(version.to_dict())
+        return
+    click.echo(f"registered {version.ref} from run {(version.run_id or '')[:8]}")
+
+
+@models.command("alias")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.argument("alias")
+@click.option(
+    "--require",
+    default=None,
+    help='Gate that must hold, e.g. "f1 >= production.f1 + 0.01".',
+)
+@click.option("--reason", default=None, help="Why (kept in the audit log).")
+@json_option
+def alias(
+    model: str, version: int, alias: str, require: str | None, reason: str | None, as_json: bool
+) -> None:
+    """Point ALIAS of MODEL at VERSION (atomic and audited), if the gate holds."""
+    previous, current, checks = _registry().set_alias(
+        model, version, alias, require=require, reason=reason
+    )
+    if as_json:
+        print_json(
+            {
+                "model": model,
+                "alias": alias,
+                "from_version": previous.version if previous else None,
+                "to_version": current.version,
+                "checks": [check.to_dict() for check in checks],
+            }
+        )
+        return
+    for check in checks:
+        click.echo(f"  gate {check.describe()}")
+    before = f"from version {previous.version}" if previous else "newly set"
+    click.echo(f"{model}@{alias} -> version {current.version} ({before})")
