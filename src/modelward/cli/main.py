@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "train": "modelward.cli.train:train",
     "evaluate": "modelward.cli.evaluate:evaluate",
     "models": "modelward.cli.models:models",
+    "serve": "modelward.cli.serve:serve",
 }
 
 

@@ -1,0 +1,1 @@
+"""Serving: the REST model server (ASGI), request validation, hot swap, batch prediction."""

@@ -1,0 +1,93 @@
+"""Running the model server with uvicorn, in one process or several workers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from modelward.registry.service import ModelRegistry
+from modelward.serving.app import DEFAULT_MAX_BODY_BYTES, create_app
+from modelward.serving.holder import ModelHolder
+from modelward.store.workspace import open_workspace
+
+_ENV = "MODELWARD_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How `mw serve` runs."""
+
+    ref: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    trust: bool = False
+    poll_interval: float = 2.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def to_environment(self) -> dict[str, str]:
+        """The options as environment variables, for worker processes."""
+        return {
+            f"{_ENV}REF": self.ref,
+            f"{_ENV}TRUST": "1" if self.trust else "0",
+            f"{_ENV}POLL": str(self.poll_interval),
+            f"{_ENV}MAX_BODY": str(self.max_body_bytes),
+        }
+
+
+def build_app(options: ServeOptions) -> FastAPI:
+    """Load (and verify) the model, start following its alias, build the app."""
+    holder = ModelHolder(
+        ModelRegistry(open_workspace()),
+        options.ref,
+        trust=options.trust,
+        poll_interval=options.poll_interval,
+    )
+    app = create_app(holder, max_body_bytes=options.max_body_bytes)
+
+    @app.on_event("startup")
+    async def follow() -> None:
+        holder.start()
+
+    @app.on_event("shutdown")
+    async def unfollow() -> None:
+        holder.stop()
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory for worker processes: options come from the environment."""
+    return build_app(
+        ServeOptions(
+            ref=os.environ[f"{_ENV}REF"],
+            trust=os.environ.get(f"{_ENV}TRUST") == "1",
+            poll_interval=float(os.environ.get(f"{_ENV}POLL", "2.0")),
+            max_body_bytes=int(os.environ.get(f"{_ENV}MAX_BODY", str(DEFAULT_MAX_BODY_BYTES))),
+        )
+    )
+
+
+def serve(options: ServeOptions, app: FastAPI | None = None) -> None:
+    """Run until SIGINT/SIGTERM; in-flight requests finish before the server stops."""
+    import uvicorn
+
+    common = {
+        "host": options.host,
+        "port": options.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if options.workers <= 1:
+        uvicorn.run(app or build_app(options), **common)  # type: ignore[arg-type]
+        return
+    os.environ.update(options.to_environment())
+    uvicorn.run(
+        "modelward.serving.server:app_from_environment",
+        factory=True,
+        workers=options.workers,
+        **common,  # type: ignore[arg-type]
+    )
