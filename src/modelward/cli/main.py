@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "modelward.cli.evaluate:evaluate",
     "models": "modelward.cli.models:models",
     "serve": "modelward.cli.serve:serve",
+    "predict": "modelward.cli.predict:predict",
 }
 
 

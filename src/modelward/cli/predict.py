@@ -1,0 +1,48 @@
+"""`mw predict`: batch predictions for a dataset version or a file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from modelward.cli.output import json_option, print_json
+
+
+@click.command()
+@click.argument("model")
+@click.option("--data", "source", required=True, help="Dataset version (churn@4) or a file.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help=".csv or .parquet")
+@click.option("--chunk-rows", default=50_000, show_default=True, type=click.IntRange(1))
+@click.option("--trust", is_flag=True, help="Allow loading a pickled model (runs its code).")
+@json_option
+def predict(
+    model: str, source: str, out: Path, chunk_rows: int, trust: bool, as_json: bool
+) -> None:
+    """Predict with MODEL@ref for every row, in chunks; the output names the model version."""
+    from modelward.serving.batch import predict_batch
+    from modelward.store.workspace import open_workspace
+
+    workspace = open_workspace()
+    if as_json or not sys.stderr.isatty():
+        result = predict_batch(workspace, model, source, out, chunk_rows=chunk_rows, trust=trust)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("predicting", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = predict_batch(
+                workspace, model, source, out, chunk_rows=chunk_rows, trust=trust, progress=advance
+            )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    click.echo(
+        f"wrote {result.rows:,} predictions of {result.model} for {result.source} to {result.out} "
+        f"in {result.seconds:.2f} s"
+    )
