@@ -1,0 +1,134 @@
+"""A registered model in its own home, and real `mw serve` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from modelward.store.workspace import close_workspaces
+
+FEATURES = ["mean radius", "mean texture", "mean area", "worst smoothness"]
+
+
+@dataclass
+class Served:
+    home: Path
+    raw: pd.DataFrame  # rows as a caller sends them (before the transform)
+    prepared: pd.DataFrame  # the same rows after the fitted transform
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Home with `bc-clf` v1 (logistic) and v2 (random forest), production -> 1."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    home = tmp_path_factory.mktemp("serving") / "home"
+    previous = os.environ.get("MODELWARD_HOME")
+    os.environ["MODELWARD_HOME"] = str(home)
+    os.environ.pop("MODELWARD_DB", None)
+    try:
+        import modelward as mw
+
+        frame = load_breast_cancer(as_frame=True).frame[[*FEATURES, "target"]]
+        raw = mw.data.add(frame, name="bc")
+        spec = {"steps": [{"normalize": {"columns": FEATURES, "method": "zscore"}}]}
+        prep = mw.data.transform(raw.ref, spec, name="bc-prep")
+        prepared = mw.data.load(prep.ref)
+        X, y = prepared[FEATURES], prepared["target"]
+        for model, f1 in (
+            (LogisticRegression(max_iter=2000), 0.9),
+            (RandomForestClassifier(n_estimators=20, random_state=0), 0.95),
+        ):
+            with mw.start_run(experiment="serving") as run:
+                run.log_metric("f1", f1)
+                run.log_model(model.fit(X, y), name="bc-clf", data=prep.ref)
+        mw.models.set_alias("bc-clf", 1, "production")
+        yield Served(home=home, raw=frame.drop(columns=["target"]), prepared=prepared[FEATURES])
+    finally:
+        close_workspaces()
+        if previous is None:
+            os.environ.pop("MODELWARD_HOME", None)
+        else:
+            os.environ["MODELWARD_HOME"] = previous
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+
+    def stop(self) -> tuple[str, str]:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            out, err = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, err = self.process.communicate()
+        return out, err
+
+
+def start_server(home: Path, ref: str, *args: str, ready_timeout: float = 60) -> Server:
+    """Start `mw serve` and wait until /ready answers; fails with the server's stderr."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelward", "serve", ref, "--port", str(port), *args],
+        env={**os.environ, "MODELWARD_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _, err = process.communicate()
+            raise AssertionError(f"mw serve exited {process.returncode}: {err}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return Server(url, process)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError("mw serve did not become ready in time")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def factory(home: Path, ref: str, *args: str) -> Server:
+        server = start_server(home, ref, *args)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def production_server(served: Served) -> Iterator[Server]:
+    server = start_server(served.home, "bc-clf@production", "--poll-interval", "0.2")
+    yield server
+    server.stop()
