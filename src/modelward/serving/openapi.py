@@ -9,7 +9,9 @@ _JSON_TYPES = {"number": "number", "integer": "number", "boolean": "boolean", "s
 
 
 def _value_schema(column: dict[str, str]) -> dict[str, Any]:
-    return {"type": [_JSON_TYPES.get(column.get("kind", "number"), "string"), "null"]}
+    # null (a missing value) is accepted too, but only models that take missing values
+    # answer it with 200, so the documented form is the value itself.
+    return {"type": _JSON_TYPES.get(column.get("kind", "number"), "string")}
 
 
 def _error() -> dict[str, Any]:
@@ -46,7 +48,8 @@ def predict_openapi(inputs: Sequence[dict[str, str]]) -> dict[str, Any]:
     }
     row_list = {
         "type": "array",
-        "items": {"type": ["number", "string", "boolean", "null"]},
+        "prefixItems": [_value_schema(column) for column in inputs],
+        "items": False,
         "minItems": len(names),
         "maxItems": len(names),
     }
@@ -62,6 +65,7 @@ def predict_openapi(inputs: Sequence[dict[str, str]]) -> dict[str, Any]:
                     }
                 },
                 "required": ["instances"],
+                "additionalProperties": False,
             },
             {
                 "type": "object",
@@ -69,13 +73,20 @@ def predict_openapi(inputs: Sequence[dict[str, str]]) -> dict[str, Any]:
                     "dataframe_split": {
                         "type": "object",
                         "properties": {
-                            "columns": {"type": "array", "items": {"type": "string"}},
-                            "data": {"type": "array", "items": row_list},
+                            "columns": {
+                                "type": "array",
+                                "items": {"enum": names},
+                                "minItems": len(names),
+                                "maxItems": len(names),
+                                "uniqueItems": True,
+                            },
+                            "data": {"type": "array", "minItems": 1, "items": row_list},
                         },
                         "required": ["columns", "data"],
                     }
                 },
                 "required": ["dataframe_split"],
+                "additionalProperties": False,
             },
         ]
     }
