@@ -57,7 +57,8 @@ class Check:
         if self.note:
             return f"{self.text}: {self.note}"
         verdict = "passes" if self.passed else "FAILS"
-        return f"{self.text}: {self.left:.6g} vs {self.right:.6g} ({verdict})"
+        left, right = _distinct(self.left or 0.0, self.right or 0.0)
+        return f"{self.text}: {left} vs {right} ({verdict})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description."""
@@ -68,6 +69,15 @@ class Check:
             "passed": self.passed,
             "note": self.note,
         }
+
+
+def _distinct(left: float, right: float) -> tuple[str, str]:
+    """Both numbers with as few digits as show that they differ (when they do)."""
+    for digits in (6, 10, 17):
+        shown = f"{left:.{digits}g}", f"{right:.{digits}g}"
+        if shown[0] != shown[1] or left == right:
+            return shown
+    return repr(left), repr(right)
 
 
 @dataclass(frozen=True)
