@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from modelward.data.catalog import DatasetCatalog
+from modelward.errors import GateFailed, ModelwardError
 from modelward.evaluation.evaluate import evaluate_run_model
+from modelward.registry.service import ModelRegistry
 from modelward.store.workspace import open_workspace
 from modelward.training.trainer import TrainingResult, train
 
@@ -23,13 +32,23 @@ steps:
 """
 
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 EXPERIMENT = "demo"
+MODEL_NAME = "breast-cancer-clf"
+GATE = "f1 >= production.f1"
 SEED = 42
 CANDIDATES: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("logistic-gd", "logistic", "gd", {"max_epochs": 300}),
     ("logistic-sgd", "logistic", "sgd", {"max_epochs": 30}),
     ("logistic-adam", "logistic", "adam", {"max_epochs": 200}),
-    ("random-forest", "sklearn.ensemble.RandomForestClassifier", None, {"n_estimators": 100}),
+    (
+        "random-forest",
+        "sklearn.ensemble.RandomForestClassifier",
+        None,
+        {"n_estimators": 100, "random_state": 0},
+    ),
 ]
 
 
@@ -122,6 +141,27 @@ def run_demo(
         f"plots: {', '.join(sorted(evaluation.plots))}"
     )
 
+    say("5. register the best model and promote it to production through a gate")
+    registry = ModelRegistry(workspace)
+    version = registry.register_run(best.run_id, MODEL_NAME, description="mw demo")
+    try:
+        previous, production, checks = registry.set_alias(
+            MODEL_NAME, version.version, "production", require=GATE, reason="mw demo"
+        )
+        for check in checks:
+            say(f"   gate {check.describe()}")
+        moved = f"from version {previous.version}" if previous else "first production version"
+        say(f"   {MODEL_NAME}@production -> {production.ref} ({moved})")
+    except GateFailed as refused:
+        production = registry.get(f"{MODEL_NAME}@production")
+        say(f"   {refused}; production stays {production.ref}")
+
+    say("6. serve it, send good and bad requests, stop the server")
+    raw_rows = catalog.load_frame(raw).drop(columns=[TARGET]).head(3)
+    exchanges = serve_and_ask(workspace.settings.home, f"{MODEL_NAME}@production", raw_rows)
+    for exchange in exchanges:
+        say(f"   {exchange['what']:<28} -> {exchange['status']} {exchange['answer']}")
+
     report = {
         "home": str(workspace.settings.home),
         "raw": raw.ref,
@@ -133,6 +173,9 @@ def run_demo(
         "best_run": best.run_id,
         "evaluation": evaluation.to_dict(),
         "plots": str(plots_dir),
+        "registered": version.ref,
+        "production": production.ref,
+        "requests": exchanges,
     }
     say("")
     say("where to look next:")
@@ -141,8 +184,79 @@ def run_demo(
     say(f"   mw runs list --experiment {EXPERIMENT} --order-by -metrics.f1")
     say(f"   mw runs compare {' '.join(r.run_id[:8] for r in results)}")
     say(f"   mw runs show {best.run_id[:8]}")
+    say(f"   mw models show {MODEL_NAME}                   versions, aliases, audit log")
+    say(f"   mw serve {MODEL_NAME}@production          the REST server (docs at /docs)")
     say(f"   {plots_dir}/  (confusion matrix, ROC curve, learning curve)")
     return report
+
+
+def serve_and_ask(home: Path, ref: str, rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Start `mw serve` on a free local port, send a few requests, stop it with SIGTERM."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modelward", "serve", ref, "--port", str(port)],
+        env={**os.environ, "MODELWARD_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_ready(server, url)
+        good = rows.to_dict(orient="records")
+        bad_type = [{**good[0], rows.columns[0]: "large"}]
+        requests = [
+            ("3 rows by column name", {"instances": good}),
+            (
+                "3 rows, MLflow split format",
+                {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}},
+            ),
+            ("a word in a number column", {"instances": bad_type}),
+            ("an empty batch", {"instances": []}),
+            (
+                "a missing column",
+                {"instances": [{k: v for k, v in good[0].items() if k != rows.columns[1]}]},
+            ),
+        ]
+        exchanges = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for what, body in requests:
+                response = client.post("/predict", json=body)
+                payload = response.json()
+                answer = payload.get("predictions", payload.get("error", {}).get("message"))
+                if "model" in payload:
+                    answer = (
+                        f"{answer} from {payload['model']['name']}@{payload['model']['version']}"
+                    )
+                exchanges.append({"what": what, "status": response.status_code, "answer": answer})
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return exchanges
+
+
+def _wait_ready(server: subprocess.Popen[str], url: str, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            error = server.stderr.read() if server.stderr else ""
+            raise ModelwardError(f"the demo server stopped: {error.strip()}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise ModelwardError("the demo server did not become ready within a minute")
 
 
 def _label(result: TrainingResult) -> str:

@@ -27,6 +27,12 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     for name in report["evaluation"]["plots"]:
         assert (Path(report["plots"]) / f"{name}.png").read_bytes().startswith(b"\x89PNG")
 
+    assert report["registered"] == "breast-cancer-clf@1"
+    assert report["production"] == "breast-cancer-clf@1"
+    statuses = [exchange["status"] for exchange in report["requests"]]
+    assert statuses == [200, 200, 422, 422, 422]
+    assert "breast-cancer-clf@1" in report["requests"][0]["answer"]
+
     shown = json.loads(mw("data", "show", "breast-cancer-prep", "--json", home=home).stdout)
     assert shown["lineage"] == ["breast-cancer@1"] and shown["transform"] is not None
 
@@ -34,6 +40,9 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     assert second.code == 0, second.stderr
     assert "already stored (same content)" in second.stdout
     assert "best by hold-out f1" in second.stdout
+    # the same best model again: the gate (f1 >= production.f1) passes and production moves
+    assert "breast-cancer-clf@production -> breast-cancer-clf@2" in second.stdout
+    assert "-> 200" in second.stdout and "-> 422" in second.stdout
 
 
 def test_init_reports_the_store(tmp_path: Path) -> None:
