@@ -37,8 +37,9 @@ def test_csv_output_from_a_file_through_the_cli(served: Served, tmp_path: Path) 
     source = tmp_path / "rows.csv"
     served.raw.to_csv(source, index=False)
     out = tmp_path / "scores.csv"
-    result = run_mw("predict", "bc-clf@2", "--data", source, "--out", out, "--json",
-                    home=served.home)
+    result = run_mw(
+        "predict", "bc-clf@2", "--data", source, "--out", out, "--json", home=served.home
+    )
     assert result.code == 0, result.stderr
     assert result.json()["rows"] == len(served.raw) and result.json()["model"] == "bc-clf@2"
     assert pd.read_csv(out)["prediction"].tolist() == _expected(served)

@@ -128,3 +128,52 @@ def test_an_untrusted_pickle_is_refused_unless_trusted(
         server.url + "/predict", json={"instances": served.raw.iloc[:2].to_numpy().tolist()}
     )
     assert answer.status_code == 200
+
+
+def test_an_onnx_model_serves_the_same_answers(
+    served: Served, server_factory: Callable[..., Server]
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelward",
+            "train",
+            "--data",
+            "bc-prep",
+            "--target",
+            "target",
+            "--model",
+            "sklearn.ensemble.RandomForestClassifier",
+            "--param",
+            "n_estimators=10",
+            "--param",
+            "random_state=0",
+            "--format",
+            "onnx",
+            "--register",
+            "bc-onnx",
+            "--json",
+        ],
+        env={**os.environ, "MODELWARD_HOME": str(served.home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    version = mw.models.get("bc-onnx@1")
+    assert (version.format, version.flavor) == ("onnx", "onnx")
+    server = server_factory(served.home, "bc-onnx@1")
+    rows = served.raw.iloc[:50]
+    answer = httpx.post(server.url + "/predict", json={"instances": rows.to_numpy().tolist()})
+    assert answer.status_code == 200, answer.text
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    prepared = mw.data.load("bc-prep")
+    X, y = prepared.drop(columns=["target"]), prepared["target"]
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+    reference = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_train, y_train)
+    expected = reference.predict(served.prepared.iloc[:50]).tolist()
+    agreement = sum(a == b for a, b in zip(answer.json()["predictions"], expected, strict=True))
+    assert agreement >= 49  # float32 inside ONNX may flip a point on a threshold

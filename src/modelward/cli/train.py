@@ -27,6 +27,13 @@ from modelward.cli.output import console, fmt_number, json_option, print_json, p
 @click.option("--test-size", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int, help="Split and model seed.")
 @click.option("--register", "register_as", default=None, help="Register the model as this name.")
+@click.option(
+    "--format",
+    "model_format",
+    type=click.Choice(["mw-native", "skops", "onnx", "pickle"]),
+    default=None,
+    help="How the model is stored (default: the safest that fits; pickle loads only with --trust).",
+)
 @json_option
 def train(
     data: str,
@@ -39,6 +46,7 @@ def train(
     test_size: float,
     seed: int,
     register_as: str | None,
+    model_format: str | None,
     as_json: bool,
 ) -> None:
     """Split, fit, evaluate on the hold-out and record params, metrics and the model."""
@@ -63,6 +71,7 @@ def train(
             run_name=run_name,
             test_size=test_size,
             seed=seed,
+            model_format=model_format,
             progress=stage,
         )
     registered = None

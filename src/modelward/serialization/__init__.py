@@ -3,6 +3,8 @@
     format      flavor         loads code?   used for
     mw-native   builtin        no            modelward's own trainers (numpy .npz + JSON)
     skops       sklearn        no            scikit-learn estimators and pipelines
+    onnx        onnx           no            scikit-learn models converted by skl2onnx, run by
+                                             onnxruntime (optional: pip install "modelward[onnx]")
     pickle      any            YES           anything else, loaded only with trust=True
 
 `save_model` picks the safest format that can hold the model; `load_model`
@@ -18,9 +20,9 @@ from typing import Any
 
 from modelward.errors import InvalidInput
 
-NATIVE, SKOPS, PICKLE = "mw-native", "skops", "pickle"
-FORMATS = (NATIVE, SKOPS, PICKLE)
-SUFFIXES = {NATIVE: ".npz", SKOPS: ".skops", PICKLE: ".pkl"}
+NATIVE, SKOPS, ONNX, PICKLE = "mw-native", "skops", "onnx", "pickle"
+FORMATS = (NATIVE, SKOPS, ONNX, PICKLE)
+SUFFIXES = {NATIVE: ".npz", SKOPS: ".skops", ONNX: ".onnx", PICKLE: ".pkl"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ def save_model(model: Any, *, format: str | None = None) -> SerializedModel:
         data, flavor = native.dumps(model), "builtin"
     elif chosen == SKOPS:
         data, flavor = skops_format.dumps(model), "sklearn"
+    elif chosen == ONNX:
+        from modelward.serialization import onnx_format
+
+        data, flavor = _optional(onnx_format.dumps, model), "onnx"
     elif chosen == PICKLE:
         data, flavor = pickle_format.dumps(model), "pickle"
     else:
@@ -69,6 +75,10 @@ def load_model(data: bytes, format: str, *, trust: bool = False) -> Any:
         return native.loads(data)
     if format == SKOPS:
         return skops_format.loads(data, trust=trust)
+    if format == ONNX:
+        from modelward.serialization import onnx_format
+
+        return _optional(onnx_format.loads, data)
     if format == PICKLE:
         if not trust:
             raise InvalidInput(
@@ -77,3 +87,13 @@ def load_model(data: bytes, format: str, *, trust: bool = False) -> Any:
             )
         return pickle_format.loads(data)
     raise InvalidInput(f"unknown model format {format!r}: use one of {', '.join(FORMATS)}")
+
+
+def _optional(function: Any, argument: Any) -> Any:
+    """Call into an optional dependency, with an install hint when it is missing."""
+    try:
+        return function(argument)
+    except ImportError as exc:
+        raise InvalidInput(
+            f'the ONNX format needs an optional package ({exc.name}): pip install "modelward[onnx]"'
+        ) from None

@@ -68,12 +68,17 @@ def train(
     run_name: str | None = None,
     test_size: float = 0.2,
     seed: int = 0,
+    model_format: str | None = None,
     progress: Callable[[str], None] = _quiet,
 ) -> TrainingResult:
     """Train `model` on dataset version `data` and record the run; see `mw train --help`."""
     from sklearn.base import is_classifier
     from sklearn.model_selection import train_test_split
 
+    from modelward.serialization import FORMATS
+
+    if model_format is not None and model_format not in FORMATS:
+        raise InvalidInput(f"unknown --format {model_format!r}: use one of {', '.join(FORMATS)}")
     if not 0.0 < test_size < 1.0:
         raise InvalidInput(f"--test-size must be between 0 and 1, got {test_size}")
     # Everything the user gave is checked before a run is started.
@@ -113,7 +118,13 @@ def train(
         run.log_metrics({"n_train": float(len(X_train)), "n_test": float(len(X_test))})
         progress("storing the model")
         info = log_model(
-            run, estimator, task=task, target=target, features=feature_schema(X), data=version.ref
+            run,
+            estimator,
+            task=task,
+            target=target,
+            features=feature_schema(X),
+            data=version.ref,
+            format=model_format,
         )
     return TrainingResult(
         run_id=run.id,
