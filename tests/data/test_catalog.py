@@ -132,7 +132,7 @@ def test_import_sql_hides_passwords(catalog: DatasetCatalog, postgres_server: st
 def test_transform_records_lineage_and_replayable_parameters(
     catalog: DatasetCatalog, tmp_path: Path, people: pd.DataFrame
 ) -> None:
-    from modelward.data.transform import FittedTransform
+    from modelward.data.preprocess import FittedTransform
 
     raw, _ = catalog.add_file(_csv(tmp_path / "p.csv", people), "people")
     spec = tmp_path / "prep.yaml"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelward.data.catalog import DatasetCatalog
-    from modelward.data.diff import DatasetDiff
+    from modelward.data.compare import DatasetDiff
 
 __all__ = [
     "DatasetSummary",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from modelward.data.diff import DatasetDiff
+    from modelward.data.compare import DatasetDiff
 
 Progress = Callable[[str], None]
 
@@ -226,7 +226,7 @@ class DatasetCatalog:
         The fitted parameters are stored with the output, so the same transform
         can be replayed on new rows later (`FittedTransform.apply`).
         """
-        from modelward.data.transform import fit_transform, parse_spec
+        from modelward.data.preprocess import fit_transform, parse_spec
 
         validate_name(name, "dataset name")
         parsed = parse_spec(_spec_source(spec))
@@ -255,7 +255,7 @@ class DatasetCatalog:
 
     def diff(self, a: str | Ref, b: str | Ref) -> DatasetDiff:
         """Schema, row-count and per-column statistic changes from version a to b."""
-        from modelward.data.diff import diff_profiles
+        from modelward.data.compare import diff_profiles
         from modelward.data.profile import DatasetProfile
 
         first, second = self.get(a), self.get(b)

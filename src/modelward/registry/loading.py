@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from modelward.data.transform import FittedTransform
+    from modelward.data.preprocess import FittedTransform
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def load_version(
     model = load_model(data, version.format, trust=trust)
     transform = None
     if version.transform is not None:
-        from modelward.data.transform import FittedTransform
+        from modelward.data.preprocess import FittedTransform
 
         transform = FittedTransform.from_dict(version.transform)
     return LoadedModel(version=version, model=model, transform=transform)

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from modelward.data import learned
-from modelward.data.transform import FittedTransform, fit, fit_transform, parse_spec
+from modelward.data.preprocess import FittedTransform, fit, fit_transform, parse_spec
 from modelward.errors import IntegrityError, InvalidInput
 
 PRODUCT_SPEC = """

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from modelward.data.diff import DatasetDiff, diff_profiles
+from modelward.data.compare import DatasetDiff, diff_profiles
 from modelward.data.profile import DatasetProfile, compute_profile
 
 
