@@ -92,8 +92,9 @@ def show(run_id: str, as_json: bool) -> None:
         dirty = " (uncommitted changes)" if run.git_dirty else ""
         out.print(f"  git       {run.git_commit[:12]}{dirty}")
     out.print(f"  source    {run.source}")
-    packages = ", ".join(f"{k} {v}" for k, v in run.environment.get("packages", {}).items())
-    out.print(f"  python    {run.environment.get('python')}; {packages}")
+    environment = run.environment or {}
+    packages = ", ".join(f"{k} {v}" for k, v in environment.get("packages", {}).items())
+    out.print(f"  python    {environment.get('python')}; {packages}")
     if run.seed is not None:
         out.print(f"  seed      {run.seed}")
     if run.error:

@@ -32,6 +32,11 @@ def metric_value(key: str, value: Any, step: int | None = None) -> float:
     searchable on every backend (SQLite cannot store NaN); a diverging loss is
     reported where it happens instead of poisoning later comparisons.
     """
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, checked cheaply
+        number = float(value)
+        if math.isfinite(number):
+            return number
     at = f" at step {step}" if step is not None else ""
     if isinstance(value, bool) or not _is_number(value):
         raise InvalidInput(f"metric {key!r}{at} must be a number, got {value!r}")
@@ -56,6 +61,10 @@ def param_value(key: str, value: Any) -> str:
     if len(text) > 6000:
         raise InvalidInput(f"param {key!r} is longer than 6000 characters")
     return text
+
+
+# (key, value, step, timestamp in ms): how buffered points travel to the database.
+MetricRow = tuple[str, float, int, int]
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class Run:
     git_commit: str | None
     git_dirty: bool | None
     source: str | None
-    environment: dict[str, Any]
+    environment: dict[str, Any] | None  # None in search results: see `get`
     seed: int | None
     error: str | None
     params: dict[str, str] = field(default_factory=dict)

@@ -27,6 +27,7 @@ from modelward.store.tables import (
 from modelward.tracking.entities import (
     Experiment,
     MetricPoint,
+    MetricRow,
     Run,
     RunArtifact,
     RunInput,
@@ -40,8 +41,6 @@ from modelward.tracking.search import (
     Not,
     OrderBy,
 )
-
-_CHUNK = 500
 
 
 class RunRepository:
@@ -84,7 +83,7 @@ class RunRepository:
         *,
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
-        metrics: Sequence[MetricPoint] = (),
+        metrics: Sequence[MetricRow] = (),
     ) -> None:
         """Write params, tags and metric points of one run in one transaction."""
         if not (params or tags or metrics):
@@ -124,28 +123,20 @@ class RunRepository:
         if new:
             conn.execute(run_params.insert(), new)
 
-    def _write_metrics(self, conn: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
-        conn.execute(
-            run_metrics.insert(),
-            [
-                {
-                    "run_id": run_id,
-                    "key": p.key,
-                    "value": p.value,
-                    "step": p.step,
-                    "timestamp": p.timestamp,
-                }
-                for p in points
-            ],
+    def _write_metrics(self, conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
+        # The hot path of logging: plain tuples to the driver's executemany,
+        # without per-row parameter processing by SQLAlchemy.
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            "INSERT INTO run_metrics (run_id, key, value, step, timestamp) "
+            f"VALUES ({marker}, {marker}, {marker}, {marker}, {marker})",
+            [(run_id, key, value, step, millis) for key, value, step, millis in rows],
         )
-        latest: dict[str, MetricPoint] = {}
-        for point in points:
-            current = latest.get(point.key)
-            if current is None or (point.step, point.timestamp) >= (
-                current.step,
-                current.timestamp,
-            ):
-                latest[point.key] = point
+        latest: dict[str, MetricRow] = {}
+        for row in rows:
+            current = latest.get(row[0])
+            if current is None or (row[2], row[3]) >= (current[2], current[3]):
+                latest[row[0]] = row
         insert = self.db.upsert(run_latest_metrics)
         table = run_latest_metrics.c
         statement = insert.on_conflict_do_update(
@@ -165,14 +156,8 @@ class RunRepository:
         conn.execute(
             statement,
             [
-                {
-                    "run_id": run_id,
-                    "key": p.key,
-                    "value": p.value,
-                    "step": p.step,
-                    "timestamp": p.timestamp,
-                }
-                for p in latest.values()
+                {"run_id": run_id, "key": key, "value": value, "step": step, "timestamp": millis}
+                for key, value, step, millis in latest.values()
             ],
         )
 
@@ -211,14 +196,17 @@ class RunRepository:
     # -- reads -----------------------------------------------------------------
     def get(self, run_id: str) -> Run:
         """One run with everything logged to it; a unique id prefix is enough."""
+        if not run_id:
+            raise NotFound("unknown run '': see `mw runs list`")
         with self.db.read() as conn:
-            query = _RUN_SELECT.where(runs.c.id.startswith(run_id, autoescape=True))
-            rows = conn.execute(query.limit(2)).all() if run_id else []
+            query = _FULL_SELECT.where(runs.c.id.startswith(run_id, autoescape=True))
+            rows = conn.execute(query.limit(2)).all()
             if not rows:
                 raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
             if len(rows) > 1:
                 raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more characters")
-            return self._hydrate(conn, rows)[0]
+            ids = sa.select(runs.c.id).where(runs.c.id == rows[0].id)
+            return self._hydrate(conn, rows, ids, with_artifacts=True)[0]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every logged point of one metric, by step then time."""
@@ -254,8 +242,12 @@ class RunRepository:
         experiment: str | None = None,
         limit: int = 1000,
     ) -> list[Run]:
-        """Runs matching a parsed filter, sorted, newest first by default."""
-        query = _RUN_SELECT
+        """Runs matching a parsed filter, sorted, newest first by default.
+
+        Search results carry params, tags, latest metrics and inputs; the
+        environment and the artifact list come with `get` (one run).
+        """
+        query = _SUMMARY_SELECT
         if experiment is not None:
             self.experiment(experiment)  # NotFound for an unknown name
             query = query.where(experiments.c.name == experiment)
@@ -270,85 +262,91 @@ class RunRepository:
                 column.is_(None), column.desc() if order.descending else column.asc()
             )
         query = query.order_by(runs.c.start_time.desc(), runs.c.id).limit(limit)
+        # The hydrating queries select by this same (indexed) query, not by long id lists.
+        ids = query.with_only_columns(runs.c.id)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-            return self._hydrate(conn, rows)
+            return self._hydrate(conn, rows, ids, with_artifacts=False)
 
-    def _hydrate(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
-        ids = [row.id for row in rows]
-        params = _grouped(conn, run_params, ids)
-        tags = _grouped(conn, run_tags, ids)
-        metrics = _grouped(conn, run_latest_metrics, ids)
+    def _hydrate(
+        self, conn: Connection, rows: Sequence[Any], ids: Any, *, with_artifacts: bool
+    ) -> list[Run]:
+        if not rows:
+            return []
+        matching = ids.subquery()
+        selected = sa.select(matching.c.id)
+        params = _grouped(conn, run_params, selected)
+        tags = _grouped(conn, run_tags, selected)
+        metrics = _grouped(conn, run_latest_metrics, selected)
         inputs: dict[str, list[RunInput]] = {}
+        for r in conn.execute(
+            sa.select(
+                run_inputs.c.run_id,
+                run_inputs.c.role,
+                datasets.c.name,
+                dataset_versions.c.version,
+                dataset_versions.c.digest,
+            )
+            .join(dataset_versions, dataset_versions.c.id == run_inputs.c.dataset_version_id)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(run_inputs.c.run_id.in_(selected))
+            .order_by(run_inputs.c.role, datasets.c.name)
+        ):
+            inputs.setdefault(r.run_id, []).append(
+                RunInput(f"{r.name}@{r.version}", r.digest, r.role)
+            )
         artifacts: dict[str, list[RunArtifact]] = {}
-        for chunk in _chunks(ids):
-            for r in conn.execute(
-                sa.select(
-                    run_inputs.c.run_id,
-                    run_inputs.c.role,
-                    datasets.c.name,
-                    dataset_versions.c.version,
-                    dataset_versions.c.digest,
-                )
-                .join(dataset_versions, dataset_versions.c.id == run_inputs.c.dataset_version_id)
-                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-                .where(run_inputs.c.run_id.in_(chunk))
-                .order_by(run_inputs.c.role, datasets.c.name)
-            ):
-                inputs.setdefault(r.run_id, []).append(
-                    RunInput(f"{r.name}@{r.version}", r.digest, r.role)
-                )
+        if with_artifacts:
             for a in conn.execute(
                 sa.select(run_artifacts)
-                .where(run_artifacts.c.run_id.in_(chunk))
+                .where(run_artifacts.c.run_id.in_(selected))
                 .order_by(run_artifacts.c.path)
             ):
                 artifacts.setdefault(a.run_id, []).append(
                     RunArtifact(a.path, a.digest, a.size_bytes)
                 )
+        mapping_rows = [row._mapping for row in rows]
         return [
             Run(
-                id=row.id,
-                experiment=row.experiment_name,
-                name=row.name,
-                status=row.status,
-                start_time=_aware(row.start_time),
-                end_time=_aware(row.end_time) if row.end_time else None,
-                user=row.user,
-                git_commit=row.git_commit,
-                git_dirty=row.git_dirty,
-                source=row.source,
-                environment=row.environment,
-                seed=row.seed,
-                error=row.error,
-                params=params.get(row.id, {}),
-                tags=tags.get(row.id, {}),
-                metrics=metrics.get(row.id, {}),
-                inputs=tuple(inputs.get(row.id, [])),
-                artifacts=tuple(artifacts.get(row.id, [])),
+                id=row["id"],
+                experiment=row["experiment_name"],
+                name=row["name"],
+                status=row["status"],
+                start_time=_aware(row["start_time"]),
+                end_time=_aware(row["end_time"]) if row["end_time"] else None,
+                user=row["user"],
+                git_commit=row["git_commit"],
+                git_dirty=row["git_dirty"],
+                source=row["source"],
+                environment=row.get("environment"),
+                seed=row["seed"],
+                error=row["error"],
+                params=params.get(row["id"], {}),
+                tags=tags.get(row["id"], {}),
+                metrics=metrics.get(row["id"], {}),
+                inputs=tuple(inputs.get(row["id"], ())),
+                artifacts=tuple(artifacts.get(row["id"], ())),
             )
-            for row in rows
+            for row in mapping_rows
         ]
 
 
-_RUN_SELECT = sa.select(runs, experiments.c.name.label("experiment_name")).join(
+_FULL_SELECT = sa.select(runs, experiments.c.name.label("experiment_name")).join(
     experiments, experiments.c.id == runs.c.experiment_id
 )
+_SUMMARY_SELECT = sa.select(
+    *(column for column in runs.c if column.name != "environment"),
+    experiments.c.name.label("experiment_name"),
+).join(experiments, experiments.c.id == runs.c.experiment_id)
 
 
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
-def _grouped(conn: Connection, table: sa.Table, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _grouped(conn: Connection, table: sa.Table, selected: Any) -> dict[str, dict[str, Any]]:
     grouped: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
-        query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
-            table.c.run_id.in_(chunk)
-        )
-        for run_id, key, value in conn.execute(query):
-            grouped.setdefault(run_id, {})[key] = value
+    query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
+        table.c.run_id.in_(selected)
+    )
+    for run_id, key, value in conn.execute(query):
+        grouped.setdefault(run_id, {})[key] = value
     return grouped
 
 
@@ -406,11 +404,13 @@ def _comparison(node: Comparison) -> ColumnElement[bool]:
             value = _parse_time(node.value)
         return _compare(_ATTRIBUTE_COLUMNS[key.name], node.op, value)
     table = {"metric": run_latest_metrics, "param": run_params, "tag": run_tags}[key.kind]
-    # EXISTS: a run without the key never matches, whatever the operator.
-    return sa.exists().where(
-        table.c.run_id == runs.c.id,
-        table.c.key == key.name,
-        _compare(table.c.value, node.op, node.value),
+    # A run without the key never matches, whatever the operator. IN (not a
+    # correlated EXISTS) lets the database drive the search from the
+    # (key, value) index of the latest metrics.
+    return runs.c.id.in_(
+        sa.select(table.c.run_id).where(
+            table.c.key == key.name, _compare(table.c.value, node.op, node.value)
+        )
     )
 
 

@@ -27,7 +27,7 @@ from modelward.tracking.entities import (
     FAILED,
     FINISHED,
     RUNNING,
-    MetricPoint,
+    MetricRow,
     Run,
     metric_value,
     param_value,
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from modelward.store.workspace import Workspace
 
 DEFAULT_EXPERIMENT = "default"
-_BUFFER_LIMIT = 5000
+_BUFFER_LIMIT = 5000  # points that wake the flusher
+_MAX_BUFFERED = 200_000  # points after which logging waits for the flusher
 
 _live_runs: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
 
@@ -67,7 +68,7 @@ class ActiveRun:
         self.name = name or f"run-{self.id[:8]}"
         self.status = RUNNING
         self._lock = threading.Lock()
-        self._metrics: list[MetricPoint] = []
+        self._metrics: list[MetricRow] = []
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
@@ -98,6 +99,7 @@ class ActiveRun:
             self.set_tags(tags)
         _live_runs.add(self)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._flusher = threading.Thread(
             target=self._flush_periodically, args=(flush_interval,), daemon=True
         )
@@ -115,25 +117,47 @@ class ActiveRun:
     ) -> None:
         """Append one point to a metric series (step defaults to the previous step + 1)."""
         self._ensure_running()
-        self._key(key, "metric")
+        millis = int((time.time() if timestamp is None else timestamp) * 1000)
+        row = self._row(key, value, step, millis)
+        with self._lock:
+            self._metrics.append(row)
+            size = len(self._metrics)
+        if size >= _BUFFER_LIMIT:
+            self._backpressure(size)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log several metrics at the same step (one timestamp, one buffer append)."""
+        self._ensure_running()
+        millis = int(time.time() * 1000)
+        rows = [self._row(key, value, step, millis) for key, value in metrics.items()]
+        with self._lock:
+            self._metrics.extend(rows)
+            size = len(self._metrics)
+        if size >= _BUFFER_LIMIT:
+            self._backpressure(size)
+
+    def _row(self, key: str, value: Any, step: int | None, millis: int) -> MetricRow:
+        if key not in self._keys:
+            self._key(key, "metric")
         number = metric_value(key, value, step)
         if step is None:
             step = self._steps.get(key, -1) + 1
-        elif isinstance(step, bool) or not isinstance(step, int):
-            raise InvalidInput(f"metric {key!r}: step must be an integer, got {step!r}")
+        elif type(step) is not int:
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise InvalidInput(f"metric {key!r}: step must be an integer, got {step!r}")
+            step = int(step)
         self._steps[key] = step
-        millis = int((time.time() if timestamp is None else timestamp) * 1000)
-        point = MetricPoint(key, number, step, millis)
-        with self._lock:
-            self._metrics.append(point)
-            full = len(self._metrics) >= _BUFFER_LIMIT
-        if full:
-            self.flush()
+        return (key, number, step, millis)
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Log several metrics at the same step."""
-        for key, value in metrics.items():
-            self.log_metric(key, value, step=step)
+    def _backpressure(self, size: int) -> None:
+        # Writes happen on the flusher thread only, so Ctrl-C (delivered to the
+        # main thread) can never interrupt a transaction half-way. A full buffer
+        # wakes the flusher; a buffer far over the limit waits for it.
+        self._wake.set()
+        while size >= _MAX_BUFFERED and self._flusher.is_alive() and not self._stop.is_set():
+            time.sleep(0.005)
+            with self._lock:
+                size = len(self._metrics)
 
     def log_param(self, key: str, value: Any) -> None:
         """Record a parameter; a parameter cannot change once logged."""
@@ -248,7 +272,11 @@ class ActiveRun:
                 raise
 
     def _flush_periodically(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.flush()
             except ModelwardError as exc:
@@ -262,6 +290,7 @@ class ActiveRun:
         if self.status != RUNNING:
             return
         self._stop.set()
+        self._wake.set()
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=30)
         try:
