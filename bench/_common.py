@@ -56,8 +56,11 @@ def ensure_venv(name: str, requirements: list[str], *, quiet: bool = False) -> P
         return root / "bin"
     if root.exists():
         shutil.rmtree(root)
-    log(f"creating {root.relative_to(REPO_ROOT)} with {' '.join(requirements)} "
-        "(first run only; may take a few minutes)", quiet=quiet)
+    log(
+        f"creating {root.relative_to(REPO_ROOT)} with {' '.join(requirements)} "
+        "(first run only; may take a few minutes)",
+        quiet=quiet,
+    )
     t0 = time.perf_counter()
     _run_checked([sys.executable, "-m", "venv", str(root)], timeout=300)
     pip = [str(root / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
@@ -80,8 +83,9 @@ def _run_checked(cmd: list[str], *, timeout: float) -> None:
 
 def venv_version(bin_dir: Path, dist: str) -> str:
     code = f"import importlib.metadata as m; print(m.version({dist!r}))"
-    out = subprocess.run([str(bin_dir / "python"), "-c", code], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [str(bin_dir / "python"), "-c", code], capture_output=True, text=True, timeout=120
+    )
     return out.stdout.strip() or "?"
 
 
@@ -117,8 +121,7 @@ def mw_command() -> list[str]:
 
 def modelward_version() -> str:
     code = "import importlib.metadata as m; print(m.version('modelward'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     return out.stdout.strip() or "not installed"
 
 
@@ -141,8 +144,13 @@ class Measured:
         return self
 
 
-def measure(cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 1800) -> Measured:
+def measure(
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
+) -> Measured:
     """Run ``cmd`` and return its wall time and peak RSS (from ``os.wait4``).
 
     Output goes to temporary files (not pipes) so nothing has to be read while
@@ -150,8 +158,15 @@ def measure(cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | No
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         timed_out = threading.Event()
 
         def _kill() -> None:
@@ -214,9 +229,11 @@ def machine_line() -> str:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-            f"load average at start {load}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"load average at start {load}"
+    )
 
 
 def now_utc() -> str:

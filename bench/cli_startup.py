@@ -74,12 +74,23 @@ print(json.dumps({"exit": code, "heavy_loaded": loaded, "modules": len(sys.modul
 """
 
 
-def time_hyperfine(cmds: dict[str, list[str]], runs: int, env: dict[str, str],
-                   timeout: float) -> dict[str, list[float]]:
+def time_hyperfine(
+    cmds: dict[str, list[str]], runs: int, env: dict[str, str], timeout: float
+) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "hf.json"
-        args = ["hyperfine", "--shell=none", "--warmup", "1", "--runs", str(runs),
-                "--style", "none", "--export-json", str(out)]
+        args = [
+            "hyperfine",
+            "--shell=none",
+            "--warmup",
+            "1",
+            "--runs",
+            str(runs),
+            "--style",
+            "none",
+            "--export-json",
+            str(out),
+        ]
         for name, cmd in cmds.items():
             args += ["--command-name", name, shlex.join(cmd)]
         proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
@@ -89,15 +100,17 @@ def time_hyperfine(cmds: dict[str, list[str]], runs: int, env: dict[str, str],
     return {r["command"]: [float(t) for t in r["times"]] for r in data["results"]}
 
 
-def time_loop(cmds: dict[str, list[str]], runs: int, env: dict[str, str],
-              timeout: float) -> dict[str, list[float]]:
+def time_loop(
+    cmds: dict[str, list[str]], runs: int, env: dict[str, str], timeout: float
+) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     for name, cmd in cmds.items():
         walls = []
         for _ in range(runs + 1):
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, timeout=timeout)
+            proc = subprocess.run(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout
+            )
             walls.append(time.perf_counter() - t0)
             if proc.returncode != 0:
                 raise BenchError(f"exit {proc.returncode}: {shlex.join(cmd)}")
@@ -117,9 +130,13 @@ def check_runs(cmds: dict[str, list[str]], env: dict[str, str]) -> dict[str, str
 
 
 def modules_after(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", MODULES_PROBE, json.dumps(HEAVY),
-                           json.dumps(args)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", MODULES_PROBE, json.dumps(HEAVY), json.dumps(args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise BenchError(proc.stderr.strip()[-500:])
     return last_json_line(proc.stdout)
@@ -127,40 +144,59 @@ def modules_after(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 def importtime(env: dict[str, str]) -> dict[str, Any]:
     """``python -X importtime -c 'import modelward.cli.main'``: total and top modules."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                           "import modelward.cli.main"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import modelward.cli.main"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise BenchError(proc.stderr.strip().splitlines()[-1])
     rows: list[tuple[int, int, str]] = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cum_us, name = (p for p in line[len("import time:"):].split("|"))
+        self_us, cum_us, name = (p for p in line[len("import time:") :].split("|"))
         rows.append((int(self_us), int(cum_us), name.rstrip()))
     # Rows come in completion order: the interpreter's own start-up (ending with the
     # top-level `site`) first, then what `import modelward.cli.main` pulled in.
     sites = [i for i, (_, _, n) in enumerate(rows) if n == " site"]
-    ours = rows[sites[-1] + 1:] if sites else rows
+    ours = rows[sites[-1] + 1 :] if sites else rows
     top_level = [(n.strip(), c) for _, c, n in ours if not n.startswith("  ")]
     heavy = sorted({n.strip().split(".")[0] for _, _, n in ours} & set(HEAVY))
     by_self = sorted(ours, key=lambda r: -r[0])[:6]
-    return {"total_ms": sum(c for _, c in top_level) / 1000, "modules": len(ours),
-            "heavy_imported": heavy,
-            "top_level_ms": [(n, c / 1000) for n, c in top_level],
-            "largest_self_ms": [(n.strip(), s / 1000) for s, _, n in by_self]}
+    return {
+        "total_ms": sum(c for _, c in top_level) / 1000,
+        "modules": len(ours),
+        "heavy_imported": heavy,
+        "top_level_ms": [(n, c / 1000) for n, c in top_level],
+        "largest_self_ms": [(n.strip(), s / 1000) for s, _, n in by_self],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        description="Cold start of `mw --help` vs `mlflow --help` / `mlflow --version`.")
-    p.add_argument("--runs", type=int, default=10,
-                   help="timed runs per command (one more is run first and discarded)")
-    p.add_argument("--no-hyperfine", action="store_true",
-                   help="use the Python timing loop even if hyperfine is installed")
+        description="Cold start of `mw --help` vs `mlflow --help` / `mlflow --version`."
+    )
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=10,
+        help="timed runs per command (one more is run first and discarded)",
+    )
+    p.add_argument(
+        "--no-hyperfine",
+        action="store_true",
+        help="use the Python timing loop even if hyperfine is installed",
+    )
     p.add_argument("--skip-mlflow", action="store_true", help="time modelward only")
-    p.add_argument("--timeout", type=float, default=600,
-                   help="limit for the whole timing of all commands, seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="limit for the whole timing of all commands, seconds",
+    )
     p.add_argument("--json-out", type=Path, help="also write raw results to this file")
     args = p.parse_args(argv)
 
@@ -191,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     timed = {k: v for k, v in cmds.items() if k not in failed}
 
     use_hf = bool(shutil.which("hyperfine")) and not args.no_hyperfine
-    log(f"timing {len(timed)} commands x {args.runs} runs with "
-        f"{'hyperfine' if use_hf else 'a Python loop'}")
+    log(
+        f"timing {len(timed)} commands x {args.runs} runs with "
+        f"{'hyperfine' if use_hf else 'a Python loop'}"
+    )
     timer = time_hyperfine if use_hf else time_loop
     times = timer(timed, args.runs, env, args.timeout)
     shutil.rmtree(home, ignore_errors=True)
@@ -205,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         med = statistics.median(times[name])
         ratio = f"{med / mw_med:.1f}x" if mw_med and name != "mw --help" else ""
-        rows.append([name, f"{med * 1000:.0f} ms", f"{min(times[name]) * 1000:.0f} ms",
-                     ratio, ""])
+        rows.append([name, f"{med * 1000:.0f} ms", f"{min(times[name]) * 1000:.0f} ms", ratio, ""])
 
     checks: dict[str, Any] = {}
     for probe in (["--help"], ["data", "--help"], ["data", "add", "--help"]):
@@ -220,18 +257,23 @@ def main(argv: list[str] | None = None) -> int:
         imp = {"error": str(exc)}
 
     help_heavy = checks["mw --help"].get("heavy_loaded")
-    ok = (mw_med is not None and mw_med * 1000 < TARGET_MS and help_heavy == [])
+    ok = mw_med is not None and mw_med * 1000 < TARGET_MS and help_heavy == []
 
     print(f"\ncommand: python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}".rstrip())
     print(f"machine: {machine_line()}")
-    print(f"date: {now_utc()}; modelward {modelward_version()}; mlflow {mlflow_version}; "
-          f"timer: {'hyperfine --shell=none --warmup 1' if use_hf else 'Python loop'}, "
-          f"{args.runs} runs each; mw = {shlex.join(mw)}")
+    print(
+        f"date: {now_utc()}; modelward {modelward_version()}; mlflow {mlflow_version}; "
+        f"timer: {'hyperfine --shell=none --warmup 1' if use_hf else 'Python loop'}, "
+        f"{args.runs} runs each; mw = {shlex.join(mw)}"
+    )
     print()
     print(table(rows, ["command", "median", "min", "median / mw --help", "note"]))
     print()
-    verdict = "n/a" if mw_med is None else (
-        f"{mw_med * 1000:.0f} ms -> {'PASS' if mw_med * 1000 < TARGET_MS else 'FAIL'}")
+    verdict = (
+        "n/a"
+        if mw_med is None
+        else (f"{mw_med * 1000:.0f} ms -> {'PASS' if mw_med * 1000 < TARGET_MS else 'FAIL'}")
+    )
     print(f"target: mw --help median < {TARGET_MS:.0f} ms: {verdict}")
     print()
     check_rows = []
@@ -246,15 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     if "error" in imp:
         print(f"python -X importtime -c 'import modelward.cli.main': error: {imp['error']}")
     else:
-        print(f"python -X importtime -c 'import modelward.cli.main': "
-              f"{imp['total_ms']:.0f} ms for {imp['modules']} modules beyond interpreter "
-              f"start-up; heavy libs: {', '.join(imp['heavy_imported']) or 'none'}")
+        print(
+            f"python -X importtime -c 'import modelward.cli.main': "
+            f"{imp['total_ms']:.0f} ms for {imp['modules']} modules beyond interpreter "
+            f"start-up; heavy libs: {', '.join(imp['heavy_imported']) or 'none'}"
+        )
         print("  top-level: " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in imp["top_level_ms"]))
-        print("  largest self time: " + ", ".join(
-            f"{n} {ms:.1f} ms" for n, ms in imp["largest_self_ms"]))
+        print(
+            "  largest self time: "
+            + ", ".join(f"{n} {ms:.1f} ms" for n, ms in imp["largest_self_ms"])
+        )
     if args.json_out:
-        args.json_out.write_text(json.dumps({"times_s": times, "checks": checks,
-                                             "importtime": imp, "failed": failed}, indent=2))
+        args.json_out.write_text(
+            json.dumps(
+                {"times_s": times, "checks": checks, "importtime": imp, "failed": failed}, indent=2
+            )
+        )
     return 0 if ok else 1
 
 

@@ -209,13 +209,15 @@ class Runner:
             shutil.rmtree(d, ignore_errors=True)
         drop_dirty_pages()
 
-    def step(self, name: str, fn: Callable[[], dict[str, Any]], repeat: int = 1,
-             key: str = "wall_s") -> None:
+    def step(
+        self, name: str, fn: Callable[[], dict[str, Any]], repeat: int = 1, key: str = "wall_s"
+    ) -> None:
         """Run ``fn`` ``repeat`` times and keep the run with the smallest ``key``."""
         self.interleaved([(name, fn, key)], repeat)
 
-    def interleaved(self, steps: list[tuple[str, Callable[[], dict[str, Any]], str]],
-                    repeat: int) -> None:
+    def interleaved(
+        self, steps: list[tuple[str, Callable[[], dict[str, Any]], str]], repeat: int
+    ) -> None:
         """Run the steps in ``repeat`` rounds (A B C A B C ...), keeping each one's best.
 
         Interleaving makes steps that are compared with each other see the same
@@ -236,9 +238,10 @@ class Runner:
         for name, _, key in steps:
             if name in self.errors or not runs[name]:
                 continue
-            best = min(runs[name], key=lambda r, k=key: float(r.get(k) or 0.0))
+            values = [float(r.get(key) or 0.0) for r in runs[name]]
+            best = runs[name][values.index(min(values))]
             if repeat > 1:
-                best["runs"] = [round(float(r.get(key) or 0.0), 3) for r in runs[name]]
+                best["runs"] = [round(v, 3) for v in values]
             self.results[name] = best
 
     # a. raw sha256 ----------------------------------------------------------
@@ -260,8 +263,7 @@ class Runner:
                 h.update(view[:n])
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         size = self.file.stat().st_size
-        return {"wall_s": wall, "cpu_s": cpu, "mb_s": size / 1e6 / wall,
-                "digest": h.hexdigest()}
+        return {"wall_s": wall, "cpu_s": cpu, "mb_s": size / 1e6 / wall, "digest": h.hexdigest()}
 
     def sha256sum(self) -> dict[str, Any]:
         if not shutil.which("sha256sum"):
@@ -287,16 +289,20 @@ class Runner:
     def mw_put(self) -> dict[str, Any]:
         d = self.tempdir("mw-store-")
         try:
-            m = measure([sys.executable, "-c", MW_PUT, str(self.file), str(d / "blobs")],
-                        env=mw_env(), timeout=self.timeout).check()
+            m = measure(
+                [sys.executable, "-c", MW_PUT, str(self.file), str(d / "blobs")],
+                env=mw_env(),
+                timeout=self.timeout,
+            ).check()
         finally:
             self.cleanup(d)
         r = last_json_line(m.stdout)
         return {**r, "process_wall_s": m.wall_s, "peak_rss_mb": m.peak_rss_mb}
 
     def mw_profile(self) -> dict[str, Any]:
-        m = measure([sys.executable, "-c", MW_PROFILE, str(self.file)],
-                    env=mw_env(), timeout=self.timeout).check()
+        m = measure(
+            [sys.executable, "-c", MW_PROFILE, str(self.file)], env=mw_env(), timeout=self.timeout
+        ).check()
         r = last_json_line(m.stdout)
         return {**r, "process_wall_s": m.wall_s, "peak_rss_mb": m.peak_rss_mb}
 
@@ -310,8 +316,11 @@ class Runner:
             m = measure(cmd, cwd=d, env=env, timeout=self.timeout).check()
         finally:
             self.cleanup(d)
-        out: dict[str, Any] = {"cmd": " ".join(cmd), "wall_s": m.wall_s,
-                               "peak_rss_mb": m.peak_rss_mb}
+        out: dict[str, Any] = {
+            "cmd": " ".join(cmd),
+            "wall_s": m.wall_s,
+            "peak_rss_mb": m.peak_rss_mb,
+        }
         try:
             doc = json.loads(m.stdout)
         except json.JSONDecodeError:
@@ -337,22 +346,29 @@ class Runner:
                 shutil.copyfile(self.file, target)
                 how = "copy"
             drop_dirty_pages()
-            init = measure([dvc, "init", "--no-scm", "-q"], cwd=d, env=env,
-                           timeout=self.timeout).check()
-            measure([dvc, "config", "core.analytics", "false"], cwd=d, env=env,
-                    timeout=120).check()
-            add = measure([dvc, "add", "-q", target.name], cwd=d, env=env,
-                          timeout=self.timeout).check()
+            init = measure(
+                [dvc, "init", "--no-scm", "-q"], cwd=d, env=env, timeout=self.timeout
+            ).check()
+            measure([dvc, "config", "core.analytics", "false"], cwd=d, env=env, timeout=120).check()
+            add = measure(
+                [dvc, "add", "-q", target.name], cwd=d, env=env, timeout=self.timeout
+            ).check()
             dvc_file = (d / f"{target.name}.dvc").read_text()
         finally:
             self.cleanup(d)
-        return {"dvc": venv_version(bin_dir, "dvc"), "init_s": init.wall_s,
-                "add_s": add.wall_s, "add_peak_rss_mb": add.peak_rss_mb,
-                "workspace_file": how, "md5_in_dvc_file": "md5:" in dvc_file}
+        return {
+            "dvc": venv_version(bin_dir, "dvc"),
+            "init_s": init.wall_s,
+            "add_s": add.wall_s,
+            "add_peak_rss_mb": add.peak_rss_mb,
+            "workspace_file": how,
+            "md5_in_dvc_file": "md5:" in dvc_file,
+        }
 
     def pandas_describe(self) -> dict[str, Any]:
-        m = measure([sys.executable, "-c", PANDAS_DESCRIBE, str(self.file)],
-                    timeout=self.timeout).check()
+        m = measure(
+            [sys.executable, "-c", PANDAS_DESCRIBE, str(self.file)], timeout=self.timeout
+        ).check()
         r = last_json_line(m.stdout)
         return {**r, "process_wall_s": m.wall_s, "peak_rss_mb": m.peak_rss_mb}
 
@@ -394,25 +410,46 @@ def report(r: Runner, size: int, rows: int) -> tuple[str, bool]:
         comp_total = (dvc_init or 0) + (dvc_add or 0) + (pd_wall or 0)
 
     rows_t = [
-        ["raw sha256, Python hashlib (1 MiB chunks, cached)", fmt_s(raw),
-         f"{size / 1e6 / raw:,.0f} MB/s" if raw else ""],
+        [
+            "raw sha256, Python hashlib (1 MiB chunks, cached)",
+            fmt_s(raw),
+            f"{size / 1e6 / raw:,.0f} MB/s" if raw else "",
+        ],
         ["raw sha256, coreutils sha256sum", fmt_s(get(res, "sha256sum", "wall_s")), ""],
-        ["reference: copy file + fsync, no hash (shutil.copyfile)",
-         fmt_s(get(res, "raw_copy_fsync", "wall_s")), "disk write floor"],
-        ["mw: hash+store, LocalArtifactStore.put_file", fmt_s(put),
-         fmt_mb(get(res, "mw_put", "peak_rss_mb")) + " peak RSS"],
+        [
+            "reference: copy file + fsync, no hash (shutil.copyfile)",
+            fmt_s(get(res, "raw_copy_fsync", "wall_s")),
+            "disk write floor",
+        ],
+        [
+            "mw: hash+store, LocalArtifactStore.put_file",
+            fmt_s(put),
+            fmt_mb(get(res, "mw_put", "peak_rss_mb")) + " peak RSS",
+        ],
         ["mw: pyarrow.csv.read_csv", fmt_s(read), ""],
-        ["mw: compute_profile(table)", fmt_s(prof),
-         fmt_mb(get(res, "mw_profile", "peak_rss_mb")) + " peak RSS (read+profile)"],
-        ["mw: `mw data add FILE --name bench --json` (whole command)", fmt_s(mw_total),
-         fmt_mb(get(res, "mw_cli", "peak_rss_mb")) + " peak RSS"],
+        [
+            "mw: compute_profile(table)",
+            fmt_s(prof),
+            fmt_mb(get(res, "mw_profile", "peak_rss_mb")) + " peak RSS (read+profile)",
+        ],
+        [
+            "mw: `mw data add FILE --name bench --json` (whole command)",
+            fmt_s(mw_total),
+            fmt_mb(get(res, "mw_cli", "peak_rss_mb")) + " peak RSS",
+        ],
         ["dvc: `dvc init --no-scm`", fmt_s(dvc_init), ""],
-        ["dvc: `dvc add FILE` (md5 + copy to cache)", fmt_s(dvc_add),
-         fmt_mb(get(res, "dvc_add", "add_peak_rss_mb")) + " peak RSS"],
+        [
+            "dvc: `dvc add FILE` (md5 + copy to cache)",
+            fmt_s(dvc_add),
+            fmt_mb(get(res, "dvc_add", "add_peak_rss_mb")) + " peak RSS",
+        ],
         ["pandas: read_csv", fmt_s(pd_read), ""],
         ["pandas: describe(include='all')", fmt_s(pd_desc), ""],
-        ["pandas: whole process (import + read + describe)", fmt_s(pd_wall),
-         fmt_mb(get(res, "pandas_describe", "peak_rss_mb")) + " peak RSS"],
+        [
+            "pandas: whole process (import + read + describe)",
+            fmt_s(pd_wall),
+            fmt_mb(get(res, "pandas_describe", "peak_rss_mb")) + " peak RSS",
+        ],
         ["competitor total: dvc init + dvc add + pandas process", fmt_s(comp_total), ""],
     ]
     hs = ratio(put, raw)
@@ -420,22 +457,42 @@ def report(r: Runner, size: int, rows: int) -> tuple[str, bool]:
     tot = ratio(mw_total, comp_total)
     hs_ok = hs is not None and hs <= HASH_STORE_TARGET
     ratios = [
-        ["mw hash+store / raw Python sha256", "n/a" if hs is None else f"{hs:.2f}",
-         f"<= {HASH_STORE_TARGET}", ("PASS" if hs_ok else "FAIL") if hs is not None else "n/a"],
-        ["  same, CPU time (user+sys, all threads; less sensitive to load)",
-         "n/a" if hs_cpu is None else f"{hs_cpu:.2f}", "report", ""],
-        ["mw data add (whole) / (dvc init + dvc add + pandas describe)",
-         "n/a" if tot is None else f"{tot:.2f}", "report (lower is better)", ""],
-        ["mw data add peak RSS / file size",
-         "n/a" if get(res, "mw_cli", "peak_rss_mb") is None
-         else f"{(get(res, 'mw_cli', 'peak_rss_mb') or 0) * 2**20 / size:.2f}", "report", ""],
+        [
+            "mw hash+store / raw Python sha256",
+            "n/a" if hs is None else f"{hs:.2f}",
+            f"<= {HASH_STORE_TARGET}",
+            ("PASS" if hs_ok else "FAIL") if hs is not None else "n/a",
+        ],
+        [
+            "  same, CPU time (user+sys, all threads; less sensitive to load)",
+            "n/a" if hs_cpu is None else f"{hs_cpu:.2f}",
+            "report",
+            "",
+        ],
+        [
+            "mw data add (whole) / (dvc init + dvc add + pandas describe)",
+            "n/a" if tot is None else f"{tot:.2f}",
+            "report (lower is better)",
+            "",
+        ],
+        [
+            "mw data add peak RSS / file size",
+            "n/a"
+            if get(res, "mw_cli", "peak_rss_mb") is None
+            else f"{(get(res, 'mw_cli', 'peak_rss_mb') or 0) * 2**20 / size:.2f}",
+            "report",
+            "",
+        ],
     ]
-    digests = {k: res.get(k, {}).get("digest")
-               for k in ("raw_sha256", "sha256sum", "mw_put", "mw_cli")}
+    digests = {
+        k: res.get(k, {}).get("digest") for k in ("raw_sha256", "sha256sum", "mw_put", "mw_cli")
+    }
     same = len({v for v in digests.values() if v}) <= 1
     lines = [
         f"file: {r.file.relative_to(REPO_ROOT)}  ({size / 1e6:,.0f} MB, {rows:,} rows, "
-        f"{size / 1e6 / rows * 1e6:,.0f} B/row)" if rows else "",
+        f"{size / 1e6 / rows * 1e6:,.0f} B/row)"
+        if rows
+        else "",
         f"machine: {machine_line()}",
         f"date: {now_utc()}; modelward {modelward_version()}; "
         f"dvc {res.get('dvc_add', {}).get('dvc', 'n/a')}; "
@@ -459,18 +516,33 @@ def report(r: Runner, size: int, rows: int) -> tuple[str, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        description="mw data add on a large CSV vs raw sha256, and vs dvc add + pandas describe.")
-    p.add_argument("--size-mb", type=int, default=1000,
-                   help="size of the generated CSV in MB (10^6 bytes); default 1000")
+        description="mw data add on a large CSV vs raw sha256, and vs dvc add + pandas describe."
+    )
+    p.add_argument(
+        "--size-mb",
+        type=int,
+        default=1000,
+        help="size of the generated CSV in MB (10^6 bytes); default 1000",
+    )
     p.add_argument("--seed", type=int, default=42, help="seed of the generated data")
-    p.add_argument("--timeout", type=float, default=1200,
-                   help="limit for each measured process, seconds (default 1200)")
-    p.add_argument("--repeat-fast", type=int, default=3,
-                   help="rounds of the hash / copy / put_file steps, interleaved, best kept "
-                   "(default 3)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="runs of the profile, mw data add, dvc and pandas steps, best kept "
-                   "(default 1)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1200,
+        help="limit for each measured process, seconds (default 1200)",
+    )
+    p.add_argument(
+        "--repeat-fast",
+        type=int,
+        default=3,
+        help="rounds of the hash / copy / put_file steps, interleaved, best kept (default 3)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of the profile, mw data add, dvc and pandas steps, best kept (default 1)",
+    )
     p.add_argument("--skip-competitor", action="store_true", help="do not run dvc / pandas")
     p.add_argument("--skip-modelward", action="store_true", help="do not run modelward")
     p.add_argument("--keep", action="store_true", help="keep temp dirs under bench/_data/tmp")
@@ -501,8 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ncommand: python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}".rstrip())
     print(text)
     if args.json_out:
-        args.json_out.write_text(json.dumps({"results": r.results, "errors": r.errors},
-                                            indent=2, default=str))
+        args.json_out.write_text(
+            json.dumps({"results": r.results, "errors": r.errors}, indent=2, default=str)
+        )
     return 0 if ok else 1
 
 

@@ -213,7 +213,7 @@ def _modelward_search(
     from datetime import UTC, datetime
 
     import modelward as mw
-    from modelward.tracking.entities import FINISHED, MetricPoint
+    from modelward.tracking.entities import FINISHED
     from modelward.tracking.environment import current_user, environment
     from modelward.tracking.repository import RunRepository
 
@@ -246,7 +246,7 @@ def _modelward_search(
                     "seed": None,
                 }
             )
-            point = MetricPoint("f1", f1s[i], 0, int(time.time() * 1000))
+            point = ("f1", f1s[i], 0, int(time.time() * 1000))
             repo.log_batch(run_id, params=[("lr", lrs[i])], metrics=[point])
             repo.finish_run(run_id, FINISHED)
         fill_s += time.perf_counter() - t0

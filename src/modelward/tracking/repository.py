@@ -13,8 +13,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from modelward.errors import InvalidInput, NotFound
 from modelward.store.database import Database
 from modelward.store.tables import (
-    dataset_versions,
-    datasets,
     experiments,
     run_artifacts,
     run_inputs,
@@ -205,8 +203,7 @@ class RunRepository:
                 raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
             if len(rows) > 1:
                 raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more characters")
-            ids = sa.select(runs.c.id).where(runs.c.id == rows[0].id)
-            return self._hydrate(conn, rows, ids, with_artifacts=True)[0]
+            return self._hydrate(conn, rows, with_artifacts=True)[0]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every logged point of one metric, by step then time."""
@@ -262,72 +259,54 @@ class RunRepository:
                 column.is_(None), column.desc() if order.descending else column.asc()
             )
         query = query.order_by(runs.c.start_time.desc(), runs.c.id).limit(limit)
-        # The hydrating queries select by this same (indexed) query, not by long id lists.
-        ids = query.with_only_columns(runs.c.id)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-            return self._hydrate(conn, rows, ids, with_artifacts=False)
+            return self._hydrate(conn, rows, with_artifacts=False)
 
-    def _hydrate(
-        self, conn: Connection, rows: Sequence[Any], ids: Any, *, with_artifacts: bool
-    ) -> list[Run]:
+    def _hydrate(self, conn: Connection, rows: Sequence[Any], *, with_artifacts: bool) -> list[Run]:
         if not rows:
             return []
-        matching = ids.subquery()
-        selected = sa.select(matching.c.id)
-        params = _grouped(conn, run_params, selected)
-        tags = _grouped(conn, run_tags, selected)
-        metrics = _grouped(conn, run_latest_metrics, selected)
+        ids = [row.id for row in rows]
+        params = _grouped(conn, "run_params", ids)
+        tags = _grouped(conn, "run_tags", ids)
+        metrics = _grouped(conn, "run_latest_metrics", ids)
         inputs: dict[str, list[RunInput]] = {}
-        for r in conn.execute(
-            sa.select(
-                run_inputs.c.run_id,
-                run_inputs.c.role,
-                datasets.c.name,
-                dataset_versions.c.version,
-                dataset_versions.c.digest,
-            )
-            .join(dataset_versions, dataset_versions.c.id == run_inputs.c.dataset_version_id)
-            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-            .where(run_inputs.c.run_id.in_(selected))
-            .order_by(run_inputs.c.role, datasets.c.name)
-        ):
-            inputs.setdefault(r.run_id, []).append(
-                RunInput(f"{r.name}@{r.version}", r.digest, r.role)
-            )
+        for run_id, role, name, version, digest in _by_ids(conn, _INPUTS_SQL, ids):
+            inputs.setdefault(run_id, []).append(RunInput(f"{name}@{version}", digest, role))
         artifacts: dict[str, list[RunArtifact]] = {}
         if with_artifacts:
             for a in conn.execute(
                 sa.select(run_artifacts)
-                .where(run_artifacts.c.run_id.in_(selected))
+                .where(run_artifacts.c.run_id.in_(ids))
                 .order_by(run_artifacts.c.path)
             ):
                 artifacts.setdefault(a.run_id, []).append(
                     RunArtifact(a.path, a.digest, a.size_bytes)
                 )
-        mapping_rows = [row._mapping for row in rows]
+        with_environment = "environment" in rows[0]._fields
+        empty: dict[str, Any] = {}
         return [
             Run(
-                id=row["id"],
-                experiment=row["experiment_name"],
-                name=row["name"],
-                status=row["status"],
-                start_time=_aware(row["start_time"]),
-                end_time=_aware(row["end_time"]) if row["end_time"] else None,
-                user=row["user"],
-                git_commit=row["git_commit"],
-                git_dirty=row["git_dirty"],
-                source=row["source"],
-                environment=row.get("environment"),
-                seed=row["seed"],
-                error=row["error"],
-                params=params.get(row["id"], {}),
-                tags=tags.get(row["id"], {}),
-                metrics=metrics.get(row["id"], {}),
-                inputs=tuple(inputs.get(row["id"], ())),
-                artifacts=tuple(artifacts.get(row["id"], ())),
+                id=row.id,
+                experiment=row.experiment_name,
+                name=row.name,
+                status=row.status,
+                start_time=_aware(row.start_time),
+                end_time=_aware(row.end_time) if row.end_time else None,
+                user=row.user,
+                git_commit=row.git_commit,
+                git_dirty=row.git_dirty,
+                source=row.source,
+                environment=row.environment if with_environment else None,
+                seed=row.seed,
+                error=row.error,
+                params=params.get(row.id, empty),
+                tags=tags.get(row.id, empty),
+                metrics=metrics.get(row.id, empty),
+                inputs=tuple(inputs.get(row.id, ())),
+                artifacts=tuple(artifacts.get(row.id, ())),
             )
-            for row in mapping_rows
+            for row in rows
         ]
 
 
@@ -340,12 +319,40 @@ _SUMMARY_SELECT = sa.select(
 ).join(experiments, experiments.c.id == runs.c.experiment_id)
 
 
-def _grouped(conn: Connection, table: sa.Table, selected: Any) -> dict[str, dict[str, Any]]:
+_ID_CHUNK = 5000
+
+
+_INPUTS_SQL = (
+    "SELECT ri.run_id, ri.role, d.name, dv.version, dv.digest FROM run_inputs ri "
+    "JOIN dataset_versions dv ON dv.id = ri.dataset_version_id "
+    "JOIN datasets d ON d.id = dv.dataset_id WHERE ri.run_id {ids} ORDER BY ri.role, d.name"
+)
+
+
+def _by_ids(conn: Connection, sql: str, ids: list[str]) -> list[Any]:
+    """Rows of `sql` (whose `{ids}` is the run-id condition) for a known list of run ids.
+
+    Driver-level SQL with positional parameters: hydrating thousands of search
+    results is the hot path of `mw runs list`, and SQLAlchemy's per-parameter
+    compilation dominated it. `sql` is always one of this module's constants.
+    """
+    rows: list[Any] = []
+    postgres = conn.dialect.name == "postgresql"
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        if postgres:
+            rows.extend(conn.exec_driver_sql(sql.format(ids="= ANY(%s)"), (chunk,)))
+        else:
+            condition = f"IN ({','.join('?' * len(chunk))})"
+            rows.extend(conn.exec_driver_sql(sql.format(ids=condition), tuple(chunk)))
+    return rows
+
+
+def _grouped(conn: Connection, table: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """key -> value per run, from one of the key/value tables."""
     grouped: dict[str, dict[str, Any]] = {}
-    query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
-        table.c.run_id.in_(selected)
-    )
-    for run_id, key, value in conn.execute(query):
+    sql = f"SELECT run_id, key, value FROM {table} WHERE run_id {{ids}}"
+    for run_id, key, value in _by_ids(conn, sql, ids):
         grouped.setdefault(run_id, {})[key] = value
     return grouped
 
