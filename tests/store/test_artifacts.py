@@ -112,3 +112,21 @@ def test_put_file_on_bad_paths_is_invalid_input(store: LocalArtifactStore, tmp_p
         store.put_file(tmp_path / "missing.csv")
     with pytest.raises(InvalidInput, match="directory"):
         store.put_file(tmp_path)
+
+
+def test_falls_back_when_the_kernel_cannot_copy(
+    store: LocalArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def unsupported(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    payload = os.urandom(1 << 20)
+    source = tmp_path / "x.bin"
+    source.write_bytes(payload)
+    digest = store.put_file(source)
+    assert digest == hashlib.sha256(payload).hexdigest()
+    assert store.read_bytes(digest) == payload
+    assert list((store.root / "tmp").iterdir()) == []
