@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import click
 
 
@@ -21,6 +26,27 @@ import click
     "--max-body-mb", default=5.0, show_default=True, type=click.FloatRange(0.001), help="413 above."
 )
 @click.option("--trust", is_flag=True, help="Allow loading a pickled model (runs its code).")
+@click.option(
+    "--log-sample",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of requests recorded in the prediction log.",
+)
+@click.option(
+    "--monitor-interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds between monitor rounds (live quality, drift, alerts); 0: off.",
+)
+@click.option(
+    "--alerts",
+    "alerts_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Alert rules (YAML) evaluated by the monitor.",
+)
 def serve(
     model: str,
     host: str,
@@ -29,15 +55,57 @@ def serve(
     poll_interval: float,
     max_body_mb: float,
     trust: bool,
+    log_sample: float,
+    monitor_interval: float,
+    alerts_path: Path | None,
 ) -> None:
     """Serve MODEL@ref over HTTP: /predict, /invocations, /health, /ready, /metrics, /docs.
 
     When the reference is an alias (or latest), the server follows it: a new
     version is loaded and verified, then swapped in without failing a request.
     """
+    # prometheus_client picks its storage when first imported: workers share
+    # their values through files in this folder (multiprocess mode).
+    own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mw-metrics-")
+    try:
+        _serve(
+            model,
+            host,
+            port,
+            workers,
+            poll_interval,
+            max_body_mb,
+            trust,
+            log_sample,
+            monitor_interval,
+            alerts_path,
+        )
+    finally:
+        if own_dir:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+
+
+def _serve(
+    model: str,
+    host: str,
+    port: int,
+    workers: int,
+    poll_interval: float,
+    max_body_mb: float,
+    trust: bool,
+    log_sample: float,
+    monitor_interval: float,
+    alerts_path: Path | None,
+) -> None:
     from modelward.serving.server import ServeOptions, build_app
     from modelward.serving.server import serve as run_server
 
+    if alerts_path is not None:
+        from modelward.monitoring.alerts import load_rules
+
+        load_rules(alerts_path)  # a malformed rule file stops here, with its error
     options = ServeOptions(
         ref=model,
         host=host,
@@ -46,6 +114,9 @@ def serve(
         trust=trust,
         poll_interval=poll_interval,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        log_sample=log_sample,
+        monitor_interval=monitor_interval,
+        alerts=str(alerts_path.absolute()) if alerts_path else None,
     )
     app = build_app(options)  # loads and verifies now: bad references fail before binding
     version = app.state.holder.current.version

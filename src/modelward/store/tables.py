@@ -213,3 +213,52 @@ alias_audit = Table(
     Column("reason", Text, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+prediction_log = Table(
+    "prediction_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(128), nullable=False, index=True),
+    Column("model_name", String(128), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("inputs", JsonType, nullable=True),
+    Column("outputs", JsonType, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_prediction_log_model_time", "model_name", "created_ms"),
+)
+
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("label", JsonType, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule", String(128), nullable=False),
+    Column("metric", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("model_name", String(128), nullable=True),
+    Column("message", Text, nullable=False),
+    Column("details", JsonType, nullable=False),
+    Column("webhook_status", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("columns_digest", String(64), primary_key=True),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics, the prediction log, live quality, drift, anomalies, alerts."""

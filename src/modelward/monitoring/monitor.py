@@ -1,0 +1,217 @@
+"""The server's monitor: every few seconds it turns the prediction log into series and
+gauges (latency, error rate, live quality, missing values, drift) and evaluates the alert
+rules on them. With several workers only one process (holding a file lock) does this."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+
+from modelward.monitoring.alert_store import AlertRepository
+from modelward.monitoring.live import live_metrics
+from modelward.monitoring.metrics import ServerMetrics
+from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.store.workspace import Workspace
+
+log = logging.getLogger("modelward.monitoring")
+
+SERIES_POINTS = 10_000
+
+
+class ServerMonitor:
+    """Samples the monitored series of the served model and fires alerts."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        holder: Any,
+        *,
+        interval: float = 10.0,
+        window_seconds: float = 300.0,
+        drift_rows: int = 5000,
+        min_drift_rows: int = 100,
+        alerts_path: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from modelward.monitoring.alerts import load_rules
+
+        self.workspace = workspace
+        self.holder = holder
+        self.interval = interval
+        self.window_seconds = window_seconds
+        self.drift_rows = drift_rows
+        self.min_drift_rows = min_drift_rows
+        self.clock = clock
+        self.rules = load_rules(alerts_path) if alerts_path else None
+        self.metrics = ServerMetrics.get()
+        self.log = PredictionLogRepository(workspace.db)
+        self.alerts = AlertRepository(workspace.db)
+        self.series: dict[str, deque[tuple[float, float]]] = {}
+        self._evaluator: Any = None
+        if self.rules is not None:
+            from modelward.monitoring.alerts import AlertEvaluator
+
+            self._evaluator = AlertEvaluator(self.rules)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_file: IO[bytes] | None = None
+        self._references: dict[str, Any] = {}
+
+    # -- leadership ------------------------------------------------------------
+    def _lead(self) -> bool:
+        """Hold the monitor lock of this model (one monitoring process per model)."""
+        if self._lock_file is not None:
+            return True
+        name = self.holder.current.version.name
+        path = self.workspace.settings.home / "locks" / f"monitor-{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "ab")  # noqa: SIM115 - held open for the process's life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+    def start(self) -> None:
+        """Run `tick` every `interval` seconds in a background thread."""
+        if self.interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and release the lock."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if self._lead():
+                    self.tick()
+            except Exception as exc:  # never let monitoring take the server down
+                log.warning("monitor tick failed: %s", exc)
+
+    # -- one round -------------------------------------------------------------
+    def tick(self, now: float | None = None) -> list[Any]:
+        """Sample every series once, update gauges, evaluate rules; returns alert events."""
+        now = self.clock() if now is None else now
+        version = self.holder.current.version
+        since_ms = int((now - self.window_seconds) * 1000)
+        latencies, total, failed = self.log.request_stats(version.name, since_ms)
+        if latencies:
+            self._add("latency_p95_seconds", now, float(np.percentile(latencies, 95)) / 1000.0)
+        if total:
+            self._add("error_rate", now, failed / total)
+        self._add("request_rate", now, total / self.window_seconds)
+        live = live_metrics(version.task, self.log.labeled(version.name, last=1000))
+        for key, value in live.items():
+            if key == "live_n":
+                self.metrics.live_labeled.labels(model=version.name).set(value)
+                continue
+            self.metrics.live.labels(model=version.name, metric=key.removeprefix("live_")).set(
+                value
+            )
+            self._add(key, now, value)
+        records = self.log.records(version.name, since_ms=since_ms, limit=self.drift_rows)
+        frame = inputs_frame(records)
+        if frame is not None:
+            for feature, share in frame.isna().mean().items():
+                self.metrics.missing_ratio.labels(model=version.name, feature=str(feature)).set(
+                    float(share)
+                )
+        if frame is not None and len(frame) >= self.min_drift_rows:
+            self._drift(version, frame, now)
+        return self._evaluate(version.name, now)
+
+    def _add(self, metric: str, now: float, value: float) -> None:
+        points = self.series.setdefault(metric, deque(maxlen=SERIES_POINTS))
+        points.append((now, float(value)))
+
+    def _drift(self, version: Any, frame: Any, now: float) -> None:
+        from modelward.monitoring.drift import detect_drift
+        from modelward.monitoring.references import reference_dataset, reference_stats
+
+        columns = [column["name"] for column in version.signature["inputs"]]
+        reference = self._references.get(version.ref)
+        if reference is None:
+            dataset = reference_dataset(self.workspace, version)
+            reference = reference_stats(self.workspace, dataset, columns)
+            self._references[version.ref] = reference
+        report = detect_drift(reference, frame[columns]).to_dict()
+        features = report["features"]
+        for feature in features:
+            if feature.get("psi") is not None:
+                self.metrics.drift_psi.labels(model=version.name, feature=feature["name"]).set(
+                    feature["psi"]
+                )
+        dataset_verdict = report["dataset"]
+        self.metrics.drift_share.labels(model=version.name).set(dataset_verdict["share"])
+        self.metrics.drift_detected.labels(model=version.name).set(
+            1.0 if dataset_verdict["drifted"] else 0.0
+        )
+        self._add("drift_share", now, dataset_verdict["share"])
+        psis = [f["psi"] for f in features if f.get("psi") is not None]
+        if psis:
+            self._add("drift_psi_max", now, max(psis))
+
+    def _evaluate(self, model: str, now: float) -> list[Any]:
+        if self._evaluator is None:
+            return []
+        series = {name: list(points) for name, points in self.series.items()}
+        events = list(self._evaluator.evaluate(series, now))
+        for event in events:
+            self._handle(model, event)
+        firing = len(getattr(self._evaluator, "firing", ()) or ())
+        self.metrics.alerts_firing.labels(model=model).set(firing)
+        return events
+
+    def _handle(self, model: str, event: Any) -> None:
+        from modelward.monitoring.alerts import send_webhook
+
+        details = event.to_dict()
+        log.warning("alert %s %s: %s", event.rule, event.state, event.message)
+        alert_id = self.alerts.add(
+            rule=event.rule,
+            metric=event.metric,
+            state=event.state,
+            value=event.value,
+            model=model,
+            message=event.message,
+            details=details,
+        )
+        webhook = self.rules.webhook if self.rules is not None else None
+        if webhook:
+            result = send_webhook(webhook, event)
+            status = f"ok {result.status_code}" if result.ok else f"failed: {result.error}"
+            self.alerts.set_webhook_status(alert_id, status)
+
+
+def inputs_frame(records: list[PredictionRecord]) -> Any:
+    """The logged input rows of answered requests as one DataFrame (None when empty)."""
+    import pandas as pd
+
+    tables = [r.inputs for r in records if r.inputs]
+    if not tables:
+        return None
+    columns: dict[str, list[Any]] = {}
+    for table in tables:
+        for name, values in table.items():
+            columns.setdefault(name, []).extend(values)
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        return None
+    return pd.DataFrame(columns)

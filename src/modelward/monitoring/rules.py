@@ -1,0 +1,344 @@
+"""Alert rules: the YAML format, its validation, and durations.
+
+    webhook: http://127.0.0.1:9000/hook      # optional: firing/resolved events are POSTed as JSON
+    rules:
+      - name: slow-predictions               # unique; letters, digits, '_', '-', '.', ':'
+        metric: latency_p95_seconds          # a monitored series
+        threshold: {above: 0.25}             # or {below: 0.8}: the MEAN over the window vs a limit
+        window: 5m                           # a duration, or a whole number = the last N points
+        for: 1m                              # how long it must hold before firing (default 0s)
+      - name: accuracy-drop
+        metric: live_accuracy
+        zscore: {below: -3}                  # or {above: 3}, or {abs: 3} for |z|
+        window: 30                           # z of the latest point vs the 30 points before it
+        for: 0s
+
+A rule has exactly one condition. `threshold` holds when the mean of the
+window's values is strictly above/below the limit (a mean, not the latest
+value, so one slow request does not page anyone). `zscore` holds when the
+z-score of the latest point against the earlier points of the window
+(`anomaly.rolling_zscores`) is strictly above/below the limit, or when |z| is
+strictly above `abs`.
+
+`window` is either a duration ("5m": the points of the last five minutes) or a
+whole number (30: the last 30 points; for a zscore rule, the 30 points before
+the latest one). Note the asymmetry with `for`, where a plain number means
+seconds. Durations are "250ms", "30s", "5m", "1h", "1d" or sums like "1h30m".
+
+Every error is an InvalidInput whose one-line message names the rule (by
+position from 1, and name) and the field, e.g.
+`alert rule 2 ('accuracy-drop'): 'window': ...`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+
+from modelward.errors import InvalidInput
+
+__all__ = [
+    "AlertConfig",
+    "AlertRule",
+    "Kind",
+    "Op",
+    "check_webhook_url",
+    "format_duration",
+    "load_rules",
+    "parse_duration",
+    "parse_rules",
+]
+
+Kind = Literal["threshold", "zscore"]
+Op = Literal["above", "below", "abs"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)")
+_DURATION = re.compile(rf"(?:{_PART.pattern})+")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "for")
+_OPS: dict[Kind, tuple[Op, ...]] = {
+    "threshold": ("above", "below"),
+    "zscore": ("above", "below", "abs"),
+}
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One validated rule. Exactly one of `window_seconds` and `window_points` is set."""
+
+    name: str
+    metric: str
+    kind: Kind
+    op: Op
+    limit: float
+    window_seconds: float | None
+    window_points: int | None
+    for_seconds: float
+
+    @property
+    def window_text(self) -> str:
+        """The window as written back: '5m' or '30 points'."""
+        if self.window_points is not None:
+            return f"{self.window_points} points"
+        return format_duration(self.window_seconds or 0.0)
+
+    @property
+    def condition(self) -> str:
+        """The condition in words, e.g. 'mean over 5m > 0.25' or '|z| vs 30 points > 3'."""
+        sign = {"above": ">", "below": "<", "abs": ">"}[self.op]
+        subject = "mean" if self.kind == "threshold" else ("|z|" if self.op == "abs" else "z")
+        preposition = "over" if self.kind == "threshold" else "vs"
+        return f"{subject} {preposition} {self.window_text} {sign} {self.limit:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready data (durations in seconds)."""
+        return {
+            "name": self.name,
+            "metric": self.metric,
+            "kind": self.kind,
+            "op": self.op,
+            "limit": self.limit,
+            "window_seconds": self.window_seconds,
+            "window_points": self.window_points,
+            "for_seconds": self.for_seconds,
+            "condition": self.condition,
+        }
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """The rules of one alerts file, and the webhook their events go to (if any)."""
+
+    webhook: str | None
+    rules: tuple[AlertRule, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-ready data."""
+        return {"webhook": self.webhook, "rules": [rule.to_dict() for rule in self.rules]}
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in '250ms', '30s', '5m', '1h', '1d' or '1h30m'; a plain number is seconds."""
+    if isinstance(text, bool):
+        raise InvalidInput(f"a duration is a number of seconds or text like '5m', not {text!r}")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    elif isinstance(text, str):
+        cleaned = text.strip().replace(" ", "")
+        try:
+            seconds = float(cleaned)
+        except ValueError:
+            if not _DURATION.fullmatch(cleaned):
+                raise InvalidInput(
+                    f"bad duration {text!r}: write e.g. '250ms', '30s', '5m', '1h' or '1h30m'"
+                ) from None
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(cleaned))
+    else:
+        raise InvalidInput(f"a duration is a number of seconds or text like '5m', not {text!r:.40}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidInput(f"a duration must be a finite number of seconds >= 0, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A short text for a number of seconds: 300 -> '5m', 0.25 -> '250ms', 90 -> '90s'."""
+    for unit in ("d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds * 1000:g}ms" if 0 < seconds < 1 else f"{seconds:g}s"
+
+
+def check_webhook_url(url: object) -> str:
+    """The URL if it is an http(s) URL with a host; InvalidInput otherwise."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput(f"a webhook must be an http(s) URL, not {url!r:.60}")
+    parts = urlsplit(url.strip())
+    try:
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise InvalidInput(f"webhook {url!r:.80} has a bad port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"webhook {url!r:.80} is not an http(s) URL like http://host:9000/hook")
+    return url.strip()
+
+
+def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
+    """Validate alert rules given as YAML text or as a parsed mapping."""
+    if isinstance(source, str):
+        data = _load_yaml(source)
+    elif isinstance(source, Mapping):
+        data = source
+    else:
+        raise InvalidInput(f"alert rules are YAML text or a mapping, not {type(source).__name__}")
+    if not isinstance(data, Mapping):
+        hint = " (pass the file's contents or use load_rules)" if isinstance(data, str) else ""
+        raise InvalidInput(
+            f"alert rules must be a mapping with a 'rules' list, got {data!r:.60}{hint}"
+        )
+    extra = [key for key in data if key not in ("webhook", "rules")]
+    if extra:
+        raise InvalidInput(
+            f"unknown key {extra[0]!r} in the alert rules; they have only 'webhook' and 'rules'"
+        )
+    webhook = data.get("webhook")
+    if webhook is not None:
+        webhook = check_webhook_url(webhook)
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list | tuple):
+        raise InvalidInput(
+            "alert rules need a 'rules' list, e.g. rules: [{name: slow, metric: "
+            "latency_p95_seconds, threshold: {above: 0.25}, window: 5m}]"
+        )
+    rules: list[AlertRule] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(raw_rules, start=1):
+        rule = _parse_rule(number, raw)
+        if rule.name in seen:
+            raise InvalidInput(
+                f"alert rule {number} ({rule.name!r}): 'name': "
+                f"already used by rule {seen[rule.name]}"
+            )
+        seen[rule.name] = number
+        rules.append(rule)
+    return AlertConfig(webhook, tuple(rules))
+
+
+def load_rules(path: str | Path) -> AlertConfig:
+    """Read and validate an alert rules file; errors start with the file's name."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no alert rules file at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read alert rules file {path}: {exc}") from None
+    try:
+        return parse_rules(text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: {exc.message}") from None
+
+
+def _parse_rule(number: int, raw: object) -> AlertRule:
+    where = f"alert rule {number}"
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{where}: write each rule as a mapping with 'name' and 'metric'")
+    name = raw.get("name")
+    if name is None:
+        raise InvalidInput(f"{where}: 'name' is missing")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            f"{where}: 'name': {name!r:.40} is not a name (letters, digits, '_', '-', '.', ':')"
+        )
+    where = f"{where} ({name!r})"
+    unknown = [key for key in raw if key not in _RULE_KEYS]
+    if unknown:
+        raise InvalidInput(
+            f"{where}: unknown key {unknown[0]!r}; rule keys are: {', '.join(_RULE_KEYS)}"
+        )
+    metric = raw.get("metric")
+    if metric is None:
+        raise InvalidInput(f"{where}: 'metric' is missing; name the series, e.g. live_accuracy")
+    if not isinstance(metric, str) or not metric.strip():
+        raise InvalidInput(f"{where}: 'metric' must be a series name, not {metric!r:.40}")
+    kinds = [kind for kind in ("threshold", "zscore") if kind in raw]
+    if len(kinds) != 1:
+        found = "both" if kinds else "neither"
+        raise InvalidInput(f"{where}: 'threshold'/'zscore': give exactly one of them, got {found}")
+    kind: Kind = "threshold" if kinds[0] == "threshold" else "zscore"
+    op, limit = _parse_condition(where, kind, raw[kind])
+    if "window" not in raw:
+        raise InvalidInput(f"{where}: 'window' is missing; e.g. window: 5m, or window: 30 (points)")
+    seconds, points = _parse_window(where, kind, raw["window"])
+    try:
+        for_seconds = parse_duration(raw.get("for", 0))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: 'for': {exc.message}") from None
+    return AlertRule(name, metric.strip(), kind, op, limit, seconds, points, for_seconds)
+
+
+def _parse_condition(where: str, kind: Kind, raw: object) -> tuple[Op, float]:
+    ops = _OPS[kind]
+    example = "{above: 0.25}" if kind == "threshold" else "{abs: 3}"
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise InvalidInput(
+            f"{where}: '{kind}': write one of {'/'.join(ops)} and a number, e.g. {example}"
+        )
+    ((op, limit),) = raw.items()
+    if op not in ops:
+        raise InvalidInput(f"{where}: '{kind}': unknown {op!r}; use one of {', '.join(ops)}")
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit):
+        raise InvalidInput(f"{where}: '{kind}': {op} needs a finite number, not {limit!r:.40}")
+    if op == "abs" and limit <= 0:
+        raise InvalidInput(f"{where}: '{kind}': abs needs a positive number, got {limit}")
+    checked: Op = "above" if op == "above" else ("below" if op == "below" else "abs")
+    return checked, float(limit)
+
+
+def _parse_window(where: str, kind: Kind, raw: object) -> tuple[float | None, int | None]:
+    least = 2 if kind == "zscore" else 1
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw < least:
+            raise InvalidInput(f"{where}: 'window': a {kind} rule needs at least {least} points")
+        return None, raw
+    if not isinstance(raw, str) or _is_number(raw):
+        raise InvalidInput(
+            f"{where}: 'window': write a whole number of points (30) or a duration with "
+            f"a unit ('5m'), not {raw!r:.40}"
+        )
+    try:
+        seconds = parse_duration(raw)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: 'window': {exc.message}") from None
+    if seconds <= 0:
+        raise InvalidInput(f"{where}: 'window': a duration window must be longer than 0s")
+    return seconds, None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key written twice in one mapping."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[str] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if isinstance(key, str):
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise InvalidInput(f"the alert rules repeat the key {key!r} at line {line}")
+            seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml(text: str) -> Any:
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InvalidInput(f"the alert rules are not valid YAML: {problem}{where}") from None
+    if data is None:
+        raise InvalidInput("the alert rules are empty; they need a 'rules' list")
+    return data
