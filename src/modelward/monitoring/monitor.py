@@ -40,8 +40,6 @@ class ServerMonitor:
         alerts_path: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from modelward.monitoring.alerts import load_rules
-
         self.workspace = workspace
         self.holder = holder
         self.interval = interval
@@ -49,7 +47,11 @@ class ServerMonitor:
         self.drift_rows = drift_rows
         self.min_drift_rows = min_drift_rows
         self.clock = clock
-        self.rules = load_rules(alerts_path) if alerts_path else None
+        self.rules: Any = None
+        if alerts_path:
+            from modelward.monitoring.alerts import load_rules
+
+            self.rules = load_rules(alerts_path)
         self.metrics = ServerMetrics.get()
         self.log = PredictionLogRepository(workspace.db)
         self.alerts = AlertRepository(workspace.db)

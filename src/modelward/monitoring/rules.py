@@ -149,12 +149,22 @@ def parse_duration(text: str | float) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """A short text for a number of seconds: 300 -> '5m', 0.25 -> '250ms', 90 -> '90s'."""
-    for unit in ("d", "h", "m", "s"):
-        size = _UNITS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds * 1000:g}ms" if 0 < seconds < 1 else f"{seconds:g}s"
+    """A short text for seconds that `parse_duration` reads back: 300 -> '5m', 3725 -> '1h2m5s'."""
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms" if seconds else "0s"
+    parts: list[str] = []
+    rest = seconds
+    for unit in ("d", "h", "m"):
+        count = int(rest // _UNITS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+            rest -= count * _UNITS[unit]
+    rest = round(rest, 3)
+    if rest or not parts:
+        parts.append(f"{rest:g}s")
+    return "".join(parts)
 
 
 def check_webhook_url(url: object) -> str:

@@ -1,0 +1,382 @@
+"""Alerts: evaluate rules over monitored series, and tell a webhook when one fires.
+
+    config = load_rules("alerts.yaml")                # the format: see `monitoring.rules`
+    evaluator = AlertEvaluator(config)
+    series = {"live_accuracy": [(t0, 0.91), (t1, 0.90), ...]}   # metric -> (time, value) points
+    for event in evaluator.evaluate(series, now=time.time()):
+        store(event); log.warning(event.message)
+        if config.webhook:
+            send_webhook(config.webhook, event)       # never raises on network errors
+
+A rule is inactive, pending or firing. It goes pending at the first
+evaluation where its condition holds, fires once it has held at every
+evaluation for `for` (at once when `for` is 0s), and resolves at the first
+evaluation where it no longer holds; a pending rule that stops holding goes
+back to inactive silently. `evaluate` returns events for the two transitions
+that matter, `firing` and `resolved`, never for a rule that stays as it is.
+
+What a rule reads of its series (a list of `(timestamp seconds, value)` points
+the caller provides; any order):
+
+- only points at or before `now` with a finite timestamp and value: NaN, ±inf
+  and malformed points are ignored, never an error;
+- a duration window keeps the points in (now - window, now]; a count window
+  keeps the last N points (for a zscore rule the last N + 1: the latest point
+  and the N before it), however old;
+- a threshold rule compares the mean of those values; a zscore rule the
+  z-score of the latest point against the others (`anomaly.rolling_zscores`,
+  which needs all N points of a count window, or at least MIN_HISTORY points
+  before the latest one in a duration window);
+- with no usable data (an unknown metric, an empty window, too short a
+  history) the rule stays as it is: pending stays pending, firing keeps firing.
+  Silence is not recovery, and a pending rule keeps its start time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from modelward.errors import InvalidInput
+from modelward.monitoring.anomaly import rolling_zscores
+from modelward.monitoring.rules import (
+    AlertConfig,
+    AlertRule,
+    check_webhook_url,
+    format_duration,
+    load_rules,
+    parse_duration,
+    parse_rules,
+)
+
+__all__ = [
+    "MIN_HISTORY",
+    "AlertConfig",
+    "AlertEvaluator",
+    "AlertEvent",
+    "AlertRule",
+    "RuleStatus",
+    "WebhookResult",
+    "load_rules",
+    "parse_duration",
+    "parse_rules",
+    "send_webhook",
+]
+
+MIN_HISTORY = 3
+"""Points a duration-window zscore rule needs before the latest one."""
+
+RETRY_DELAYS = (0.2, 0.5)
+"""Pauses before the (at most two) webhook retries."""
+
+EventState = Literal["firing", "resolved"]
+RuleState = Literal["inactive", "pending", "firing"]
+Points = Sequence[tuple[float, float]] | npt.ArrayLike
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """A rule that started firing or resolved, at one evaluation.
+
+    `value` is the window mean (threshold rules) or the latest value (zscore
+    rules); `zscore` is that value's z-score (zscore rules only). Times are
+    seconds since the epoch, as given to `evaluate`.
+    """
+
+    rule: str
+    metric: str
+    state: EventState
+    value: float
+    zscore: float | None
+    condition: str
+    limit: float
+    started_at: float
+    fired_at: float
+    resolved_at: float | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the webhook's body. A non-finite number becomes None."""
+        return {
+            "rule": self.rule,
+            "metric": self.metric,
+            "state": self.state,
+            "value": _json_number(self.value),
+            "zscore": _json_number(self.zscore),
+            "condition": self.condition,
+            "limit": self.limit,
+            "started_at": self.started_at,
+            "fired_at": self.fired_at,
+            "resolved_at": self.resolved_at,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """Where one rule stands after the evaluations so far (for `mw monitor alerts`)."""
+
+    rule: str
+    metric: str
+    state: RuleState
+    since: float | None
+    value: float | None
+    zscore: float | None
+    evaluated_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data; a non-finite number becomes None."""
+        return {
+            "rule": self.rule,
+            "metric": self.metric,
+            "state": self.state,
+            "since": self.since,
+            "value": _json_number(self.value),
+            "zscore": _json_number(self.zscore),
+            "evaluated_at": self.evaluated_at,
+        }
+
+
+@dataclass
+class _Track:
+    state: RuleState = "inactive"
+    started_at: float | None = None
+    fired_at: float | None = None
+    value: float | None = None
+    zscore: float | None = None
+    evaluated_at: float | None = None
+
+
+class AlertEvaluator:
+    """The rules of one configuration and the state of each; safe to share between threads."""
+
+    def __init__(self, config: AlertConfig) -> None:
+        if not isinstance(config, AlertConfig):
+            raise InvalidInput(f"an AlertEvaluator needs an AlertConfig, not {config!r:.60}")
+        self.config = config
+        self._tracks = {rule.name: _Track() for rule in config.rules}
+        self._lock = threading.Lock()
+
+    def evaluate(self, series: Mapping[str, Points], now: float) -> list[AlertEvent]:
+        """Evaluate every rule at time `now`; return the firing and resolved transitions."""
+        if not isinstance(series, Mapping):
+            raise InvalidInput(f"series must map metric names to points, not {series!r:.60}")
+        if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+            raise InvalidInput(f"now must be a finite timestamp in seconds, not {now!r}")
+        now = float(now)
+        events: list[AlertEvent] = []
+        with self._lock:
+            for rule in self.config.rules:
+                reading = measure(rule, series.get(rule.metric), now)
+                if reading is None:
+                    continue
+                event = self._step(rule, self._tracks[rule.name], reading, now)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def status(self) -> list[RuleStatus]:
+        """A snapshot of every rule's state, in the configuration's order."""
+        with self._lock:
+            return [
+                RuleStatus(
+                    rule.name,
+                    rule.metric,
+                    track.state,
+                    track.started_at,
+                    track.value,
+                    track.zscore,
+                    track.evaluated_at,
+                )
+                for rule in self.config.rules
+                for track in (self._tracks[rule.name],)
+            ]
+
+    def _step(
+        self, rule: AlertRule, track: _Track, reading: tuple[float, float | None], now: float
+    ) -> AlertEvent | None:
+        value, z = reading
+        track.value, track.zscore, track.evaluated_at = value, z, now
+        if holds(rule, value, z):
+            if track.state == "inactive":
+                track.state, track.started_at = "pending", now
+            started = now if track.started_at is None else track.started_at
+            if track.state == "pending" and now - started >= rule.for_seconds:
+                track.state, track.fired_at = "firing", now
+                return _event(rule, "firing", value, z, started, now, None)
+            return None
+        event = None
+        if track.state == "firing":
+            started = now if track.started_at is None else track.started_at
+            fired = now if track.fired_at is None else track.fired_at
+            event = _event(rule, "resolved", value, z, started, fired, now)
+        track.state, track.started_at, track.fired_at = "inactive", None, None
+        return event
+
+
+def measure(
+    rule: AlertRule, points: Points | None, now: float
+) -> tuple[float, float | None] | None:
+    """What `rule` reads at `now`: (window mean, None) or (latest value, z); None: no data."""
+    times, values = _clean(points, now)
+    if rule.window_seconds is not None:
+        values = values[times > now - rule.window_seconds]
+    if rule.kind == "threshold":
+        if rule.window_points is not None:
+            values = values[-rule.window_points :]
+        return (float(values.mean()), None) if values.size else None
+    if rule.window_points is not None:
+        history = rule.window_points
+        if values.size < history + 1:
+            return None
+        values = values[-(history + 1) :]
+    else:
+        history = values.size - 1
+        if history < MIN_HISTORY:
+            return None
+    z = float(rolling_zscores(values, history)[-1])
+    return (float(values[-1]), z) if not math.isnan(z) else None
+
+
+def holds(rule: AlertRule, value: float, zscore: float | None) -> bool:
+    """Whether the rule's condition holds for a reading from `measure`."""
+    subject = value if rule.kind == "threshold" else zscore
+    if subject is None or math.isnan(subject):
+        return False
+    if rule.op == "above":
+        return subject > rule.limit
+    if rule.op == "below":
+        return subject < rule.limit
+    return abs(subject) > rule.limit
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """How a webhook delivery went: ok on a 2xx answer, else the last status or error."""
+
+    ok: bool
+    status_code: int | None
+    error: str | None
+    attempts: int
+
+
+def send_webhook(
+    url: str, event: AlertEvent, *, timeout: float = 5.0, client: httpx.Client | None = None
+) -> WebhookResult:
+    """POST `event.to_dict()` as JSON to `url`; never raises on a network or HTTP failure.
+
+    A connection error, a timeout, or a 5xx/429 answer is retried at most twice,
+    after RETRY_DELAYS; other answers are final (2xx: ok; 3xx/4xx: not ok).
+    `timeout` bounds the whole call, retries and pauses included: each attempt
+    gets what is left of it, and no retry starts that could not finish in time.
+    Raises InvalidInput only for a URL that is not http(s) or a bad timeout.
+    """
+    url = check_webhook_url(url)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise InvalidInput(f"timeout must be a positive number of seconds, not {timeout!r}")
+    body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
+    headers = {"Content-Type": "application/json", "User-Agent": "modelward-alerts"}
+    deadline = time.monotonic() + float(timeout)
+    http = client if client is not None else httpx.Client()
+    status: int | None = None
+    error = "no attempt was made"
+    attempts = 0
+    try:
+        for delay in (0.0, *RETRY_DELAYS):
+            if attempts and time.monotonic() + delay >= deadline:
+                break
+            time.sleep(delay)
+            attempts += 1
+            try:
+                response = http.post(
+                    url, content=body, headers=headers, timeout=deadline - time.monotonic()
+                )
+            except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+                status, error = None, _describe(exc)
+                continue
+            status = response.status_code
+            if response.is_success:
+                return WebhookResult(True, status, None, attempts)
+            error = f"the webhook answered HTTP {status} {response.reason_phrase}".rstrip()
+            if status < 500 and status != 429:
+                break
+    finally:
+        if client is None:
+            http.close()
+    return WebhookResult(False, status, f"{error} (after {attempts} attempt(s))", attempts)
+
+
+def _event(
+    rule: AlertRule,
+    state: EventState,
+    value: float,
+    z: float | None,
+    started: float,
+    fired: float,
+    resolved: float | None,
+) -> AlertEvent:
+    reading = f"mean {value:.6g}" if z is None else f"latest {value:.6g}, z {z:+.3g}"
+    if resolved is None:
+        tail = f"{rule.condition} held for {format_duration(fired - started)}"
+    else:
+        tail = f"{rule.condition} no longer holds, after firing {format_duration(resolved - fired)}"
+    message = f"alert {rule.name} {state}: {rule.metric} {reading}; {tail}"
+    return AlertEvent(
+        rule.name,
+        rule.metric,
+        state,
+        value,
+        z,
+        rule.condition,
+        rule.limit,
+        started,
+        fired,
+        resolved,
+        message,
+    )
+
+
+def _clean(points: Points | None, now: float) -> tuple[npt.NDArray[np.float64], ...]:
+    """Finite (timestamp, value) points at or before `now`, sorted by time."""
+    empty = np.empty(0)
+    if points is None:
+        return empty, empty
+    try:
+        array = np.asarray(points, dtype=np.float64)
+        if array.ndim != 2 or array.shape[1] != 2:
+            raise ValueError("not a list of pairs")
+    except (TypeError, ValueError):
+        array = np.array(list(_pairs(points)), dtype=np.float64).reshape(-1, 2)
+    keep = np.isfinite(array).all(axis=1) & (array[:, 0] <= now)
+    array = array[keep]
+    order = np.argsort(array[:, 0], kind="stable")
+    return array[order, 0], array[order, 1]
+
+
+def _pairs(points: object) -> Iterable[tuple[float, float]]:
+    if not isinstance(points, Iterable) or isinstance(points, str | bytes | Mapping):
+        return
+    for point in points:
+        try:
+            t, v = point
+            yield float(t), float(v)
+        except (TypeError, ValueError, OverflowError):
+            continue
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _json_number(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
