@@ -1,0 +1,212 @@
+"""Monitoring of a real `mw serve`: prediction log, feedback, live accuracy, Prometheus."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sklearn.metrics import accuracy_score
+
+import modelward as mw
+from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.store.workspace import open_workspace
+from tests.serving.conftest import Served, Server
+
+
+def _log() -> PredictionLogRepository:
+    return PredictionLogRepository(open_workspace().db)
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_requests_are_logged_and_feedback_drives_live_accuracy(
+    served: Served, server_factory: Callable[..., Server]
+) -> None:
+    mw.models.set_alias("bc-clf", 1, "monitored")
+    server = server_factory(served.home, "bc-clf@monitored", "--monitor-interval", "0.5")
+    truth = mw.data.load("bc")["target"]
+    ids, rows = [], []
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for start in range(0, 60, 3):
+            batch = served.raw.iloc[start : start + 3]
+            answer = http.post("/predict", json={"instances": batch.to_numpy().tolist()}).json()
+            ids.append(answer["request_id"])
+            rows.append((start, answer["predictions"]))
+        assert http.post("/predict", json={"instances": [[1.0]]}).status_code == 422
+        _wait(lambda: set(ids) <= _log().request_ids("bc-clf"))
+        record = next(r for r in _log().records("bc-clf", limit=1000) if r.request_id == ids[0])
+        assert record.model_version == 1 and record.n_rows == 3 and record.latency_ms > 0
+        assert (
+            record.inputs is not None
+            and record.inputs["mean area"] == served.raw["mean area"].iloc[:3].tolist()
+        )
+        assert record.outputs == rows[0][1]
+        failed = _log().records("bc-clf", status=422, limit=10)
+        assert failed and "row 0 has 1 values" in (failed[0].error or "")
+
+        labels_sent, predicted = [], []
+        for request_id, (start, predictions) in zip(ids[:10], rows[:10], strict=True):
+            labels = truth.iloc[start : start + 3].tolist()
+            answer = http.post("/feedback", json={"request_id": request_id, "label": labels})
+            assert answer.status_code == 200, answer.text
+            labels_sent += labels
+            predicted += predictions
+        wrong = http.post("/feedback", json={"request_id": ids[11], "label": [1]})
+        assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "label"
+        unknown = http.post("/feedback", json={"request_id": "no-such-id", "label": 1})
+        assert unknown.status_code == 404
+        expected = accuracy_score(labels_sent, predicted)
+
+        def live_accuracy() -> float | None:
+            for line in http.get("/metrics").text.splitlines():
+                if line.startswith('modelward_live_metric{metric="accuracy",model="bc-clf"}'):
+                    return float(line.split()[-1])
+            return None
+
+        _wait(lambda: live_accuracy() is not None and abs(live_accuracy() - expected) < 1e-9)
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None and not os.environ.get("CI"),
+    reason="promtool (Debian package prometheus) is not installed",
+)
+def test_metrics_pass_promtool_with_two_workers(
+    served: Served, server_factory: Callable[..., Server]
+) -> None:
+    server = server_factory(served.home, "bc-clf@2", "--workers", "2")
+    body = {"instances": served.raw.iloc[:4].to_numpy().tolist()}
+    with httpx.Client(base_url=server.url) as http:
+        for _ in range(40):
+            assert http.post("/predict", json=body).status_code == 200
+        for _ in range(5):
+            http.post("/predict", json={"instances": []})
+        text = http.get("/metrics").text
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("modelward_requests_total{")
+    }
+    assert counts['modelward_requests_total{route="/predict",status="200"}'] == 40
+    assert counts['modelward_requests_total{route="/predict",status="422"}'] == 5
+    predicted = sum(
+        float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("modelward_predictions_total{")
+    )
+    assert predicted == 160
+    assert (
+        "modelward_cpu_utilisation_ratio" in text and "modelward_memory_utilisation_ratio" in text
+    )
+    assert 'modelward_model_info{digest="' in text
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_under_load_loses_no_answered_prediction(
+    served: Served, server_factory: Callable[..., Server]
+) -> None:
+    mw.models.set_alias("bc-clf", 2, "sigterm")
+    server = server_factory(served.home, "bc-clf@sigterm", "--monitor-interval", "0")
+    body = {"instances": served.raw.iloc[:2].to_numpy().tolist()}
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    response = http.post("/predict", json=body)
+                except httpx.TransportError:
+                    return  # the server is going away
+                if response.status_code == 200:
+                    answered.append(response.json()["request_id"])
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    time.sleep(1.5)
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=60)
+    stop.set()
+    for thread in clients:
+        thread.join(timeout=30)
+    assert len(answered) > 20
+    logged = _log().request_ids("bc-clf")
+    lost = set(answered) - logged
+    assert not lost, f"{len(lost)} answered predictions are not in the log"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None and not os.environ.get("CI"),
+    reason="prometheus (Debian package) is not installed",
+)
+def test_a_real_prometheus_scrapes_the_server(served: Served, production_server: Server) -> None:
+    with httpx.Client(base_url=production_server.url) as http:
+        for _ in range(7):
+            http.post("/predict", json={"instances": served.raw.iloc[:1].to_numpy().tolist()})
+    port = _free_port()
+    target = production_server.url.removeprefix("http://")
+    folder = Path(tempfile.mkdtemp(prefix="mw-prom-"))
+    config = folder / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: modelward\n    static_configs:\n"
+        f"      - targets: ['{target}']\n"
+    )
+    prometheus = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        query = 'sum(modelward_requests_total{route="/predict",status="200"})'
+        deadline = time.monotonic() + 60
+        value = None
+        while time.monotonic() < deadline and value is None:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5
+                ).json()
+                results = answer["data"]["result"]
+                value = float(results[0]["value"][1]) if results else None
+            except (httpx.TransportError, KeyError, ValueError):
+                value = None
+            if value is None:
+                time.sleep(0.5)
+        assert value is not None and value >= 7
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
