@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "models": "modelward.cli.models:models",
     "serve": "modelward.cli.serve:serve",
     "predict": "modelward.cli.predict:predict",
+    "monitor": "modelward.cli.monitor:monitor",
 }
 
 

@@ -1,0 +1,142 @@
+"""`mw monitor ...`: data drift of a served model, and the alerts that fired."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelward.cli.output import console, fmt_number, json_option, print_json, progress
+
+
+@click.group()
+def monitor() -> None:
+    """Drift reports and alerts of deployed models."""
+
+
+@monitor.command("drift")
+@click.argument("model")
+@click.option(
+    "--reference", default=None, help="Dataset version to compare with (default: training data)."
+)
+@click.option(
+    "--current",
+    "current_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A file of current rows (default: the prediction log window).",
+)
+@click.option(
+    "--window", default="24h", show_default=True, help="Prediction-log window: 30m, 6h, 7d..."
+)
+@click.option("--rows", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None)
+@click.option("--psi", "psi_threshold", type=float, default=None, help="PSI threshold.")
+@click.option("--alpha", type=float, default=None, help="Significance level of KS/chi-square.")
+@click.option("--fail-on-drift", is_flag=True, help="Exit 1 when the verdict is drifted.")
+@json_option
+def drift(
+    model: str,
+    reference: str | None,
+    current_path: Path | None,
+    window: str,
+    rows: int,
+    html_path: Path | None,
+    psi_threshold: float | None,
+    alpha: float | None,
+    fail_on_drift: bool,
+    as_json: bool,
+) -> None:
+    """Compare a model's inputs now with its reference data (PSI, KS, chi-square)."""
+    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.store.workspace import open_workspace
+
+    with progress(as_json) as stage:
+        result = run_drift_check(
+            open_workspace(),
+            DriftRequest(
+                model=model,
+                reference=reference,
+                current_path=current_path,
+                window=window,
+                rows=rows,
+                html_path=html_path,
+                psi_threshold=psi_threshold,
+                alpha=alpha,
+            ),
+            progress=stage,
+        )
+    if as_json:
+        print_json(result)
+    else:
+        _print_drift(result)
+    if fail_on_drift and result["dataset"]["drifted"]:
+        raise click.exceptions.Exit(1)
+
+
+def _print_drift(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = console()
+    verdict = result["dataset"]
+    colour = "red" if verdict["drifted"] else "green"
+    out.print(
+        f"[bold]{result['model']}[/bold]: reference {result['reference']} "
+        f"({result['n_reference']:,} rows) vs {result['current']} ({result['n_current']:,} rows)"
+    )
+    out.print(
+        f"verdict: [{colour}]{'DRIFTED' if verdict['drifted'] else 'no drift'}[/{colour}] "
+        f"({verdict['n_drifted']} of {verdict['n_features']} features drifted)"
+    )
+    table = Table("feature", "kind", "psi", "statistic", "p-value", "drifted", "why")
+    for feature in result["features"]:
+        statistic = feature.get("ks_statistic", feature.get("chi2_statistic"))
+        pvalue = feature.get("ks_pvalue", feature.get("chi2_pvalue"))
+        table.add_row(
+            feature["name"],
+            feature.get("kind", ""),
+            fmt_number(feature.get("psi")),
+            fmt_number(statistic),
+            fmt_number(pvalue),
+            "[red]yes[/red]" if feature.get("drifted") else "no",
+            str(feature.get("reason") or ""),
+        )
+    out.print(table)
+    if result.get("html"):
+        out.print(f"report: {result['html']}")
+
+
+@monitor.command("alerts")
+@click.option("--model", default=None, help="Only alerts of this model.")
+@click.option("--state", type=click.Choice(["firing", "resolved"]), default=None)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def alerts(model: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """List alerts that fired (and resolved), newest first."""
+    from modelward.monitoring.alert_store import AlertRepository
+    from modelward.store.workspace import open_workspace
+
+    found = AlertRepository(open_workspace().db).list(model=model, state=state, limit=limit)
+    if as_json:
+        print_json([alert.to_dict() for alert in found])
+        return
+    if not found:
+        click.echo("no alerts: rules are given to `mw serve --alerts rules.yaml`")
+        return
+    from rich.table import Table
+
+    table = Table("at", "model", "rule", "state", "metric", "value", "message", "webhook")
+    for alert in found:
+        colour = "red" if alert.state == "firing" else "green"
+        table.add_row(
+            f"{alert.at:%Y-%m-%d %H:%M:%S}",
+            alert.model or "",
+            alert.rule,
+            f"[{colour}]{alert.state}[/{colour}]",
+            alert.metric,
+            fmt_number(alert.value),
+            alert.message,
+            alert.webhook or "",
+        )
+    console().print(table)

@@ -1,0 +1,119 @@
+"""`mw monitor drift`: one drift check of a model's inputs against its reference data."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelward.data.catalog import DatasetCatalog
+from modelward.data.formats import format_of, read_table
+from modelward.errors import InvalidInput
+from modelward.monitoring.monitor import inputs_frame
+from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.monitoring.references import reference_dataset, reference_stats
+from modelward.registry.service import ModelRegistry
+from modelward.store.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class DriftRequest:
+    """What to compare: a model's reference data with a file or a prediction-log window."""
+
+    model: str
+    reference: str | None = None
+    current_path: Path | None = None
+    window: str = "24h"
+    rows: int = 100_000
+    html_path: Path | None = None
+    psi_threshold: float | None = None
+    alpha: float | None = None
+
+
+def _quiet(_stage: str) -> None:
+    return None
+
+
+def run_drift_check(
+    workspace: Workspace, request: DriftRequest, *, progress: Callable[[str], None] = _quiet
+) -> dict[str, Any]:
+    """Run the check; returns the report as JSON-able data (plus where the HTML went)."""
+    from modelward.monitoring.drift import DriftThresholds, detect_drift
+    from modelward.monitoring.rules import parse_duration
+
+    if request.html_path is not None and not request.html_path.parent.is_dir():
+        raise InvalidInput(f"cannot write {request.html_path}: its folder does not exist")
+    thresholds = DriftThresholds()
+    overrides: dict[str, float] = {}
+    if request.psi_threshold is not None:
+        overrides["psi"] = request.psi_threshold
+    if request.alpha is not None:
+        overrides["ks_pvalue"] = request.alpha
+        overrides["chi2_pvalue"] = request.alpha
+    if overrides:
+        from dataclasses import replace
+
+        thresholds = replace(thresholds, **overrides)
+    version = ModelRegistry(workspace).get(request.model)
+    columns = [column["name"] for column in version.signature["inputs"]]
+    dataset = (
+        DatasetCatalog(workspace).get(request.reference)
+        if request.reference
+        else reference_dataset(workspace, version)
+    )
+    progress(f"reference statistics of {dataset.ref}")
+    reference = reference_stats(workspace, dataset, columns)
+    progress("reading the current data")
+    if request.current_path is not None:
+        path = request.current_path
+        if not path.is_file():
+            raise InvalidInput(f"no such file: {path}")
+        current = read_table(path, format_of(path)).to_pandas()
+        current_label = str(path)
+    else:
+        seconds = parse_duration(request.window)
+        since_ms = int((time.time() - seconds) * 1000)
+        records = PredictionLogRepository(workspace.db).records(
+            version.name, since_ms=since_ms, limit=request.rows
+        )
+        current = inputs_frame(records)
+        if current is None:
+            raise InvalidInput(
+                f"the prediction log of {version.name} has no answered requests in the last "
+                f"{request.window}: serve some traffic, widen --window or give --current FILE"
+            )
+        current_label = f"prediction log, last {request.window}"
+    progress("comparing")
+    report = detect_drift(reference, current, thresholds=thresholds)
+    result = report.to_dict()
+    result.update(
+        {
+            "model": version.ref,
+            "reference": dataset.ref,
+            "current": current_label,
+            "n_reference": dataset.n_rows,
+            "n_current": len(current),
+            "html": None,
+        }
+    )
+    if request.html_path is not None:
+        from modelward.monitoring.report import render_html
+
+        _write_atomically(request.html_path, render_html(report, reference))
+        result["html"] = str(request.html_path.absolute())
+    return result
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
