@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from modelward.data.entities import ColumnSchema, DatasetSummary, DatasetVersion, NewVersion
 from modelward.errors import NotFound
 from modelward.refs import LATEST, Ref
-from modelward.store.database import Database
+from modelward.store.database import Database, as_utc
 from modelward.store.tables import dataset_versions as dv
 from modelward.store.tables import datasets as ds
 
@@ -178,9 +178,7 @@ class DatasetRepository:
 
 
 def _to_entity(row: Any) -> DatasetVersion:
-    created = row.created_at
-    if created.tzinfo is None:  # SQLite returns naive datetimes; they were stored in UTC
-        created = created.replace(tzinfo=UTC)
+    created = as_utc(row.created_at)
     parent_ref = f"{row.parent_name}@{row.parent_version}" if row.parent_name else None
     return DatasetVersion(
         id=row.id,

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from modelward.store.database import Database
+from modelward.store.database import Database, as_utc
 from modelward.store.tables import dataset_versions, datasets, evaluations
 
 
@@ -78,7 +78,7 @@ class EvaluationRepository:
 
 
 def _to_record(row: Any) -> EvaluationRecord:
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    created = as_utc(row.created_at)
     return EvaluationRecord(
         id=row.id,
         model_ref=row.model_ref,

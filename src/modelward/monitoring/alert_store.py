@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from modelward.store.database import Database
+from modelward.store.database import Database, as_utc
 from modelward.store.tables import alerts
 
 
@@ -110,7 +110,7 @@ class AlertRepository:
                 message=r.message,
                 details=r.details,
                 webhook=r.webhook_status,
-                at=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
+                at=as_utc(r.created_at),
             )
             for r in rows
         ]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from modelward.errors import InvalidInput, NotFound
 from modelward.refs import LATEST, Ref
 from modelward.registry.entities import AliasChange, ModelVersion, NewModelVersion, RegisteredModel
-from modelward.store.database import Database
+from modelward.store.database import Database, as_utc
 from modelward.store.tables import (
     alias_audit,
     dataset_versions,
@@ -172,7 +172,7 @@ class ModelRepository:
             RegisteredModel(
                 name=row.name,
                 description=row.description,
-                created_at=_aware(row.created_at),
+                created_at=as_utc(row.created_at),
                 latest_version=counts.get(row.id, (None, 0))[0],
                 aliases=dict(sorted(aliases.get(row.id, {}).items())),
                 n_versions=counts.get(row.id, (None, 0))[1],
@@ -260,14 +260,10 @@ class ModelRepository:
                 to_version=row.to_version,
                 actor=row.actor,
                 reason=row.reason,
-                at=_aware(row.at),
+                at=as_utc(row.at),
             )
             for row in rows
         ]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _to_version(row: Any, aliases: tuple[str, ...]) -> ModelVersion:
@@ -288,7 +284,7 @@ def _to_version(row: Any, aliases: tuple[str, ...]) -> ModelVersion:
         metrics=row.metrics,
         description=row.description,
         tags=row.tags,
-        created_at=_aware(row.created_at),
+        created_at=as_utc(row.created_at),
         created_by=row.created_by,
         aliases=aliases,
     )

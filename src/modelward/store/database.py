@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,11 @@ def _begin_sqlite_transaction(conn: Connection) -> None:
     # writer at BEGIN (honouring busy_timeout) instead of failing on upgrade.
     mode = "IMMEDIATE" if conn.get_execution_options().get("modelward_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite returns naive ones; all are UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def redact_url(url: str) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelward.errors import InvalidInput, NotFound
-from modelward.store.database import Database
+from modelward.store.database import Database, as_utc
 from modelward.store.tables import (
     experiments,
     run_artifacts,
@@ -61,13 +61,13 @@ class RunRepository:
                 row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
             if row is None:
                 raise NotFound(f"unknown experiment {name!r}: see `mw runs list`")
-            return Experiment(row.id, row.name, _aware(row.created_at))
+            return Experiment(row.id, row.name, as_utc(row.created_at))
 
     def experiments(self) -> list[Experiment]:
         """Every experiment, by name."""
         with self.db.read() as conn:
             rows = conn.execute(sa.select(experiments).order_by(experiments.c.name)).all()
-        return [Experiment(r.id, r.name, _aware(r.created_at)) for r in rows]
+        return [Experiment(r.id, r.name, as_utc(r.created_at)) for r in rows]
 
     # -- writes ----------------------------------------------------------------
     def create_run(self, values: dict[str, Any]) -> None:
@@ -291,8 +291,8 @@ class RunRepository:
                 experiment=row.experiment_name,
                 name=row.name,
                 status=row.status,
-                start_time=_aware(row.start_time),
-                end_time=_aware(row.end_time) if row.end_time else None,
+                start_time=as_utc(row.start_time),
+                end_time=as_utc(row.end_time) if row.end_time else None,
                 user=row.user,
                 git_commit=row.git_commit,
                 git_dirty=row.git_dirty,
@@ -355,10 +355,6 @@ def _grouped(conn: Connection, table: str, ids: list[str]) -> dict[str, dict[str
     for run_id, key, value in _by_ids(conn, sql, ids):
         grouped.setdefault(run_id, {})[key] = value
     return grouped
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 _ATTRIBUTE_COLUMNS: dict[str, Any] = {

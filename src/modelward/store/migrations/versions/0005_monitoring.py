@@ -60,16 +60,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_alerts"),
     )
 
-
     op.create_table(
         "drift_references",
         sa.Column("dataset_version_id", sa.Integer, nullable=False),
         sa.Column("columns_digest", sa.String(64), nullable=False),
         sa.Column("artifact_digest", sa.String(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "dataset_version_id", "columns_digest", name="pk_drift_references"
-        ),
+        sa.PrimaryKeyConstraint("dataset_version_id", "columns_digest", name="pk_drift_references"),
         sa.ForeignKeyConstraint(
             ["dataset_version_id"],
             ["dataset_versions.id"],
