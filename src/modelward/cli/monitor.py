@@ -90,7 +90,8 @@ def _print_drift(result: dict[str, Any]) -> None:
         f"({verdict['n_drifted']} of {verdict['n_features']} features drifted)"
     )
     table = Table("feature", "kind", "psi", "statistic", "p-value", "drifted", "why")
-    for feature in result["features"]:
+    ordered = sorted(result["features"], key=lambda f: (not f.get("drifted"), -(f.get("psi") or 0)))
+    for feature in ordered:
         statistic = feature.get("ks_statistic", feature.get("chi2_statistic"))
         pvalue = feature.get("ks_pvalue", feature.get("chi2_pvalue"))
         table.add_row(

@@ -47,17 +47,13 @@ def run_drift_check(
 
     if request.html_path is not None and not request.html_path.parent.is_dir():
         raise InvalidInput(f"cannot write {request.html_path}: its folder does not exist")
-    thresholds = DriftThresholds()
-    overrides: dict[str, float] = {}
-    if request.psi_threshold is not None:
-        overrides["psi"] = request.psi_threshold
-    if request.alpha is not None:
-        overrides["ks_pvalue"] = request.alpha
-        overrides["chi2_pvalue"] = request.alpha
-    if overrides:
-        from dataclasses import replace
-
-        thresholds = replace(thresholds, **overrides)
+    defaults = DriftThresholds()
+    alpha = request.alpha
+    thresholds = DriftThresholds(
+        psi=defaults.psi if request.psi_threshold is None else request.psi_threshold,
+        ks_pvalue=defaults.ks_pvalue if alpha is None else alpha,
+        chi2_pvalue=defaults.chi2_pvalue if alpha is None else alpha,
+    )
     version = ModelRegistry(workspace).get(request.model)
     columns = [column["name"] for column in version.signature["inputs"]]
     dataset = (
@@ -103,7 +99,8 @@ def run_drift_check(
     if request.html_path is not None:
         from modelward.monitoring.report import render_html
 
-        _write_atomically(request.html_path, render_html(report, reference))
+        title = f"Data drift of {version.ref}: {dataset.ref} vs {current_label}"
+        _write_atomically(request.html_path, render_html(report, title=title))
         result["html"] = str(request.html_path.absolute())
     return result
 
