@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
-from modelward.errors import GateFailed, ModelwardError
+from modelward.demo_server import serve_and_watch
+from modelward.errors import GateFailed
 from modelward.evaluation.evaluate import evaluate_run_model
 from modelward.registry.service import ModelRegistry
 from modelward.store.workspace import open_workspace
@@ -31,9 +25,6 @@ steps:
   - normalize: {columns: [%s], method: zscore}
 """
 
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 EXPERIMENT = "demo"
 MODEL_NAME = "breast-cancer-clf"
@@ -156,11 +147,17 @@ def run_demo(
         production = registry.get(f"{MODEL_NAME}@production")
         say(f"   {refused}; production stays {production.ref}")
 
-    say("6. serve it, send good and bad requests, stop the server")
-    raw_rows = catalog.load_frame(raw).drop(columns=[TARGET]).head(3)
-    exchanges = serve_and_ask(workspace.settings.home, f"{MODEL_NAME}@production", raw_rows)
-    for exchange in exchanges:
-        say(f"   {exchange['what']:<28} -> {exchange['status']} {exchange['answer']}")
+    say("6. serve it, send good and bad requests, then normal and drifted traffic")
+    raw_frame = catalog.load_frame(raw)
+    served = serve_and_watch(
+        workspace.settings.home,
+        f"{MODEL_NAME}@production",
+        raw_frame.drop(columns=[TARGET]),
+        raw_frame[TARGET],
+        demo_dir,
+        say=say,
+    )
+    exchanges = served["requests"]
 
     report = {
         "home": str(workspace.settings.home),
@@ -176,6 +173,7 @@ def run_demo(
         "registered": version.ref,
         "production": production.ref,
         "requests": exchanges,
+        "monitoring": served["monitoring"],
     }
     say("")
     say("where to look next:")
@@ -186,77 +184,10 @@ def run_demo(
     say(f"   mw runs show {best.run_id[:8]}")
     say(f"   mw models show {MODEL_NAME}                   versions, aliases, audit log")
     say(f"   mw serve {MODEL_NAME}@production          the REST server (docs at /docs)")
+    say(f"   mw monitor drift {MODEL_NAME}@production --window 1h --html drift.html")
+    say("   mw monitor alerts")
     say(f"   {plots_dir}/  (confusion matrix, ROC curve, learning curve)")
     return report
-
-
-def serve_and_ask(home: Path, ref: str, rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """Start `mw serve` on a free local port, send a few requests, stop it with SIGTERM."""
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelward", "serve", ref, "--port", str(port)],
-        env={**os.environ, "MODELWARD_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_ready(server, url)
-        good = rows.to_dict(orient="records")
-        bad_type = [{**good[0], rows.columns[0]: "large"}]
-        requests = [
-            ("3 rows by column name", {"instances": good}),
-            (
-                "3 rows, MLflow split format",
-                {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}},
-            ),
-            ("a word in a number column", {"instances": bad_type}),
-            ("an empty batch", {"instances": []}),
-            (
-                "a missing column",
-                {"instances": [{k: v for k, v in good[0].items() if k != rows.columns[1]}]},
-            ),
-        ]
-        exchanges = []
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for what, body in requests:
-                response = client.post("/predict", json=body)
-                payload = response.json()
-                answer = payload.get("predictions", payload.get("error", {}).get("message"))
-                if "model" in payload:
-                    answer = (
-                        f"{answer} from {payload['model']['name']}@{payload['model']['version']}"
-                    )
-                exchanges.append({"what": what, "status": response.status_code, "answer": answer})
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    return exchanges
-
-
-def _wait_ready(server: subprocess.Popen[str], url: str, timeout: float = 60.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            error = server.stderr.read() if server.stderr else ""
-            raise ModelwardError(f"the demo server stopped: {error.strip()}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise ModelwardError("the demo server did not become ready within a minute")
 
 
 def _label(result: TrainingResult) -> str:

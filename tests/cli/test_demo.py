@@ -32,6 +32,11 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     statuses = [exchange["status"] for exchange in report["requests"]]
     assert statuses == [200, 200, 422, 422, 422]
     assert "breast-cancer-clf@1" in report["requests"][0]["answer"]
+    monitoring = report["monitoring"]
+    assert monitoring["alert"] is not None and monitoring["alert"]["rule"] == "input-drift"
+    assert monitoring["drift"]["drifted"] is True
+    assert "mean radius" in monitoring["drift"]["features"]
+    assert Path(monitoring["html"]).read_text().startswith("<!DOCTYPE html>")
 
     shown = json.loads(mw("data", "show", "breast-cancer-prep", "--json", home=home).stdout)
     assert shown["lineage"] == ["breast-cancer@1"] and shown["transform"] is not None
@@ -43,6 +48,9 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     # the same best model again: the gate (f1 >= production.f1) passes and production moves
     assert "breast-cancer-clf@production -> breast-cancer-clf@2" in second.stdout
     assert "-> 200" in second.stdout and "-> 422" in second.stdout
+    assert "alert fired: input-drift" in second.stdout
+    alerts = json.loads(mw("monitor", "alerts", "--json", home=home).stdout)
+    assert {a["rule"] for a in alerts} >= {"input-drift"}
 
 
 def test_init_reports_the_store(tmp_path: Path) -> None:

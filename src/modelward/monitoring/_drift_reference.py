@@ -189,7 +189,9 @@ def _feature_from(i: int, meta: dict[str, Any], arrays: dict[str, Any]) -> Featu
         counts = np.asarray(arrays[f"f{i}.counts"], dtype=np.int64)
         if len(counts) != len(categories):
             raise ValueError(f"column {name!r}: {len(categories)} categories, {len(counts)} counts")
-        return CategoricalReference(name, dtype, n, n_missing, categories, counts, int(meta["other"]))
+        return CategoricalReference(
+            name, dtype, n, n_missing, categories, counts, int(meta["other"])
+        )
     raise ValueError(f"unknown kind {meta['kind']!r}")
 
 
@@ -236,7 +238,9 @@ def compute_reference(
             empty = np.zeros(0, dtype=np.int64)
             return CategoricalReference(name, column.dtype, 0, column.n_missing, (), empty, 0)
         if columns is not None:
-            raise InvalidInput(f"column {name!r} has type {column.dtype}: drift needs numbers or text")
+            raise InvalidInput(
+                f"column {name!r} has type {column.dtype}: drift needs numbers or text"
+            )
         return column
 
     workers = max(1, min(len(names), os.cpu_count() or 1, 16))
@@ -273,10 +277,7 @@ def _numeric_reference(
         sample = ordered[ranks]
     else:
         sample = ordered.copy()
-    if len(hist_edges):
-        histogram = histogram_counts(ordered, hist_edges) / n
-    else:
-        histogram = np.zeros(0)
+    histogram = histogram_counts(ordered, hist_edges) / n if len(hist_edges) else np.zeros(0)
     return NumericReference(
         name, column.dtype, n, column.n_missing, edges, proportions, sample, hist_edges, histogram
     )

@@ -113,22 +113,27 @@ class AlertEvent:
             "value": _json_number(self.value),
             "zscore": _json_number(self.zscore),
             "condition": self.condition,
-            "limit": self.limit,
-            "started_at": self.started_at,
-            "fired_at": self.fired_at,
-            "resolved_at": self.resolved_at,
+            "limit": _json_number(self.limit),
+            "started_at": _json_number(self.started_at),
+            "fired_at": _json_number(self.fired_at),
+            "resolved_at": _json_number(self.resolved_at),
             "message": self.message,
         }
 
 
 @dataclass(frozen=True)
 class RuleStatus:
-    """Where one rule stands after the evaluations so far (for `mw monitor alerts`)."""
+    """Where one rule stands after the evaluations so far (for `mw monitor alerts`).
+
+    `since` is when its condition started to hold (pending or firing), `fired_at`
+    when it fired; `value`/`zscore` are its latest reading.
+    """
 
     rule: str
     metric: str
     state: RuleState
     since: float | None
+    fired_at: float | None
     value: float | None
     zscore: float | None
     evaluated_at: float | None
@@ -140,6 +145,7 @@ class RuleStatus:
             "metric": self.metric,
             "state": self.state,
             "since": self.since,
+            "fired_at": self.fired_at,
             "value": _json_number(self.value),
             "zscore": _json_number(self.zscore),
             "evaluated_at": self.evaluated_at,
@@ -184,6 +190,12 @@ class AlertEvaluator:
                     events.append(event)
         return events
 
+    @property
+    def firing(self) -> tuple[str, ...]:
+        """The names of the rules that are firing now."""
+        with self._lock:
+            return tuple(name for name, track in self._tracks.items() if track.state == "firing")
+
     def status(self) -> list[RuleStatus]:
         """A snapshot of every rule's state, in the configuration's order."""
         with self._lock:
@@ -193,6 +205,7 @@ class AlertEvaluator:
                     rule.metric,
                     track.state,
                     track.started_at,
+                    track.fired_at,
                     track.value,
                     track.zscore,
                     track.evaluated_at,
@@ -277,11 +290,12 @@ def send_webhook(
     A connection error, a timeout, or a 5xx/429 answer is retried at most twice,
     after RETRY_DELAYS; other answers are final (2xx: ok; 3xx/4xx: not ok).
     `timeout` bounds the whole call, retries and pauses included: each attempt
-    gets what is left of it, and no retry starts that could not finish in time.
-    Raises InvalidInput only for a URL that is not http(s) or a bad timeout.
+    gets what is left of it, and no retry starts after the deadline, so the
+    call returns within about `timeout` seconds. Raises InvalidInput only for a
+    URL that is not http(s) or a timeout that is not a positive finite number.
     """
     url = check_webhook_url(url)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e6:
         raise InvalidInput(f"timeout must be a positive number of seconds, not {timeout!r}")
     body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
     headers = {"Content-Type": "application/json", "User-Agent": "modelward-alerts"}
@@ -298,7 +312,10 @@ def send_webhook(
             attempts += 1
             try:
                 response = http.post(
-                    url, content=body, headers=headers, timeout=deadline - time.monotonic()
+                    url,
+                    content=body,
+                    headers=headers,
+                    timeout=max(deadline - time.monotonic(), 0.001),
                 )
             except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
                 status, error = None, _describe(exc)
@@ -354,7 +371,7 @@ def _clean(points: Points | None, now: float) -> tuple[npt.NDArray[np.float64], 
         array = np.asarray(points, dtype=np.float64)
         if array.ndim != 2 or array.shape[1] != 2:
             raise ValueError("not a list of pairs")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         array = np.array(list(_pairs(points)), dtype=np.float64).reshape(-1, 2)
     keep = np.isfinite(array).all(axis=1) & (array[:, 0] <= now)
     array = array[keep]

@@ -79,13 +79,17 @@ def rolling_zscores(
     """
     x = _series(values)
     min_periods = _check_window(window, min_periods)
-    n = x.size
-    if n == 0:
+    if x.size == 0:
         return np.empty(0, dtype=np.float64)
-    w = window
+    with np.errstate(all="ignore"):  # inf/NaN/overflow are handled by the rules above
+        return _zscores(x, window, min_periods)
+
+
+def _zscores(x: FloatArray, w: int, min_periods: int) -> FloatArray:
+    n = x.size
     # Pad so that the history of point i is padded[i : i + w], and so that
     # every such window lies in a block k and its successor k + 1.
-    blocks = -(-(n + w) // w) + 1
+    blocks = -(-(n + w) // w)
     padded = np.full(blocks * w, np.nan)
     padded[w : w + n] = x
     grid = padded.reshape(blocks, w)
@@ -131,9 +135,8 @@ def rolling_zscores(
     # a history whose spread underflows to std == 0 is treated the same way.
     flat = hi == lo
     level = np.where(flat, hi, mean)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (x - mean) / std
-        z = np.where(flat | (std == 0.0), np.sign(x - level) * np.inf, z)
+    z = (x - mean) / std
+    z = np.where(flat | (std == 0.0), np.sign(x - level) * np.inf, z)
     z[(flat | (std == 0.0)) & (x == level)] = 0.0
     z[(total < min_periods) | ~np.isfinite(x)] = np.nan
     return np.asarray(z, dtype=np.float64)

@@ -297,7 +297,10 @@ def _parse_window(where: str, kind: Kind, raw: object) -> tuple[float | None, in
     least = 2 if kind == "zscore" else 1
     if isinstance(raw, int) and not isinstance(raw, bool):
         if raw < least:
-            raise InvalidInput(f"{where}: 'window': a {kind} rule needs at least {least} points")
+            plural = "s" if least > 1 else ""
+            raise InvalidInput(
+                f"{where}: 'window': a {kind} rule needs at least {least} point{plural}"
+            )
         return None, raw
     if not isinstance(raw, str) or _is_number(raw):
         raise InvalidInput(

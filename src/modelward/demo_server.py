@@ -1,0 +1,194 @@
+"""The demo's last stages: serve the production model, send good, bad, normal and drifted
+requests, and show what the monitor made of them (drift verdict, the alert that fired)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modelward.errors import ModelwardError
+
+ALERT_RULES = """\
+# Alert rules of the demo server (see modelward.monitoring.rules for the format).
+rules:
+  - name: input-drift
+    metric: drift_share            # share of features the monitor finds drifted
+    threshold: {above: 0.1}
+    window: 2                      # the last two monitor rounds
+    for: 0s
+  - name: slow-predictions
+    metric: latency_p95_seconds
+    threshold: {above: 1.0}
+    window: 1m
+    for: 30s
+"""
+
+
+def serve_and_watch(
+    home: Path,
+    ref: str,
+    rows: pd.DataFrame,
+    labels: pd.Series,
+    demo_dir: Path,
+    *,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Run the server in the background for the demo's requests; stop it with SIGTERM."""
+    import httpx
+
+    rules = demo_dir / "alerts.yaml"
+    rules.write_text(ALERT_RULES, encoding="utf-8")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelward",
+            "serve",
+            ref,
+            "--port",
+            str(port),
+            "--monitor-interval",
+            "1",
+            "--alerts",
+            str(rules),
+        ],
+        env={**os.environ, "MODELWARD_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = time.time()
+    try:
+        _wait_ready(server, url)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            exchanges = _good_and_bad(client, rows.head(3))
+            for exchange in exchanges:
+                say(f"   {exchange['what']:<28} -> {exchange['status']} {exchange['answer']}")
+            monitoring = _normal_then_drifted(client, rows, labels, home, ref, started, say)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return {"requests": exchanges, "monitoring": monitoring}
+
+
+def _good_and_bad(client: Any, rows: pd.DataFrame) -> list[dict[str, Any]]:
+    good = rows.to_dict(orient="records")
+    requests = [
+        ("3 rows by column name", {"instances": good}),
+        (
+            "3 rows, MLflow split format",
+            {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}},
+        ),
+        ("a word in a number column", {"instances": [{**good[0], rows.columns[0]: "large"}]}),
+        ("an empty batch", {"instances": []}),
+        (
+            "a missing column",
+            {"instances": [{k: v for k, v in good[0].items() if k != rows.columns[1]}]},
+        ),
+    ]
+    exchanges = []
+    for what, body in requests:
+        response = client.post("/predict", json=body)
+        payload = response.json()
+        answer = payload.get("predictions", payload.get("error", {}).get("message"))
+        if "model" in payload:
+            answer = f"{answer} from {payload['model']['name']}@{payload['model']['version']}"
+        exchanges.append({"what": what, "status": response.status_code, "answer": answer})
+    return exchanges
+
+
+def _normal_then_drifted(
+    client: Any,
+    rows: pd.DataFrame,
+    labels: pd.Series,
+    home: Path,
+    ref: str,
+    started: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    from modelward.monitoring.alert_store import AlertRepository
+    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.store.workspace import open_workspace
+
+    normal = rows.sample(n=min(300, len(rows)), random_state=1)
+    correct = 0
+    for start in range(0, len(normal), 10):
+        batch = normal.iloc[start : start + 10]
+        answer = client.post("/predict", json={"instances": batch.values.tolist()}).json()
+        truth = labels.loc[batch.index].tolist()
+        client.post("/feedback", json={"request_id": answer["request_id"], "label": truth})
+        correct += sum(p == t for p, t in zip(answer["predictions"], truth, strict=True))
+    say(
+        f"   normal traffic: {len(normal)} rows with their labels "
+        f"(accuracy {correct / len(normal):.3f})"
+    )
+    time.sleep(2.5)  # let the monitor see a normal round first
+    drifted = rows.sample(n=min(500, len(rows)), random_state=2).copy()
+    shifted = list(drifted.columns[:10])
+    drifted[shifted] = drifted[shifted] * 1.6  # sensors recalibrated: the first 10 inputs scale up
+    for start in range(0, len(drifted), 20):
+        client.post(
+            "/predict", json={"instances": drifted.iloc[start : start + 20].values.tolist()}
+        )
+    say(f"   drifted traffic: {len(drifted)} rows with {len(shifted)} inputs scaled by 1.6")
+
+    workspace = open_workspace()
+    alerts = AlertRepository(workspace.db)
+    name = ref.split("@")[0]
+    deadline = time.time() + 30
+    fired: list[Any] = []
+    while time.time() < deadline and not fired:
+        fired = [a for a in alerts.list(model=name, state="firing") if a.at.timestamp() >= started]
+        time.sleep(0.5)
+    for alert in fired[:1]:
+        say(f"   alert fired: {alert.rule} ({alert.metric} = {alert.value:.2f}): {alert.message}")
+    if not fired:
+        say("   no alert fired within 30 s")
+    html = home / "demo" / "drift.html"
+    window = f"{max(1, int(time.time() - started) + 5)}s"
+    report = run_drift_check(workspace, DriftRequest(model=ref, window=window, html_path=html))
+    verdict = report["dataset"]
+    say(
+        f"   drift report on the served traffic: "
+        f"{'DRIFTED' if verdict['drifted'] else 'no drift'}, {verdict['n_drifted']} of "
+        f"{verdict['n_features']} features ({', '.join(verdict['drifted_features'][:8])})"
+    )
+    say(f"   HTML report: {html}")
+    return {
+        "alert": fired[0].to_dict() if fired else None,
+        "drift": {"drifted": verdict["drifted"], "features": verdict["drifted_features"]},
+        "html": str(html),
+    }
+
+
+def _wait_ready(server: subprocess.Popen[str], url: str, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            error = server.stderr.read() if server.stderr else ""
+            raise ModelwardError(f"the demo server stopped: {error.strip()}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise ModelwardError("the demo server did not become ready within a minute")
