@@ -282,7 +282,7 @@ def test_significant_but_small_change_is_not_drift() -> None:
 
 def test_missing_and_extra_columns() -> None:
     ref = compute_reference(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "x"]}))
-    with pytest.raises(InvalidInput, match="lacks column.*'b'"):
+    with pytest.raises(InvalidInput, match=r"lacks column.*'b'"):
         detect_drift(ref, pd.DataFrame({"a": [1.0, 2.0]}))
     report = detect_drift(ref, pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "zz": [1, 2]}))
     assert report.extra_columns == ("zz",)
@@ -344,7 +344,9 @@ def test_missing_share_change_flags_a_feature() -> None:
     values = rng.normal(size=2_000)
     current = rng.normal(size=2_000)
     current[:800] = np.nan
-    report = detect_drift(compute_reference(pd.DataFrame({"x": values})), pd.DataFrame({"x": current}))
+    report = detect_drift(
+        compute_reference(pd.DataFrame({"x": values})), pd.DataFrame({"x": current})
+    )
     f = report.feature("x")
     assert f.drifted and f.reason.startswith("missing share 0.0% -> 40.0%")
     assert f.n_current == 1_200 and f.missing_current == pytest.approx(0.4)
@@ -397,7 +399,13 @@ def test_reference_round_trip_is_exact_and_deterministic() -> None:
     assert back.to_bytes() == data
     assert back.names == ref.names and back.n_rows == ref.n_rows and back.bins == ref.bins
     for a, b in zip(ref.features, back.features, strict=True):
-        assert (a.kind, a.name, a.dtype, a.n, a.n_missing) == (b.kind, b.name, b.dtype, b.n, b.n_missing)
+        assert (a.kind, a.name, a.dtype, a.n, a.n_missing) == (
+            b.kind,
+            b.name,
+            b.dtype,
+            b.n,
+            b.n_missing,
+        )
         if isinstance(a, NumericReference):
             assert isinstance(b, NumericReference)
             assert np.array_equal(a.edges, b.edges) and np.array_equal(a.sample, b.sample)

@@ -174,8 +174,13 @@ def _svg(h: Histogram, name: str) -> str:
             )
         if n <= 12 or i in (0, n // 2, n - 1):
             text = label if len(label) <= 18 else label[:17] + "\u2026"
+            anchor, at = "middle", x + bar
+            if i == 0 and n > 1:
+                anchor, at = "start", x
+            elif i == n - 1 and n > 1:
+                anchor, at = "end", x + 2 * bar
             shapes.append(
-                f'<text x="{x + bar:.1f}" y="{_TOP + plot_h + 14}" text-anchor="middle">'
+                f'<text x="{at:.1f}" y="{_TOP + plot_h + 14}" text-anchor="{anchor}">'
                 f"{_e(text)}</text>"
             )
     shapes.append("</svg>")
