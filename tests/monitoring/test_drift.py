@@ -380,6 +380,11 @@ def test_column_types_from_pandas_and_arrow_agree() -> None:
         compute_reference(pa.Table.from_pandas(frame)), pa.Table.from_pandas(current)
     ).to_dict()
     assert from_pandas["features"] == from_arrow["features"]
+    batch = pa.RecordBatch.from_pandas(current, preserve_index=False)
+    assert (
+        detect_drift(compute_reference(frame), batch).to_dict()["features"]
+        == (from_pandas["features"])
+    )
     kinds = {f["name"]: f["kind"] for f in from_pandas["features"]}
     assert kinds["flag"] == "categorical" and kinds["cat"] == "categorical"
     assert kinds["count"] == "numeric"

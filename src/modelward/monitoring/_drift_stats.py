@@ -14,6 +14,7 @@ The statistics work on those: `psi` over bucket proportions, `ks_2samp_sorted`
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,12 +82,15 @@ class Columns:
     """The columns of a DataFrame or Table, by (string) name, read on demand."""
 
     def __init__(self, data: object, what: str) -> None:
+        pandas = sys.modules.get("pandas")  # a DataFrame means pandas is imported already
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
         if isinstance(data, pa.Table):
             names = [str(name) for name in data.column_names]
             sources: list[Source] = list(data.columns)
             self.n_rows = data.num_rows
-        elif type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame":
-            frame: pd.DataFrame = data  # type: ignore[assignment]
+        elif pandas is not None and isinstance(data, pandas.DataFrame):
+            frame: pd.DataFrame = data
             names = [str(name) for name in frame.columns]
             sources = [frame.iloc[:, i] for i in range(frame.shape[1])]
             self.n_rows = len(frame)

@@ -52,8 +52,9 @@ for a column that had values is drifted). A constant reference column gets the P
 buckets "< c", "= c", "> c"; KS is defined as usual.
 
 The dataset is drifted when at least 30% of its features are drifted, or when any
-feature named in ``DriftThresholds.critical`` is. (Evidently's default is 50%, but it
-counts features flagged by a bare test; ours are flagged only when material.)
+feature named in ``DriftThresholds.critical`` is. (Evidently's default share is 50%;
+ours is lower because a feature counts only when its change is both certain and
+material, so 30% of the features moving is already worth a look or a retrain.)
 
 Bad input raises `InvalidInput`: a reference column missing from the current data,
 a column numeric on one side and text on the other, an empty current window. Extra

@@ -51,7 +51,17 @@ def reference_stats(
             )
         ).scalar()
     if cached is not None and workspace.artifacts.exists(cached):
-        return ReferenceStats.from_bytes(workspace.artifacts.read_bytes(cached))
+        try:
+            return ReferenceStats.from_bytes(workspace.artifacts.read_bytes(cached))
+        except InvalidInput:
+            pass  # written by an older format: compute it again below
+    with workspace.db.write() as conn:  # (re)computed below: forget a stale entry
+        conn.execute(
+            drift_references.delete().where(
+                drift_references.c.dataset_version_id == dataset.id,
+                drift_references.c.columns_digest == key,
+            )
+        )
     frame = DatasetCatalog(workspace).load_table(dataset).select(list(columns))
     stats = compute_reference(frame, list(columns))
     digest = workspace.artifacts.put_bytes(stats.to_bytes())
@@ -64,6 +74,9 @@ def reference_stats(
                 artifact_digest=digest,
                 created_at=datetime.now(UTC),
             )
-            .on_conflict_do_nothing()
+            .on_conflict_do_update(
+                index_elements=["dataset_version_id", "columns_digest"],
+                set_={"artifact_digest": digest},
+            )
         )
     return stats

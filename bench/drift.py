@@ -1,0 +1,333 @@
+"""Drift benchmark: Evidently's DataDriftPreset vs modelward's drift engine, same data.
+
+Run from the repository root::
+
+    python bench/drift.py                  # 100k and 1M rows x 25 columns (~4 min here)
+    python bench/drift.py --rows 20000     # quick run
+    python bench/drift.py --skip-evidently # modelward only
+
+Data (seeded, written once to ``bench/_data/drift/ROWS/{reference,current}.parquet``):
+25 columns, 20 numeric ``x00``-``x19`` of five shapes (normal, lognormal, uniform
+with 5% NaN, Poisson(3) integers with heavy ties, gamma) and 5 categorical ``c0``-``c4``
+(5 colours, 5 segments, 20 Zipf-skewed cities, 3 plans, yes/no). The current data is
+drawn from the same distributions except in the deliberately drifted columns
+(`DRIFTED`): x00 mean +0.5 std, x06 lognormal x1.5, x12 uniform +0.3, x18 Poisson(3)
+-> Poisson(4), c1 segment mix change, c3 a new plan taking 10% of the rows.
+
+Each tool runs in its own process, reading both parquet files itself:
+
+* Evidently 0.7.23 in ``bench/.venv-evidently`` (``pandas<3``; created on first
+  run): ``pandas.read_parquet``, then ``Report([DataDriftPreset()]).run(current,
+  reference)`` with an explicit ``DataDefinition`` (timed: ``Dataset.from_pandas``,
+  ``run`` and ``snapshot.dict()``). A column is drifted when its ValueDrift score is
+  >= its threshold (distances) or < it (p-values), as Evidently reports it.
+* modelward in this Python: ``pyarrow.parquet.read_table``, ``compute_reference``,
+  ``to_bytes`` (written to a cache file), ``detect_drift`` (timed apart); then a second
+  process that only loads the cached reference (``from_bytes``), reads the current
+  file and runs ``detect_drift``: the cost of a check once the reference is cached.
+
+Peak RSS is each process's own (``os.wait4``), data included. Targets at each size:
+Evidently's run / modelward's compute_reference + detect_drift >= 20x, modelward's
+peak RSS <= 0.5x Evidently's, and the same drifted columns. Exit status 0 only if every
+target is met and every step ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from _common import (  # noqa: E402
+    DATA_DIR,
+    BenchError,
+    Measured,
+    ensure_venv,
+    last_json_line,
+    log,
+    machine_line,
+    measure,
+    mw_env,
+    now_utc,
+    table,
+    venv_version,
+)
+
+EVIDENTLY_REQUIREMENTS = ["evidently==0.7.23", "pandas<3"]
+NUMERIC = [f"x{i:02d}" for i in range(20)]
+CATEGORICAL = [f"c{i}" for i in range(5)]
+DRIFTED = ("x00", "x06", "x12", "x18", "c1", "c3")
+SEED = 20261128
+TARGET_SPEEDUP = 20.0
+TARGET_RSS_RATIO = 0.5
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_data(rows: int) -> Path:
+    """Write (once) the seeded reference and current parquet files for `rows` rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = DATA_DIR / "drift" / str(rows)
+    if (folder / "current.parquet").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    log(f"writing {rows:,}-row reference and current data to {folder}")
+    rng = np.random.default_rng([SEED, rows])
+    colours = np.array(["red", "green", "blue", "black", "white"])
+    segments = np.array(["retail", "smb", "enterprise", "public", "partner"])
+    cities = np.array([f"city{i:02d}" for i in range(20)])
+    city_p = 1 / np.arange(1, 21) ** 1.1
+    plans = np.array(["free", "pro", "team", "business"])
+
+    def frame(drift: bool) -> pa.Table:
+        columns: dict[str, Any] = {}
+        for i, name in enumerate(NUMERIC):
+            shifted = drift and name in DRIFTED
+            shape = i % 5
+            if shape == 0:
+                values = rng.normal(i, 1 + i / 10, rows) + (0.5 * (1 + i / 10) if shifted else 0)
+            elif shape == 1:
+                values = rng.lognormal(0, 0.8, rows) * (1.5 if shifted else 1.0)
+            elif shape == 2:
+                values = rng.uniform(0, 1, rows) + (0.3 if shifted else 0.0)
+                values[rng.random(rows) < 0.05] = np.nan
+            elif shape == 3:
+                values = rng.poisson(4 if shifted else 3, rows).astype(np.float64)
+            else:
+                values = rng.gamma(2.0, 2.0, rows)
+            columns[name] = values
+        segment_p = [0.2, 0.25, 0.2, 0.2, 0.15] if drift else [0.4, 0.25, 0.2, 0.1, 0.05]
+        plan_p = [0.5, 0.2, 0.2, 0.1] if drift else [0.6, 0.2, 0.2, 0.0]
+        columns["c0"] = colours[rng.choice(5, rows, p=[0.3, 0.25, 0.2, 0.15, 0.1])]
+        columns["c1"] = segments[rng.choice(5, rows, p=segment_p)]
+        columns["c2"] = cities[rng.choice(20, rows, p=city_p / city_p.sum())]
+        columns["c3"] = plans[rng.choice(4, rows, p=plan_p)]
+        columns["c4"] = np.where(rng.random(rows) < 0.3, "yes", "no")
+        return pa.table({k: pa.array(v, from_pandas=True) for k, v in columns.items()})
+
+    pq.write_table(frame(False), folder / "reference.parquet")
+    pq.write_table(frame(True), folder / "current.parquet")
+    return folder
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def worker_evidently(folder: Path) -> dict[str, Any]:
+    """Runs inside bench/.venv-evidently."""
+    t0 = time.perf_counter()
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    t1 = time.perf_counter()
+    reference = pd.read_parquet(folder / "reference.parquet")
+    current = pd.read_parquet(folder / "current.parquet")
+    t2 = time.perf_counter()
+    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    result = snapshot.dict()
+    t3 = time.perf_counter()
+    drifted, methods = [], {}
+    for metric in result["metrics"]:
+        config = metric.get("config", {})
+        if not str(config.get("type", "")).endswith("ValueDrift"):
+            continue
+        method, threshold, value = config["method"], config["threshold"], metric["value"]
+        is_pvalue = "p_value" in method or "p-value" in method
+        if (value < threshold) if is_pvalue else (value >= threshold):
+            drifted.append(config["column"])
+        methods[config["column"]] = method
+    return {
+        "import_s": t1 - t0,
+        "read_s": t2 - t1,
+        "run_s": t3 - t2,
+        "drifted": sorted(drifted),
+        "methods": sorted(set(methods.values())),
+    }
+
+
+def worker_modelward(folder: Path, cache: Path, cached: bool) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    import pyarrow.parquet as pq
+    import scipy.stats  # noqa: F401  (imported lazily by detect_drift; Evidently's is untimed too)
+
+    from modelward.monitoring.drift import ReferenceStats, compute_reference, detect_drift
+
+    t1 = time.perf_counter()
+    out: dict[str, Any] = {"import_s": t1 - t0}
+    if cached:
+        reference = ReferenceStats.from_bytes(cache.read_bytes())
+        out["load_reference_s"] = time.perf_counter() - t1
+    else:
+        table = pq.read_table(folder / "reference.parquet")
+        t2 = time.perf_counter()
+        reference = compute_reference(table)
+        t3 = time.perf_counter()
+        data = reference.to_bytes()
+        cache.write_bytes(data)
+        del table
+        out.update(read_reference_s=t2 - t1, reference_s=t3 - t2, reference_bytes=len(data))
+    t4 = time.perf_counter()
+    current = pq.read_table(folder / "current.parquet")
+    t5 = time.perf_counter()
+    report = detect_drift(reference, current)
+    t6 = time.perf_counter()
+    out.update(read_current_s=t5 - t4, check_s=t6 - t5)
+    out["drifted"] = sorted(report.drifted_features)
+    out["dataset_drifted"] = report.drifted
+    return out
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run_size(rows: int, args: argparse.Namespace, evidently_bin: Path | None) -> dict[str, Any]:
+    folder = make_data(rows)
+    result: dict[str, Any] = {"rows": rows, "errors": []}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    env = mw_env()
+
+    def best(mode: str) -> tuple[Measured, dict[str, Any]] | None:
+        runs: list[tuple[Measured, dict[str, Any]]] = []
+        for _ in range(args.repeat):
+            try:
+                m = measure([*me, "--worker", mode, str(folder)], env=env, timeout=args.timeout)
+                runs.append((m.check(), last_json_line(m.stdout)))
+            except BenchError as exc:
+                result["errors"].append(f"modelward {mode}: {exc}")
+                return None
+        first = "load_reference_s" if mode == "cached" else "reference_s"
+        return min(runs, key=lambda r: float(r[1][first]) + float(r[1]["check_s"]))
+
+    log(f"{rows:,} rows: modelward compute_reference + detect_drift ({args.repeat} runs)")
+    full = best("modelward")
+    if full is not None:
+        result["modelward"] = {**full[1], "wall_s": full[0].wall_s, "rss_mb": full[0].peak_rss_mb}
+        log(f"{rows:,} rows: modelward detect_drift with the cached reference")
+        hot = best("cached")
+        if hot is not None:
+            result["cached"] = {**hot[1], "wall_s": hot[0].wall_s, "rss_mb": hot[0].peak_rss_mb}
+    if evidently_bin is not None:
+        log(f"{rows:,} rows: Evidently DataDriftPreset (one run; ~2 min at 1M rows)")
+        cmd = [str(evidently_bin / "python"), str(Path(__file__).resolve())]
+        try:
+            m = measure([*cmd, "--worker", "evidently", str(folder)], timeout=args.timeout)
+            ev = last_json_line(m.check().stdout)
+            result["evidently"] = {**ev, "wall_s": m.wall_s, "rss_mb": m.peak_rss_mb}
+        except BenchError as exc:
+            result["errors"].append(f"evidently: {exc}")
+    return result
+
+
+def report(results: list[dict[str, Any]]) -> bool:
+    ok = True
+    rows, ratio_rows = [], []
+    for r in results:
+        n = f"{r['rows']:,}"
+        ev, mw, hot = r.get("evidently"), r.get("modelward"), r.get("cached")
+        if ev:
+            rows.append([n, "Evidently: Report.run (DataDriftPreset)", f"{ev['run_s']:.2f} s",
+                         f"{ev['rss_mb']:,.0f} MB", f"process {ev['wall_s']:.1f} s"])  # fmt: skip
+        if mw:
+            work = mw["reference_s"] + mw["check_s"]
+            rows += [
+                [n, "mw: compute_reference", f"{mw['reference_s']:.2f} s", "",
+                 f"to_bytes {mw['reference_bytes'] / 2**20:.1f} MiB"],
+                [n, "mw: detect_drift (reference just computed)", f"{mw['check_s']:.2f} s", "", ""],
+                [n, "mw: compute_reference + detect_drift", f"{work:.2f} s",
+                 f"{mw['rss_mb']:,.0f} MB", f"process {mw['wall_s']:.1f} s"],
+            ]  # fmt: skip
+        if hot:
+            rows.append([n, "mw: detect_drift, cached reference (from_bytes + check)",
+                         f"{hot['load_reference_s'] + hot['check_s']:.2f} s",
+                         f"{hot['rss_mb']:,.0f} MB", f"process {hot['wall_s']:.1f} s"])  # fmt: skip
+        if ev and mw:
+            speedup = ev["run_s"] / (mw["reference_s"] + mw["check_s"])
+            rss = mw["rss_mb"] / ev["rss_mb"]
+            same = ev["drifted"] == mw["drifted"]
+            ok &= speedup >= TARGET_SPEEDUP and rss <= TARGET_RSS_RATIO and same
+            ratio_rows.append([
+                n,
+                f"{speedup:.0f}x {'PASS' if speedup >= TARGET_SPEEDUP else 'FAIL'}",
+                f"{ev['run_s'] / hot['check_s']:.0f}x" if hot else "-",
+                f"{ev['wall_s'] / mw['wall_s']:.1f}x",
+                f"{rss:.2f} {'PASS' if rss <= TARGET_RSS_RATIO else 'FAIL'}",
+                "PASS" if same else "FAIL",
+            ])  # fmt: skip
+        ok &= not r["errors"]
+    print(table(rows, ["rows", "step", "time", "peak RSS", "note"]))
+    print()
+    if ratio_rows:
+        header = [
+            "rows",
+            "Evidently run / mw reference+check (>= 20x)",
+            "Evidently run / mw cached check",
+            "whole process",
+            "mw / Evidently peak RSS (<= 0.5)",
+            "same drifted columns",
+        ]
+        print(table(ratio_rows, header))
+        print()
+    print(f"deliberately drifted: {', '.join(DRIFTED)}")
+    for r in results:
+        for tool in ("evidently", "modelward", "cached"):
+            if tool in r:
+                found = r[tool]["drifted"]
+                mark = "as planted" if tuple(found) == tuple(sorted(DRIFTED)) else "DIFFERENT"
+                print(f"{r['rows']:>10,} {tool:<10} {', '.join(found) or '-'} ({mark})")
+        if "evidently" in r:
+            print(f"{r['rows']:>10,} Evidently methods: {', '.join(r['evidently']['methods'])}")
+        for error in r["errors"]:
+            print(f"{r['rows']:>10,} ERROR {error}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3, help="modelward runs (best kept)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per process")
+    parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--worker", choices=["evidently", "modelward", "cached"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("folder", nargs="?", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        cache = args.folder / "reference.mwdrift"
+        if args.worker == "evidently":
+            out = worker_evidently(args.folder)
+        else:
+            out = worker_modelward(args.folder, cache, cached=args.worker == "cached")
+        print(json.dumps(out))
+        return 0
+    print(f"# Drift benchmark, {now_utc()}\n\n{machine_line()}\n")
+    evidently_bin = None
+    if not args.skip_evidently:
+        evidently_bin = ensure_venv("evidently", EVIDENTLY_REQUIREMENTS)
+        print(f"evidently {venv_version(evidently_bin, 'evidently')}, "
+              f"pandas {venv_version(evidently_bin, 'pandas')} (its venv)\n")  # fmt: skip
+    results = [run_size(rows, args, evidently_bin) for rows in args.rows]
+    ok = report(results)
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
