@@ -6,8 +6,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from modelward.serving.server import ServeOptions
 
 
 @click.command()
@@ -70,59 +74,41 @@ def serve(
     if own_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mw-metrics-")
     try:
-        _serve(
-            model,
-            host,
-            port,
-            workers,
-            poll_interval,
-            max_body_mb,
-            trust,
-            log_sample,
-            monitor_interval,
-            alerts_path,
+        from modelward.serving.server import ServeOptions
+
+        if alerts_path is not None:
+            from modelward.monitoring.alerts import load_rules
+
+            load_rules(alerts_path)  # a malformed rule file stops here, with its error
+        _run(
+            ServeOptions(
+                ref=model,
+                host=host,
+                port=port,
+                workers=workers,
+                trust=trust,
+                poll_interval=poll_interval,
+                max_body_bytes=int(max_body_mb * 1024 * 1024),
+                log_sample=log_sample,
+                monitor_interval=monitor_interval,
+                alerts=str(alerts_path.absolute()) if alerts_path else None,
+            )
         )
     finally:
         if own_dir:
             shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 
-def _serve(
-    model: str,
-    host: str,
-    port: int,
-    workers: int,
-    poll_interval: float,
-    max_body_mb: float,
-    trust: bool,
-    log_sample: float,
-    monitor_interval: float,
-    alerts_path: Path | None,
-) -> None:
-    from modelward.serving.server import ServeOptions, build_app
+def _run(options: ServeOptions) -> None:
+    from modelward.serving.server import build_app
     from modelward.serving.server import serve as run_server
 
-    if alerts_path is not None:
-        from modelward.monitoring.alerts import load_rules
-
-        load_rules(alerts_path)  # a malformed rule file stops here, with its error
-    options = ServeOptions(
-        ref=model,
-        host=host,
-        port=port,
-        workers=workers,
-        trust=trust,
-        poll_interval=poll_interval,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        log_sample=log_sample,
-        monitor_interval=monitor_interval,
-        alerts=str(alerts_path.absolute()) if alerts_path else None,
-    )
     app = build_app(options)  # loads and verifies now: bad references fail before binding
     version = app.state.holder.current.version
+    address = f"http://{options.host}:{options.port}"
     click.echo(
-        f"serving {version.ref} ({model}) on http://{host}:{port} with {workers} worker(s); "
-        f"docs at http://{host}:{port}/docs",
+        f"serving {version.ref} ({options.ref}) on {address} with {options.workers} worker(s); "
+        f"docs at {address}/docs",
         err=True,
     )
-    run_server(options, app if workers == 1 else None)
+    run_server(options, app if options.workers == 1 else None)
