@@ -338,13 +338,20 @@ def _by_ids(conn: Connection, sql: str, ids: list[str]) -> list[Any]:
     """
     rows: list[Any] = []
     postgres = conn.dialect.name == "postgresql"
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start : start + _ID_CHUNK]
-        if postgres:
-            rows.extend(conn.exec_driver_sql(sql.format(ids="= ANY(%s)"), (chunk,)))
-        else:
-            condition = f"IN ({','.join('?' * len(chunk))})"
-            rows.extend(conn.exec_driver_sql(sql.format(ids=condition), tuple(chunk)))
+    # The DBAPI cursor of this same connection (and transaction): plain tuples,
+    # without SQLAlchemy's per-row result processing.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            if postgres:
+                cursor.execute(sql.format(ids="= ANY(%s)"), (chunk,))
+            else:
+                condition = f"IN ({','.join('?' * len(chunk))})"
+                cursor.execute(sql.format(ids=condition), tuple(chunk))
+            rows.extend(cursor.fetchall())
+    finally:
+        cursor.close()
     return rows
 
 
