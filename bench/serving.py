@@ -2,12 +2,13 @@
 
 Run from the repository root::
 
-    python bench/serving.py                              # full run, about 8-10 minutes
-    python bench/serving.py --duration 3 --workers 1     # quick run
-    python bench/serving.py --skip-mlflow                # ratios vs published MLflow figures
+    python bench/serving.py --rounds 2 --profile          # the README figures, ~15 min
+    python bench/serving.py                               # one round, ~7 min
+    python bench/serving.py --duration 3 --workers 1      # quick run, ~2 min
+    python bench/serving.py --skip-mlflow                 # ratios vs published MLflow figures
 
 In one run, on the same CSV (scikit-learn's breast-cancer set, 569 rows x 30 numeric
-features), it
+features, written to ``bench/_data/serving/``), it
 
 1. registers the model in a fresh ``MODELWARD_HOME`` (``mw data add``, then
    ``run.log_model(model, name=..., data="bc")``, timed cold and warm, and
@@ -19,13 +20,17 @@ features), it
    (``_serving_mlflow_worker.py``);
 3. for each ``--workers`` count, starts in turn the HTTP floor (an empty Starlette app
    under uvicorn, ``_serving_empty_app.py``), ``mlflow models serve --env-manager local``
-   and ``mw serve``, each on 127.0.0.1; times how long each takes from process start to
-   ready (``GET /ready``; ``GET /ping`` for MLflow); checks its answers; then loads it
-   with ``wrk`` (one thread, keep-alive, ``-c`` concurrency) with the same body for
+   and ``mw serve`` (default options, plus ``--mw-serve-args``; each start on a fresh
+   copy of the home as registration left it), each on 127.0.0.1; times how long each
+   takes from process start to ready (first 200 from ``GET /ready``; ``GET /ping`` for
+   MLflow) and until all its processes are idle; checks its answers; then loads it
+   with ``wrk`` (one thread, keep-alive, ``-c`` connections) with the same body for
    every server: ``POST /invocations`` with ``{"dataframe_split": ...}`` of 1 and of
    100 rows, at concurrency 1 and 8, a warm-up then ``--duration`` seconds each;
-4. prints requests/s, p50 and p99 latency, non-2xx/socket errors and the server's CPU
-   time per request, the ratios to MLflow and to the floor, and the targets.
+   ``--rounds N`` repeats the whole sequence and keeps the best of each cell;
+4. prints requests/s, p50 and p99 latency, errors (non-2xx, socket errors, timeouts:
+   a cell with any is invalid) and the server's CPU time per request (from /proc),
+   the ratios to MLflow and to the floor, and the targets.
 
 The floor for a latency is the empty app's p50 in the same scenario plus the bare
 predict time, times the requests queued per worker (concurrency / workers, at least 1).
@@ -34,10 +39,11 @@ Targets (issue 3/4, item 6): at concurrency 8, single-row requests/s >= 10x MLfl
 single-row p50 <= 2x the floor; registering a model version < 100 ms; ``mw serve``
 ready < 3 s. Exit status 0 only if every target is met and no step failed.
 
-Needs ``wrk`` (Debian: ``apt-get install -y wrk``). ``--profile`` samples the
-``mw serve`` process(es) with py-spy (installed on first use into
-``bench/.venv-py-spy``) during the single-row, concurrency-8 load and prints where the
-time goes.
+Needs ``wrk`` (Debian: ``apt-get install -y wrk``). ``--profile`` runs one extra,
+unreported 1-row load at the highest concurrency on ``mw serve`` under py-spy
+(installed on first use into ``bench/.venv-py-spy``; raw stacks kept in
+``bench/_data/serving/pyspy-wN/``) and prints where the time goes per request, then
+times ``mw serve``'s start-up step by step (``_serving_startup_probe.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import json
 import math
 import os
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -226,6 +233,22 @@ def group_cpu_s(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / tick
+
+
+def worker_pids(pgid: int, workers: int) -> list[int]:
+    """The processes that answer requests: the server itself, or its uvicorn workers."""
+    pids = group_pids(pgid)
+    if workers <= 1:
+        return [pgid]
+    found = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if pid != pgid and b"resource_tracker" not in cmdline:
+            found.append(pid)
+    return found or [pgid]
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -430,21 +453,27 @@ def pyspy_finish(procs: list[Any], timeout: float) -> list[Path]:
 
 
 HANDLER = "create_app.<locals>.predict (modelward/serving/app.py)"
+# A sample whose stack holds one of these is on a thread other than the main thread
+# (which runs uvicorn's event loop).
+THREAD_START = ("Thread._bootstrap (", "Thread.run (")
 
 
 def summarize_stacks(
-    files: list[Path], depth: int = 6, min_share: float = 0.01, top_outside: int = 10
+    files: list[Path], depth: int = 6, min_share: float = 0.01, top: int = 10
 ) -> dict[str, Any]:
     """Collapsed py-spy stacks -> where the samples went.
 
     ``tree``: the call tree under modelward's request handler (``HANDLER``), to
     `depth` levels, nodes with at least `min_share` of all samples, as
-    (depth, function, share); ``outside``: the functions that were on CPU (self
-    time) in samples outside the handler (uvicorn, Starlette/FastAPI, asyncio).
+    (depth, function, share); ``loop``: the functions on CPU (self time) in the
+    event-loop thread outside the handler (uvicorn, Starlette/FastAPI, asyncio);
+    ``threads``: samples of other threads (prediction log writer, monitor, alias
+    poller...), by the function the thread runs.
     """
     tree: Counter[tuple[str, ...]] = Counter()
-    outside_self: Counter[str] = Counter()
-    total = outside = 0
+    loop_self: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = loop = other = 0
     for path in files:
         for line in path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
@@ -454,25 +483,42 @@ def summarize_stacks(
             total += n
             frames = [_frame_name(f) for f in stack.split(";")]
             at = next((i for i, f in enumerate(frames) if f == HANDLER), None)
-            if at is None:
-                outside += n
-                outside_self[frames[-1]] += n
-                continue
-            sub = frames[at:]
-            for d in range(1, min(len(sub), depth) + 1):
-                tree[tuple(sub[:d])] += n
+            if at is not None:
+                sub = frames[at:]
+                for d in range(1, min(len(sub), depth) + 1):
+                    tree[tuple(sub[:d])] += n
+            elif any(f.startswith(THREAD_START) for f in frames):
+                other += n
+                threads[_thread_target(frames)] += n
+            else:  # the main thread: uvicorn's event loop
+                loop += n
+                loop_self[frames[-1]] += n
     if not total:
-        return {"samples": 0, "tree": [], "outside": []}
+        return {"samples": 0, "tree": [], "loop": [], "threads": []}
     rows = [
         (len(k) - 1, k[-1], n / total) for k, n in sorted(tree.items()) if n / total >= min_share
     ]
     return {
         "samples": total,
         "handler_share": tree[(HANDLER,)] / total,
-        "outside_share": outside / total,
+        "loop_share": loop / total,
+        "threads_share": other / total,
         "tree": rows,
-        "outside": [(name, n / total) for name, n in outside_self.most_common(top_outside)],
+        "loop": [(name, n / total) for name, n in loop_self.most_common(top)],
+        "threads": [(name, n / total) for name, n in threads.most_common(top)],
     }
+
+
+def _thread_target(frames: list[str]) -> str:
+    """The thread's own function: the first frame below threading's bootstrap and, for a
+    pool thread, below the pool's machinery (the function submitted to it)."""
+    for i, frame in enumerate(frames):
+        if frame.startswith("Thread.run ("):
+            for below in frames[i + 1 :]:
+                if not below.endswith(("(concurrent/futures/thread.py)", "(threading.py)")):
+                    return below
+            return frames[-1]
+    return frames[0] if frames else "?"
 
 
 def _frame_name(frame: str) -> str:
@@ -541,6 +587,8 @@ class ServerCommands:
     mlflow_env: dict[str, str]
     mlflow_bin: Path | None
     mlflow_model_uri: str | None
+    mw_args: list[str] = field(default_factory=list)
+    starts: int = 0
 
     def command(self, server: str, port: int, w: int) -> tuple[list[str], dict[str, str], str]:
         """(argv, environment, readiness URL) for `server` on `port` with `w` workers."""
@@ -553,8 +601,14 @@ class ServerCommands:
             cmd = [str(self.mlflow_bin / "mlflow"), "models", "serve"]
             cmd += ["-m", self.mlflow_model_uri, "--env-manager", "local", *where]
             return cmd, self.mlflow_env, f"{base}/ping"
-        cmd = [*mw_command(), "serve", f"{MODEL_NAME}@production", *where]
-        return cmd, self.mw_env, f"{base}/ready"
+        cmd = [*mw_command(), "serve", f"{MODEL_NAME}@production", *where, *self.mw_args]
+        # Each server starts from a copy of the home as registration left it, so the
+        # prediction log (and the monitor's work on it) of one run does not carry over.
+        home = Path(self.mw_env["MODELWARD_HOME"])
+        self.starts += 1
+        fresh = home.with_name(f"{home.name}-serve-{self.starts}")
+        shutil.copytree(home, fresh)
+        return cmd, {**self.mw_env, "MODELWARD_HOME": str(fresh)}, f"{base}/ready"
 
 
 def bench_server(
@@ -595,9 +649,7 @@ def bench_server(
                 load = run_wrk(url, lua, conc, args.duration, srv.proc.pid)
                 if pyspy_bin and rows == 1 and conc == max(concs):
                     # An extra, unreported run under py-spy, so sampling does not skew figures.
-                    pids = group_pids(srv.proc.pid)
-                    if w > 1:  # the workers, not uvicorn's supervisor
-                        pids = [x for x in pids if x != srv.proc.pid] or pids
+                    pids = worker_pids(srv.proc.pid, w)
                     spy = pyspy_start(pyspy_bin, pids, args.duration, tmp)
                     sampled = run_wrk(url, lua, conc, args.duration, srv.proc.pid)
                     files = pyspy_finish(spy, args.duration + 30)
@@ -621,6 +673,11 @@ def bench_server(
         run.error = str(exc)
         failures.append(f"{server} w{w}: {exc}")
         log(f"{label} failed: {exc}")
+        kept = PROFILE_DIR / f"failed-{server}-w{w}.log"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            shutil.copy(srv.log_path, kept)
+            log(f"its output is in {kept}")
     finally:
         srv.stop()
     return profile
@@ -647,6 +704,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run every server this many times (interleaved); report the best of each cell",
     )
     p.add_argument("--profile", action="store_true", help="py-spy mw serve under 1-row load")
+    p.add_argument(
+        "--mw-serve-args",
+        default="",
+        help='extra options for mw serve, e.g. "--log-sample 0 --monitor-interval 0"',
+    )
     p.add_argument("--ready-timeout", type=float, default=120, help="seconds for a server")
     p.add_argument("--timeout", type=float, default=900, help="limit for each set-up step")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stores)")
@@ -760,7 +822,9 @@ def main(argv: list[str] | None = None) -> int:
         pyspy_bin = ensure_venv("py-spy", [PYSPY_REQ]) if args.profile else None
 
         # 4. the servers, one at a time; with --rounds, the whole sequence again.
-        commands = ServerCommands(env, ml_env, mlflow_bin, ml_setup.get("model_uri"))
+        commands = ServerCommands(
+            env, ml_env, mlflow_bin, ml_setup.get("model_uri"), shlex.split(args.mw_serve_args)
+        )
         for round_no in range(1, args.rounds + 1):
             if args.rounds > 1:
                 log(f"round {round_no} of {args.rounds} (load average {os.getloadavg()[0]:.1f})")
@@ -837,12 +901,20 @@ def print_profile(w: int, prof: dict[str, Any]) -> None:
     print("Inside modelward's request handler (call tree, >= 1% of samples):\n")
     print(table(rows, ["function", "share", "~ms/req"]))
     print(
-        f"\nOutside the handler (uvicorn, Starlette/FastAPI, asyncio): "
-        f"{prof['outside_share']:.1%} (~{prof['outside_share'] * cpu:.3f} ms/req); "
-        "where those samples were on CPU:\n"
+        f"\nEvent loop outside the handler (uvicorn, Starlette/FastAPI, asyncio): "
+        f"{prof['loop_share']:.1%} (~{prof['loop_share'] * cpu:.3f} ms/req); "
+        "functions on CPU there:\n"
     )
-    rows = [[name, f"{share:.1%}", f"{share * cpu:.3f}"] for name, share in prof["outside"]]
+    rows = [[name, f"{share:.1%}", f"{share * cpu:.3f}"] for name, share in prof["loop"]]
     print(table(rows, ["function (self)", "share", "~ms/req"]))
+    if prof["threads"]:
+        print(
+            f"\nOther threads (prediction log, monitor, alias poller...): "
+            f"{prof['threads_share']:.1%} (~{prof['threads_share'] * cpu:.3f} ms/req), by "
+            "thread function:\n"
+        )
+        rows = [[name, f"{share:.1%}", f"{share * cpu:.3f}"] for name, share in prof["threads"]]
+        print(table(rows, ["thread runs", "share", "~ms/req"]))
 
 
 def print_startup(startup: dict[str, Any]) -> None:
@@ -880,6 +952,7 @@ def report(
     print(
         f"modelward {modelward_version()}, mlflow {ml_setup.get('mlflow_version', 'not run')}, "
         f"scikit-learn {mw_setup.get('sklearn', '?')}; model: {args.model}; "
+        f"mw serve {args.mw_serve_args or '(default options)'}; "
         f"wrk -t1, {args.warmup} s warm-up + {args.duration} s per cell"
         + (f", best of {args.rounds} rounds" if args.rounds > 1 else "")
         + "\n"
@@ -928,6 +1001,25 @@ def report(
         )
     )
 
+    # At concurrency 1 a request's latency is its server CPU time plus the network; a p50
+    # far above that means the server waited (e.g. Nagle + delayed ACK on kept-alive
+    # connections), which says nothing about its speed.
+    waits = []
+    for (server, w), run in sorted(runs.items()):
+        for rows in row_counts:
+            load = run.loads.get(scenario_key(rows, 1))
+            cpu = load.server_cpu_ms_per_req if load else None
+            if load and cpu is not None and load.p50_ms > 2 * cpu + 10:
+                waits.append(
+                    f"{SERVER_LABEL[server]} w{w} {rows} row(s) c1: p50 {load.p50_ms:.1f} ms "
+                    f"for {cpu:.1f} ms of CPU"
+                )
+    if waits:
+        print(
+            "\nIdle waits (p50 at c1 far above the server's CPU time per request; not "
+            "compute, see bench/README.md): " + "; ".join(waits) + "."
+        )
+
     # Set-up figures.
     print()
     setup_rows = []
@@ -949,14 +1041,18 @@ def report(
                 f"{ml_setup['register_s'] * 1e3:,.1f}" if ml_setup else "-",
                 f"{mw_setup['register_s'] * 1e3:,.1f}",
             ],
-            ["bare model.predict, 1 row (median)", "-", f"{mw_setup['predict_1_s'] * 1e3:.3f}"],
+            [
+                "bare model.predict, 1 row (lowest of 5 batch medians)",
+                "-",
+                f"{mw_setup['predict_1_s'] * 1e3:.3f}",
+            ],
             [
                 "bare model.predict, 1 row as a NumPy array (reference)",
                 "-",
                 f"{mw_setup['predict_1_numpy_s'] * 1e3:.3f}",
             ],
             [
-                "bare model.predict, 100 rows (median)",
+                "bare model.predict, 100 rows (lowest of 5 batch medians)",
                 "-",
                 f"{mw_setup['predict_100_s'] * 1e3:.3f}",
             ],
@@ -1062,7 +1158,8 @@ def report(
     if failures:
         print("\nFailed steps:")
         for f in failures:
-            print(f"- {f.splitlines()[0][:300]}")
+            lines = [x.strip() for x in f.strip().splitlines() if x.strip()]
+            print(f"- {' ... '.join(dict.fromkeys([lines[0], lines[-1]]))[:400]}")
     return not failures and all(r is True for r in results)
 
 
