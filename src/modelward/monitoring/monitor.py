@@ -37,6 +37,7 @@ class ServerMonitor:
         window_seconds: float = 300.0,
         drift_rows: int = 5000,
         min_drift_rows: int = 100,
+        drift_every: float | None = None,
         alerts_path: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -46,6 +47,9 @@ class ServerMonitor:
         self.window_seconds = window_seconds
         self.drift_rows = drift_rows
         self.min_drift_rows = min_drift_rows
+        # Drift reads and compares thousands of logged rows: not on every round.
+        self.drift_every = 6 * interval if drift_every is None else drift_every
+        self._last_drift = float("-inf")
         self.clock = clock
         self.rules: Any = None
         if alerts_path:
@@ -128,15 +132,17 @@ class ServerMonitor:
                 value
             )
             self._add(key, now, value)
-        records = self.log.records(version.name, since_ms=since_ms, limit=self.drift_rows)
-        frame = inputs_frame(records)
-        if frame is not None:
-            for feature, share in frame.isna().mean().items():
-                self.metrics.missing_ratio.labels(model=version.name, feature=str(feature)).set(
-                    float(share)
-                )
-        if frame is not None and len(frame) >= self.min_drift_rows:
-            self._drift(version, frame, now)
+        if now - self._last_drift >= self.drift_every:
+            records = self.log.records(version.name, since_ms=since_ms, limit=self.drift_rows)
+            frame = inputs_frame(records)
+            if frame is not None:
+                self._last_drift = now
+                for feature, share in frame.isna().mean().items():
+                    self.metrics.missing_ratio.labels(model=version.name, feature=str(feature)).set(
+                        float(share)
+                    )
+            if frame is not None and len(frame) >= self.min_drift_rows:
+                self._drift(version, frame, now)
         return self._evaluate(version.name, now)
 
     def _add(self, metric: str, now: float, value: float) -> None:

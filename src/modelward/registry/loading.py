@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,36 @@ class LoadedModel:
         if self.transform is not None:
             frame = self.transform.apply(frame, filter_rows=False)
         return frame[self.feature_names]
+
+    @functools.cached_property
+    def numeric_only(self) -> bool:
+        """True when requests can skip pandas: numbers only, no transform, same column order."""
+        inputs = self.version.signature["inputs"]
+        return (
+            self.transform is None
+            and all(column.get("kind") in ("number", "integer") for column in inputs)
+            and self.input_names == self.feature_names
+        )
+
+    @functools.cached_property
+    def allows_nan(self) -> bool:
+        """Whether the model takes missing values (scikit-learn's `allow_nan` tag)."""
+        try:
+            from sklearn.utils import get_tags
+
+            return bool(get_tags(self.model).input_tags.allow_nan)
+        except Exception:  # not a scikit-learn estimator, or an older scikit-learn
+            return False
+
+    def predict_array(self, X: np.ndarray) -> np.ndarray:
+        """Predictions for a float matrix in feature order (the `numeric_only` fast path)."""
+        import numpy as np
+
+        with warnings.catch_warnings():
+            # Fitted on a DataFrame, scikit-learn notes the missing column names; the
+            # columns are in the signature's order, which is what the names would check.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return np.asarray(self.model.predict(X))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predictions for rows holding the signature's input columns."""

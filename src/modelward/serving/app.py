@@ -26,6 +26,7 @@ from modelward.serving.limits import BodyLimit
 from modelward.serving.openapi import predict_openapi
 from modelward.serving.validation import (
     RequestError,
+    array_from_columns,
     columns_from_payload,
     frame_from_columns,
     malformed,
@@ -79,8 +80,12 @@ def create_app(
             except (ValueError, UnicodeDecodeError) as exc:
                 raise malformed(f"the body is not valid JSON: {exc}") from None
             table = columns_from_payload(payload, served.signature["inputs"], max_rows=max_rows)
-            frame = frame_from_columns(table, served.signature["inputs"])
-            predictions = _predict(loaded, frame)
+            if loaded.numeric_only:
+                predictions = _predict_array(loaded, array_from_columns(table, loaded.input_names))
+            else:
+                predictions = _predict(
+                    loaded, frame_from_columns(table, served.signature["inputs"])
+                )
         except RequestError as exc:
             _log(request_id, served, started, exc.http_status, table, None, exc.message)
             metrics.observe(request.url.path, exc.http_status, started)
@@ -268,7 +273,7 @@ def _predict(loaded: Any, frame: Any) -> list[Any]:
         features = loaded.features(frame)
     except InvalidInput as exc:
         raise unfit(str(exc)) from None
-    if not _allows_nan(loaded.model):
+    if not loaded.allows_nan:
         missing = features.columns[features.isna().to_numpy().any(axis=0)]
         if len(missing):
             raise unfit(
@@ -284,10 +289,21 @@ def _predict(loaded: Any, frame: Any) -> list[Any]:
     return list(predictions.tolist())
 
 
-def _allows_nan(model: Any) -> bool:
-    try:
-        from sklearn.utils import get_tags
+def _predict_array(loaded: Any, X: Any) -> list[Any]:
+    """The fast path: numbers in signature order, no transform, no DataFrame."""
+    import numpy as np
 
-        return bool(get_tags(model).input_tags.allow_nan)
-    except Exception:  # not a scikit-learn estimator, or an older scikit-learn
-        return False
+    if not loaded.allows_nan:
+        missing = np.isnan(X).any(axis=0)
+        if missing.any():
+            name = loaded.input_names[int(np.argmax(missing))]
+            raise unfit(
+                f"missing value in column {name!r}: this model cannot take missing values", name
+            )
+    try:
+        predictions = loaded.predict_array(X)
+    except (ValueError, TypeError) as exc:
+        raise unfit(
+            f"the model cannot predict for this input: {' '.join(str(exc).split())[:300]}"
+        ) from None
+    return list(predictions.tolist())

@@ -140,6 +140,19 @@ def _check_kind(column: dict[str, str], values: list[Any]) -> None:
     raise unfit(f"column {name!r}, row {index}: expected {_EXPECTED[kind]}, got {value!r}", name)
 
 
+def array_from_columns(table: dict[str, list[Any]], names: Sequence[str]) -> Any:
+    """A float matrix with the columns in `names` order (None -> NaN); 422 on infinities."""
+    import numpy as np
+
+    matrix = np.array([table[name] for name in names], dtype=np.float64).T
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        row, column = (int(i) for i in np.argwhere(infinite)[0])
+        name = names[column]
+        raise unfit(f"column {name!r}, row {row}: {table[name][row]} is not a finite number", name)
+    return matrix
+
+
 def frame_from_columns(table: dict[str, list[Any]], inputs: Sequence[dict[str, str]]) -> Any:
     """A pandas DataFrame with each column in the dtype its kind calls for."""
     import numpy as np
