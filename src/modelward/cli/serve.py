@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from modelward.registry.entities import ModelVersion
     from modelward.serving.server import ServeOptions
 
 
@@ -103,12 +104,36 @@ def _run(options: ServeOptions) -> None:
     from modelward.serving.server import build_app
     from modelward.serving.server import serve as run_server
 
-    app = build_app(options)  # loads and verifies now: bad references fail before binding
-    version = app.state.holder.current.version
+    app = None
+    if options.workers == 1:
+        app = build_app(options)  # loads and verifies now: bad references fail before binding
+        version = app.state.holder.current.version
+    else:
+        # The workers load the model themselves: here only check what can fail
+        # (the reference, the bytes against their digest, a pickle without --trust),
+        # without paying for the model's imports once more before they start.
+        version = _checked_version(options)
     address = f"http://{options.host}:{options.port}"
     click.echo(
         f"serving {version.ref} ({options.ref}) on {address} with {options.workers} worker(s); "
         f"docs at {address}/docs",
         err=True,
     )
-    run_server(options, app if options.workers == 1 else None)
+    run_server(options, app)
+
+
+def _checked_version(options: ServeOptions) -> ModelVersion:
+    from modelward.errors import InvalidInput
+    from modelward.registry.service import ModelRegistry
+    from modelward.serialization import PICKLE
+    from modelward.store.workspace import open_workspace
+
+    workspace = open_workspace()
+    version = ModelRegistry(workspace).get(options.ref)
+    workspace.artifacts.verify(version.digest)
+    if version.format == PICKLE and not options.trust:
+        raise InvalidInput(
+            f"{version.ref} is a pickle, which runs code when loaded: serve it only if you "
+            "trust its source, with --trust"
+        )
+    return version
