@@ -46,22 +46,19 @@ class DatasetRepository:
         """
         now = datetime.now(UTC)
         with self.db.write() as conn:
-            dataset_id = self._lock_dataset(conn, name, now)
+            dataset_id = self.db.lock_named(conn, ds, name, create_at=now)
+            assert dataset_id is not None
             existing = conn.execute(
                 sa.select(dv.c.id).where(dv.c.dataset_id == dataset_id, dv.c.digest == new.digest)
             ).scalar()
             if existing is not None:
                 return self._by_id(conn, existing), False
-            number = conn.execute(
-                sa.select(sa.func.coalesce(sa.func.max(dv.c.version), 0)).where(
-                    dv.c.dataset_id == dataset_id
-                )
-            ).scalar_one()
+            number = self.db.next_number(conn, dv.c.version, dv.c.dataset_id, dataset_id)
             version_id = conn.execute(
                 dv.insert()
                 .values(
                     dataset_id=dataset_id,
-                    version=number + 1,
+                    version=number,
                     digest=new.digest,
                     format=new.format,
                     size_bytes=new.size_bytes,
@@ -80,14 +77,6 @@ class DatasetRepository:
                 .returning(dv.c.id)
             ).scalar_one()
             return self._by_id(conn, version_id), True
-
-    def _lock_dataset(self, conn: Connection, name: str, now: datetime) -> int:
-        # Create the dataset row if needed, then lock it so version numbers are
-        # assigned one writer at a time (SQLite already holds its write lock).
-        conn.execute(self.db.upsert(ds).values(name=name, created_at=now).on_conflict_do_nothing())
-        return int(
-            conn.execute(sa.select(ds.c.id).where(ds.c.name == name).with_for_update()).scalar_one()
-        )
 
     def get(self, ref: Ref) -> DatasetVersion:
         """The version a reference names; NotFound names what was missing."""

@@ -52,16 +52,12 @@ class ModelRepository:
         now = datetime.now(UTC)
         with self.db.write() as conn:
             model_id = self._lock_model(conn, name, now, create=True)
-            number = conn.execute(
-                sa.select(sa.func.coalesce(sa.func.max(_mv.c.version), 0)).where(
-                    _mv.c.model_id == model_id
-                )
-            ).scalar_one()
+            number = self.db.next_number(conn, _mv.c.version, _mv.c.model_id, model_id)
             version_id = conn.execute(
                 _mv.insert()
                 .values(
                     model_id=model_id,
-                    version=number + 1,
+                    version=number,
                     digest=new.digest,
                     format=new.format,
                     flavor=new.flavor,
@@ -82,16 +78,10 @@ class ModelRepository:
             return self._by_id(conn, version_id)
 
     def _lock_model(self, conn: Connection, name: str, now: datetime, *, create: bool) -> int:
-        if create:
-            conn.execute(
-                self.db.upsert(_rm).values(name=name, created_at=now).on_conflict_do_nothing()
-            )
-        model_id = conn.execute(
-            sa.select(_rm.c.id).where(_rm.c.name == name).with_for_update()
-        ).scalar()
+        model_id = self.db.lock_named(conn, _rm, name, create_at=now if create else None)
         if model_id is None:
             raise NotFound(f"unknown model {name!r}: see `mw models list`")
-        return int(model_id)
+        return model_id
 
     def get(self, ref: Ref) -> ModelVersion:
         """The version a reference names: a number, `latest` or an alias."""

@@ -67,6 +67,32 @@ class Database:
 
         return sqlite.insert(table)
 
+    def lock_named(
+        self, conn: Connection, table: sa.Table, name: str, *, create_at: datetime | None
+    ) -> int | None:
+        """Id of the row called `name` in `table` (`id`, `name`, `created_at` columns),
+        locked for this transaction, so numbering below it is one writer at a time.
+
+        With `create_at`, a missing row is created first; without, None is returned.
+        (SQLite already serialises writers; PostgreSQL takes a row lock.)
+        """
+        if create_at is not None:
+            conn.execute(
+                self.upsert(table).values(name=name, created_at=create_at).on_conflict_do_nothing()
+            )
+        found = conn.execute(
+            sa.select(table.c.id).where(table.c.name == name).with_for_update()
+        ).scalar()
+        return None if found is None else int(found)
+
+    @staticmethod
+    def next_number(conn: Connection, column: Any, parent: Any, parent_id: int) -> int:
+        """1 + the highest `column` among the rows whose `parent` is `parent_id`."""
+        highest = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(column), 0)).where(parent == parent_id)
+        ).scalar_one()
+        return int(highest) + 1
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
