@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,13 @@ from tests.helpers import Result, mw
 def _ok(result: Result) -> Result:
     assert result.code == 0, result.stderr
     return result
+
+
+def _train(home: Path, data: str, model: str, *options: str) -> dict[str, Any]:
+    """`mw train --data DATA --target target --model MODEL OPTIONS --json`, which must work."""
+    command = ["train", "--data", data, "--target", "target", "--model", model, *options]
+    answer: dict[str, Any] = _ok(mw(*command, "--json", home=home)).json()
+    return answer
 
 
 @pytest.fixture(scope="module")
@@ -39,27 +47,19 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sklearn_model_metrics_match_an_independent_fit(home: Path, tmp_path: Path) -> None:
-    result = _ok(
-        mw(
-            "train",
-            "--data",
-            "bc",
-            "--target",
-            "target",
-            "--model",
-            "sklearn.ensemble.RandomForestClassifier",
-            "--param",
-            "n_estimators=30",
-            "--param",
-            "random_state=3",
-            "--seed",
-            "7",
-            "--experiment",
-            "cli",
-            "--json",
-            home=home,
-        )
-    ).json()
+    result = _train(
+        home,
+        "bc",
+        "sklearn.ensemble.RandomForestClassifier",
+        "--param",
+        "n_estimators=30",
+        "--param",
+        "random_state=3",
+        "--seed",
+        "7",
+        "--experiment",
+        "cli",
+    )
     frame = pd.read_csv(home.parent / "bc.csv")
     X, y = frame.drop(columns=["target"]), frame["target"]
     X_train, X_test, y_train, y_test = train_test_split(
@@ -84,25 +84,17 @@ def test_sklearn_model_metrics_match_an_independent_fit(home: Path, tmp_path: Pa
 
 @pytest.mark.parametrize("optimizer", ["gd", "sgd", "minibatch", "adam"])
 def test_builtin_logistic_logs_its_loss_per_epoch(home: Path, optimizer: str) -> None:
-    result = _ok(
-        mw(
-            "train",
-            "--data",
-            "bc",
-            "--target",
-            "target",
-            "--model",
-            "logistic",
-            "--optimizer",
-            optimizer,
-            "--param",
-            "max_epochs=40",
-            "--experiment",
-            "opt",
-            "--json",
-            home=home,
-        )
-    ).json()
+    result = _train(
+        home,
+        "bc",
+        "logistic",
+        "--optimizer",
+        optimizer,
+        "--param",
+        "max_epochs=40",
+        "--experiment",
+        "opt",
+    )
     assert result["metrics"]["accuracy"] > 0.9
     run = _ok(mw("runs", "show", result["run_id"], "--json", home=home)).json()
     assert run["params"]["model.optimizer"] == optimizer
@@ -134,21 +126,7 @@ def test_search_and_compare_from_the_cli(home: Path) -> None:
 
 
 def test_evaluate_regression_matches_sklearn(home: Path, tmp_path: Path) -> None:
-    trained = _ok(
-        mw(
-            "train",
-            "--data",
-            "diabetes",
-            "--target",
-            "target",
-            "--model",
-            "sklearn.linear_model.Ridge",
-            "--param",
-            "alpha=0.5",
-            "--json",
-            home=home,
-        )
-    ).json()
+    trained = _train(home, "diabetes", "sklearn.linear_model.Ridge", "--param", "alpha=0.5")
     plots = tmp_path / "plots"
     plots.mkdir()
     record = _ok(
@@ -176,21 +154,7 @@ def test_evaluate_regression_matches_sklearn(home: Path, tmp_path: Path) -> None
 
 
 def test_evaluate_classification_writes_its_plots(home: Path, tmp_path: Path) -> None:
-    trained = _ok(
-        mw(
-            "train",
-            "--data",
-            "bc",
-            "--target",
-            "target",
-            "--model",
-            "logistic",
-            "--param",
-            "max_epochs=30",
-            "--json",
-            home=home,
-        )
-    ).json()
+    trained = _train(home, "bc", "logistic", "--param", "max_epochs=30")
     record = _ok(
         mw(
             "evaluate",
@@ -269,20 +233,6 @@ def test_a_fit_that_fails_marks_the_run_failed(home: Path) -> None:
 def test_evaluate_bad_input(home: Path) -> None:
     result = mw("evaluate", "ffffffff", "--data", "bc", home=home)
     assert result.code == 2 and "unknown run" in result.stderr
-    trained = _ok(
-        mw(
-            "train",
-            "--data",
-            "bc",
-            "--target",
-            "target",
-            "--model",
-            "logistic",
-            "--param",
-            "max_epochs=5",
-            "--json",
-            home=home,
-        )
-    ).json()
+    trained = _train(home, "bc", "logistic", "--param", "max_epochs=5")
     wrong = mw("evaluate", trained["run_id"], "--data", "diabetes", home=home)
     assert wrong.code == 2 and "lacks column" in wrong.stderr
