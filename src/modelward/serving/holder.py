@@ -48,6 +48,7 @@ class ModelHolder:
         self.follows = Ref.parse(ref).version is None  # an alias or latest may move
         self.current: LoadedModel = registry.load(ref, trust=trust)
         self.swaps: list[SwapEvent] = []
+        self._refused: set[int] = set()  # versions that failed to load: not retried every poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -67,11 +68,12 @@ class ModelHolder:
         """Resolve the reference once; swap if it moved. Returns whether it swapped."""
         target = self.registry.get(self.ref)
         current = self.current.version
-        if target.id == current.id:
+        if target.id == current.id or target.id in self._refused:
             return False
         try:
             loaded = self.registry.load(target, trust=self.trust)
         except Exception as exc:  # keep serving the verified version we have
+            self._refused.add(target.id)
             self.swaps.append(SwapEvent(time.time(), current.version, target.version, str(exc)))
             log.error("not swapping to %s: %s", target.ref, exc)
             return False

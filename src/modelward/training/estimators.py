@@ -14,8 +14,6 @@ BUILTIN_MODELS = {
     "logistic": "modelward.training.linear.LogisticRegression",
 }
 OPTIMIZERS = ("gd", "sgd", "minibatch", "adam")
-# Importing a module runs its code, so only packages that ship estimators are imported.
-ALLOWED_PACKAGES = ("sklearn", "modelward", "xgboost", "lightgbm", "catboost")
 
 
 def parse_params(items: Sequence[str]) -> dict[str, Any]:
@@ -39,7 +37,14 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def estimator_class(model: str) -> type[Any]:
-    """The estimator class named by `linear`, `logistic` or a dotted path; refuses the rest."""
+    """The estimator class named by `linear`, `logistic` or a public scikit-learn path.
+
+    Only the exact classes a model file may hold without trust are accepted (see
+    `serialization.skops_allowlist`): importing a module runs its code, and a model
+    that could not be loaded back safely is not worth training.
+    """
+    from modelward.serialization.skops_allowlist import PUBLIC_ESTIMATORS
+
     path = BUILTIN_MODELS.get(model, model)
     module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
@@ -47,16 +52,16 @@ def estimator_class(model: str) -> type[Any]:
             f"unknown --model {model!r}: use linear, logistic or a scikit-learn class path "
             "such as sklearn.ensemble.RandomForestClassifier"
         )
-    if module_name.split(".")[0] not in ALLOWED_PACKAGES:
+    if model in BUILTIN_MODELS:
+        found = getattr(importlib.import_module(module_name), attribute)
+    elif attribute in PUBLIC_ESTIMATORS.get(module_name, ()):
+        found = getattr(importlib.import_module(module_name), attribute, None)
+    else:
+        hint = _public_path(attribute, PUBLIC_ESTIMATORS)
         raise InvalidInput(
-            f"refusing --model {model!r}: estimators are loaded only from "
-            f"{', '.join(ALLOWED_PACKAGES)}"
+            f"refusing --model {model!r}: use linear, logistic or a scikit-learn estimator by "
+            f"its public path{f' ({hint})' if hint else ', such as sklearn.linear_model.Ridge'}"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        raise InvalidInput(f"unknown --model {model!r}: no module {module_name!r}") from None
-    found = getattr(module, attribute, None)
     from sklearn.base import BaseEstimator
 
     if (
@@ -71,6 +76,14 @@ def estimator_class(model: str) -> type[Any]:
             "with fit and predict"
         )
     return found
+
+
+def _public_path(attribute: str, public: Mapping[str, frozenset[str]]) -> str | None:
+    """`sklearn.ensemble.RandomForestClassifier` for `RandomForestClassifier`, if listed."""
+    for package, classes in public.items():
+        if attribute in classes:
+            return f"{package}.{attribute}"
+    return None
 
 
 def build_estimator(model: str, params: Mapping[str, Any], optimizer: str | None = None) -> Any:
