@@ -33,7 +33,7 @@ from modelward.serving.validation import (
     unfit,
 )
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ROWS = 100_000
 
@@ -68,7 +68,7 @@ def create_app(
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.match(request_id):
+        if not _REQUEST_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex
         loaded = holder.current  # read once: one version answers the whole request
         served = loaded.version
@@ -256,7 +256,7 @@ def _feedback_body(body: bytes) -> tuple[str, Any]:
     if not isinstance(payload, dict) or "request_id" not in payload or "label" not in payload:
         raise malformed("the body must be a JSON object with 'request_id' and 'label'")
     request_id, label = payload["request_id"], payload["label"]
-    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise malformed("'request_id' must be the id a prediction answer gave", "request_id")
     labels = label if isinstance(label, list) else [label]
     if not labels or any(

@@ -21,14 +21,14 @@ from typing import Any, BinaryIO, Protocol
 
 from modelward.errors import IntegrityError, InvalidInput, NotFound
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 8 << 20
 _SYNC_EVERY = 64 << 20
 
 
 def check_digest(digest: str) -> str:
     """Return `digest` if it is a lowercase sha256 hex string, else raise InvalidInput."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise InvalidInput(f"not a sha256 digest: {digest!r}")
     return digest
 
