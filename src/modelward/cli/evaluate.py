@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from modelward.cli.output import console, fmt_number, json_option, print_json, progress
+from modelward.cli.output import (
+    console,
+    fmt_number,
+    json_option,
+    print_json,
+    progress,
+    safe_markup,
+)
 
 
 @click.command()
@@ -49,10 +56,12 @@ def evaluate(
         return
     out = console()
     out.print(
-        f"[bold]evaluation {record.id}[/bold]: run {(record.run_id or '')[:8]} on {record.data} "
-        f"({record.n_rows:,} rows, target {record.target})"
+        f"[bold]evaluation {safe_markup(record.id)}[/bold]: run "
+        f"{safe_markup((record.run_id or '')[:8])} on {safe_markup(record.data)} "
+        f"({record.n_rows:,} rows, target {safe_markup(record.target)})"
     )
-    out.print("  " + "  ".join(f"{k} {fmt_number(v)}" for k, v in record.metrics.items()))
-    out.print(f"  plots: {', '.join(sorted(record.plots))}")
+    metrics = "  ".join(f"{k} {fmt_number(v)}" for k, v in record.metrics.items())
+    out.print("  " + safe_markup(metrics))
+    out.print(f"  plots: {safe_markup(', '.join(sorted(record.plots)))}")
     if plots_dir is not None:
-        out.print(f"  written to {plots_dir}")
+        out.print(f"  written to {safe_markup(plots_dir)}")
