@@ -14,8 +14,8 @@ from modelward.evaluation.records import EvaluationRecord, EvaluationRepository
 from modelward.store.workspace import Workspace
 from modelward.tracking.environment import current_user
 from modelward.tracking.repository import RunRepository
+from modelward.tracking.run_model import ModelInfo, check_features, load_run_model
 from modelward.training.features import split_target
-from modelward.training.run_model import ModelInfo, check_features, load_run_model
 
 
 def _quiet(_stage: str) -> None:

@@ -13,7 +13,7 @@ from modelward.registry.signature import build_signature
 from modelward.store.workspace import Workspace
 from modelward.tracking.environment import current_user
 from modelward.tracking.repository import RunRepository
-from modelward.training.run_model import ModelInfo, read_model_info
+from modelward.tracking.run_model import ModelInfo, read_model_info
 
 if TYPE_CHECKING:
     from modelward.registry.loading import LoadedModel

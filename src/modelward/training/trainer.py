@@ -13,9 +13,10 @@ from modelward.data.catalog import DatasetCatalog
 from modelward.errors import InvalidInput
 from modelward.store.workspace import Workspace
 from modelward.tracking.run import ActiveRun
+from modelward.tracking.run_model import ModelInfo, log_model
 from modelward.training.estimators import build_estimator
 from modelward.training.features import feature_schema, split_target
-from modelward.training.run_model import ModelInfo, log_model
+from modelward.training.scoring import Scorer, default_scorer
 
 
 def _quiet(_stage: str) -> None:
@@ -70,8 +71,12 @@ def train(
     seed: int = 0,
     model_format: str | None = None,
     progress: Callable[[str], None] = _quiet,
+    score: Scorer | None = None,
 ) -> TrainingResult:
-    """Train `model` on dataset version `data` and record the run; see `mw train --help`."""
+    """Train `model` on dataset version `data` and record the run; see `mw train --help`.
+
+    `score` computes the held-out metrics (default: the one the composition root wired in).
+    """
     from sklearn.base import is_classifier
     from sklearn.model_selection import train_test_split
 
@@ -83,6 +88,7 @@ def train(
         raise InvalidInput(f"--test-size must be between 0 and 1, got {test_size}")
     # Everything the user gave is checked before a run is started.
     estimator = build_estimator(model, params or {}, optimizer)
+    scorer = score or default_scorer()
     catalog = DatasetCatalog(workspace)
     version = catalog.get(data)
     progress(f"reading {version.ref}")
@@ -113,7 +119,7 @@ def train(
         progress(f"fitting {type(estimator).__name__} on {len(X_train):,} rows")
         fit_warnings = _fit(estimator, X_train, y_train, run, progress)
         progress("evaluating on the hold-out")
-        metrics = holdout_metrics(estimator, X_test, y_test, task)
+        metrics = scorer(estimator, X_test, y_test, task)
         run.log_metrics(metrics)
         run.log_metrics({"n_train": float(len(X_train)), "n_test": float(len(X_test))})
         progress("storing the model")
@@ -166,15 +172,3 @@ def _fit(
     if messages:
         run.set_tag("warnings", " | ".join(messages))
     return messages
-
-
-def holdout_metrics(estimator: Any, X: Any, y: Any, task: str) -> dict[str, float]:
-    """Metrics of a fitted estimator on held-out rows (classification or regression)."""
-    from modelward.evaluation.metrics import classification_report, regression_report
-
-    predictions = estimator.predict(X)
-    if task == "regression":
-        return regression_report(y, predictions).to_dict()
-    proba = estimator.predict_proba(X) if hasattr(estimator, "predict_proba") else None
-    labels = getattr(estimator, "classes_", None)
-    return classification_report(y, predictions, proba=proba, labels=labels).to_dict()
