@@ -105,14 +105,16 @@ def train(
     started = time.perf_counter()
     with ActiveRun(workspace, experiment=experiment, name=run_name, seed=seed) as run:
         run.log_params(
-            {
-                "model": model,
-                "data": version.ref,
-                "target": target,
-                "test_size": test_size,
-                "seed": seed,
-                **{f"model.{k}": v for k, v in estimator.get_params(deep=False).items()},
-            }
+            run_params(
+                {
+                    "model": model,
+                    "data": version.ref,
+                    "target": target,
+                    "test_size": test_size,
+                    "seed": seed,
+                },
+                estimator.get_params(deep=False),
+            )
         )
         run.set_tags({"task": task, "model.class": type(estimator).__name__})
         run.log_input(version, role="train")
@@ -145,6 +147,20 @@ def train(
         model_info=info,
         warnings=fit_warnings,
     )
+
+
+def run_params(run: Mapping[str, Any], estimator: Mapping[str, Any]) -> dict[str, Any]:
+    """The params a training run records: the run's own and every estimator parameter
+    under the name the user gives it (`optimizer`, `l2`, `n_estimators`), so a filter such
+    as `params.optimizer = 'adam'` finds the run. An estimator parameter that shares a
+    name with a run param (`model`, `data`, ...) is recorded as `model.<name>`.
+    """
+    recorded = dict(run)
+    for key, value in estimator.items():
+        # tuples such as MLPClassifier's hidden_layer_sizes=(100,) are recorded as written
+        text = value if isinstance(value, str | int | float | bool) or value is None else str(value)
+        recorded[f"model.{key}" if key in run else key] = text
+    return recorded
 
 
 def _fit(
