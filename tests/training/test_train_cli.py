@@ -163,8 +163,15 @@ def test_the_contracts_param_filters_find_the_runs(home: Path) -> None:
     # README / `mw runs list --help`: --filter "params.optimizer = 'adam'"
     adam = _runs(home, "--filter", "params.optimizer = 'adam'")
     assert len(adam) >= 1 and {r["params"]["optimizer"] for r in adam} == {"adam"}
-    trained = _train(home, "bc", "sklearn.ensemble.RandomForestClassifier", "--param",
-                     "n_estimators=12", "--experiment", "forest")  # fmt: skip
+    trained = _train(
+        home,
+        "bc",
+        "sklearn.ensemble.RandomForestClassifier",
+        "--param",
+        "n_estimators=12",
+        "--experiment",
+        "forest",
+    )
     found = _runs(home, "--filter", "params.n_estimators = '12'")
     assert [r["id"] for r in found] == [trained["run_id"]]
     assert _runs(home, "--experiment", "opt", "--filter", "params.l2 = '0.01'")
@@ -359,15 +366,35 @@ def test_evaluate_bad_input(home: Path) -> None:
 
 def test_end_to_end_train_then_find_the_run_by_its_param(home: Path) -> None:
     trained = mw(
-        "train", "--data", "bc", "--target", "target", "--model", "logistic",
-        "--optimizer", "adam", "--param", "max_epochs=20", "--experiment", "e2e", "--json",
+        "train",
+        "--data",
+        "bc",
+        "--target",
+        "target",
+        "--model",
+        "logistic",
+        "--optimizer",
+        "adam",
+        "--param",
+        "max_epochs=20",
+        "--experiment",
+        "e2e",
+        "--json",
         home=home,
-    )  # fmt: skip
+    )
     run_id = _ok(trained).json()["run_id"]
     found = _ok(
-        mw("runs", "list", "--experiment", "e2e", "--filter", "params.optimizer = 'adam'",
-           "--json", home=home)
-    ).json()  # fmt: skip
+        mw(
+            "runs",
+            "list",
+            "--experiment",
+            "e2e",
+            "--filter",
+            "params.optimizer = 'adam'",
+            "--json",
+            home=home,
+        )
+    ).json()
     assert [r["id"] for r in found] == [run_id]
 
 
