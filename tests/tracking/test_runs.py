@@ -143,3 +143,39 @@ def test_order_by_metric_descending_puts_missing_last(grid: dict[str, str]) -> N
 def test_filter_values_are_bound_not_spliced(grid: dict[str, str]) -> None:
     assert _names("name = 'x'' or ''1''=''1'") == []
     assert len(_names()) == 6  # the table is intact
+
+
+def test_search_results_are_the_runs_get_returns(grid: dict[str, str], tmp_path: Path) -> None:
+    # search reads rows straight from the driver and builds Runs without __init__:
+    # every field must still come out as `get` (the ordinary path) gives it
+    import dataclasses
+
+    data = mw.data.add(pd.DataFrame({"x": [1.0]}), name="seen")
+    with mw.start_run(experiment="grid", name="full", seed=3) as run:
+        run.log_input(data)
+        run.log_params({"C": 0.5})
+    for found in mw.tracking.search_runs(experiment="grid"):
+        stored = mw.tracking.get_run(found.id)
+        assert found == dataclasses.replace(stored, environment=None, artifacts=())
+        assert found.start_time.utcoffset() is not None and found.start_time == stored.start_time
+        assert set(vars(found)) == {f.name for f in dataclasses.fields(found)}
+    (full,) = mw.tracking.search_runs("name = 'full'")
+    assert full.seed == 3 and [i.ref for i in full.inputs] == ["seen@1"]
+    assert full.git_dirty in (None, True, False)
+
+
+def test_a_large_experiment_is_searched_from_the_filter_with_the_same_answer(
+    grid: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.tracking import repository
+
+    queries = [
+        ("metrics.f1 > 0.8", None),
+        ("metrics.f1 >= 0.9 or tags.team = 'fraud'", "-metrics.f1"),
+        ("not params.optimizer = 'adam'", None),
+    ]
+    small = [_names(text, experiment="grid", order_by=order) for text, order in queries]
+    monkeypatch.setattr(repository, "_SMALL_EXPERIMENT", 0)  # every experiment is "large"
+    large = [_names(text, experiment="grid", order_by=order) for text, order in queries]
+    assert large == small
+    assert set(small[0]) == {"adam-0.91", "sgd-0.85", "gd-0.95"}
