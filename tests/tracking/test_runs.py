@@ -179,3 +179,38 @@ def test_a_large_experiment_is_searched_from_the_filter_with_the_same_answer(
     large = [_names(text, experiment="grid", order_by=order) for text, order in queries]
     assert large == small
     assert set(small[0]) == {"adam-0.91", "sgd-0.85", "gd-0.95"}
+
+
+def test_log_model_registers_through_the_registrar_the_run_was_given(home: Path) -> None:
+    # tracking knows no registry: the run calls the port it was given (or the process
+    # default, which `modelward/__init__.py` wires to the registry)
+    from sklearn.linear_model import LinearRegression
+
+    from modelward.store.workspace import open_workspace
+    from modelward.tracking import registration
+    from modelward.tracking.run import ActiveRun
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 3.0, 5.0, 7.0]})
+    data = mw.data.add(frame, name="line")
+    model = LinearRegression().fit(frame[["x"]], frame["y"])
+    calls: list[tuple[str, str]] = []
+
+    def registrar(workspace: object, run_id: str, name: str) -> str:
+        calls.append((run_id, name))
+        return f"registered {name}"
+
+    with ActiveRun(open_workspace(), registrar=registrar) as run:
+        assert run.log_model(model, name="line-model", data=data) == "registered line-model"
+    assert calls == [(run.id, "line-model")]
+    assert mw.models.list() == []  # the given registrar was used, not the registry
+
+    default = registration.default_registrar()
+    registration.use_registrar(None)
+    try:
+        with ActiveRun(open_workspace()) as run, pytest.raises(InvalidInput, match="registry"):
+            run.log_model(model, name="line-model", data=data)
+        assert "model/model.json" not in {a.path for a in mw.tracking.get_run(run.id).artifacts}
+    finally:
+        registration.use_registrar(default)
+    with mw.start_run() as run:  # the wired default: a real registered version
+        assert run.log_model(model, name="line-model", data=data).ref == "line-model@1"

@@ -286,6 +286,18 @@ def test_evaluate_on_raw_data_applies_the_stored_transform(home: Path) -> None:
     assert raw["metrics"]["f1"] == pytest.approx(f1_score(y, predictions))
 
 
+def test_evaluate_takes_a_registered_model_ref_as_the_contract_writes_it(home: Path) -> None:
+    trained = _train(home, "bc", "logistic", "--param", "max_epochs=20", "--register", "bc-clf")
+    by_ref = _ok(invoke("evaluate", "bc-clf@1", "--data", "bc", "--json", home=home)).json()
+    by_run = _ok(invoke("evaluate", trained["run_id"], "--data", "bc", "--json", home=home)).json()
+    assert by_ref["model"] == "bc-clf@1" and by_run["model"] == f"run:{trained['run_id']}"
+    assert by_ref["run_id"] == trained["run_id"] and by_ref["metrics"] == by_run["metrics"]
+    shown = _ok(invoke("evaluate", "bc-clf", "--data", "bc", home=home)).stdout
+    assert "bc-clf@1 on bc@1" in shown  # a bare name is the latest version
+    missing = invoke("evaluate", "nobody@1", "--data", "bc", home=home)
+    assert missing.code == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
 def test_evaluate_refuses_a_plots_path_that_is_a_file(home: Path, tmp_path: Path) -> None:
     trained = _train(home, "bc", "logistic", "--param", "max_epochs=5")
     (tmp_path / "plots").write_text("not a folder")

@@ -36,12 +36,14 @@ def evaluate_run_model(
     trust: bool = False,
     plots_dir: Path | None = None,
     progress: Callable[[str], None] = _quiet,
+    model_ref: str | None = None,
 ) -> EvaluationRecord:
     """Score the model of run `run_id` on dataset version `data`; store the record.
 
     When the model was trained on a transform's output and `data` is not such an
     output itself (raw rows, as `mw predict` takes), the stored fitted transform is
-    applied first, filters included, as it was to the training rows.
+    applied first, filters included, as it was to the training rows. `model_ref`
+    names the model in the record (default `run:<id>`; a registered version's ref).
     """
     if plots_dir is not None and plots_dir.exists() and not plots_dir.is_dir():
         raise InvalidInput(f"--plots {plots_dir} is a file, not a folder")
@@ -86,7 +88,7 @@ def evaluate_run_model(
     return EvaluationRepository(workspace.db).add(
         {
             "run_id": run.id,
-            "model_ref": f"run:{run.id}",
+            "model_ref": model_ref or f"run:{run.id}",
             "dataset_version_id": version.id,
             "target": column,
             "task": info.task,
