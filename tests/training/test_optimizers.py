@@ -352,9 +352,11 @@ def _step_by_step(
 @pytest.mark.parametrize("kind", ["squared", "binary", "softmax"])
 @pytest.mark.parametrize("l2", [0.0, 0.05])
 @pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize("sweeps", [OneRowSteps.max_sweeps, 1])  # 1: finished row by row
 def test_one_row_steps_in_blocks_equal_sgd_step_by_step(
-    kind: str, l2: float, intercept: bool
+    kind: str, l2: float, intercept: bool, sweeps: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(OneRowSteps, "max_sweeps", sweeps)
 
     rng = np.random.default_rng(3)
     n, d = 2 * OneRowSteps.block_rows + 13, 4  # two whole blocks and a short one

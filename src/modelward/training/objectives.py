@@ -58,6 +58,10 @@ class SquaredError:
     def residual(self, z: float, y: float) -> float:
         return z - y
 
+    def residuals(self, z: FloatArray, y: np.ndarray) -> FloatArray:
+        r: FloatArray = z - y
+        return r
+
     def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
         r = X @ theta - y
         return 0.5 * float(r @ r) / len(X) + self.penalty.value(theta)
@@ -95,6 +99,12 @@ class BinaryLogLoss:
             return 1.0 / (1.0 + math.exp(-z)) - y
         e = math.exp(z)
         return e / (1.0 + e) - y
+
+    def residuals(self, z: FloatArray, y: np.ndarray) -> FloatArray:
+        """sigmoid(z) - y for every row."""
+        r: FloatArray = expit(z)
+        r -= y
+        return r
 
     def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
         z = X @ theta
@@ -134,6 +144,13 @@ class CrossEntropy:
         e = [math.exp(v - top) for v in z]
         total = math.fsum(e)
         return [v / total - target for v, target in zip(e, y, strict=True)]
+
+    def residuals(self, z: FloatArray, y: np.ndarray) -> FloatArray:
+        """softmax(z) - y for every row (z: rows x classes)."""
+        e: FloatArray = np.exp(z - z.max(axis=1, keepdims=True))
+        e /= e.sum(axis=1, keepdims=True)
+        e -= y
+        return e
 
     def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
         Z = X @ theta
