@@ -169,9 +169,11 @@ def test_sgd_on_ten_thousand_rows_is_fast_enough() -> None:
     np.testing.assert_allclose(params(model), lstsq(X, y), atol=0.05)
 
 
-def test_logistic_sgd_on_a_small_standardised_set_is_quick() -> None:
+@pytest.mark.parametrize(("n_classes", "limit"), [(2, 3.0), (3, 5.0)])
+def test_logistic_sgd_on_a_small_standardised_set_is_quick(n_classes: int, limit: float) -> None:
     # the case: 275 z-scored rows x 1,000 epochs of one-row steps took 14 s
-    X, y = classification_data(2)
+    # (7.4 s for 3 classes here under load, 0.6 s for 2); now ~1.5 s and ~0.1 s
+    X, y = classification_data(n_classes)
     X, y = X[:275], y[:275]
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -179,7 +181,7 @@ def test_logistic_sgd_on_a_small_standardised_set_is_quick() -> None:
         model = LogisticRegression(optimizer="sgd", max_epochs=1000, tol=None).fit(X, y)
     elapsed = time.perf_counter() - start
     assert model.n_epochs_ == 1000
-    assert elapsed < 3.0, f"275,000 logistic SGD steps took {elapsed:.1f} s"  # ~0.5 s here
+    assert elapsed < limit, f"275,000 logistic SGD steps took {elapsed:.1f} s"
     reference = SkLogisticRegression(C=1e6).fit(X, y)
     assert np.mean(model.predict(X) == reference.predict(X)) >= 0.97
 
