@@ -115,7 +115,7 @@ def imports_of(path: Path, root: Path) -> Iterator[Import]:
             targets = [str(first.value)]
         for target in targets:
             if target == "modelward" or target.startswith("modelward."):
-                yield Import(module, node.lineno, target)
+                yield Import(module, getattr(node, "lineno", 0), target)
 
 
 def all_imports(root: Path) -> list[Import]:

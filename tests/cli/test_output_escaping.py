@@ -67,7 +67,7 @@ def test_runs_list_show_and_compare_show_names_and_values_literally(home: Path) 
 def test_data_show_list_and_diff_show_column_names_and_values_literally(
     home: Path, tmp_path: Path
 ) -> None:
-    columns = {name: [name, "plain", name] for name in MARKUP}
+    columns: dict[str, list[object]] = {name: [name, "plain", name] for name in MARKUP}
     columns[ESCAPE] = [ESCAPE, "plain", "v"]
     columns["n"] = [1.0, 2.0, 3.0]
     first = tmp_path / "odd.csv"

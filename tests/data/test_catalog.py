@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +81,12 @@ def test_formats_round_trip_through_export(
     for out_suffix in (".csv", ".parquet", ".jsonl"):
         out = tmp_path / f"out{out_suffix}"
         catalog.export(version.ref, out)
-        back = {
+        readers: dict[str, Callable[[Path], pd.DataFrame]] = {
             ".csv": pd.read_csv,
             ".parquet": pd.read_parquet,
             ".jsonl": lambda p: pd.read_json(p, lines=True),
-        }[out_suffix](out)
+        }
+        back = readers[out_suffix](out)
         assert back.shape == people.shape
         assert back["income"].sum() == pytest.approx(people["income"].sum())
         assert list(back["city"]) == list(people["city"])

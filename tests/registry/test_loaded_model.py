@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ def test_rows_that_do_not_fit_are_refused_by_name(
 
 
 def test_columns_read_follows_the_steps_backwards() -> None:
-    transform = {
+    transform: dict[str, Any] = {
         "input_columns": ["id", "a", "b", "c", "city", "year"],
         "spec": {
             "steps": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ def _register(data: str, f1: float, name: str = "toy-clf") -> ModelVersion:
     model = LogisticRegression().fit(frame[["a", "b"]], frame["label"])
     with mw.start_run(experiment="reg") as run:
         run.log_metric("f1", f1)
-        return run.log_model(model, name=name, data=data)
+        return cast(ModelVersion, run.log_model(model, name=name, data=data))
 
 
 def test_versions_are_numbered_and_carry_their_lineage(data: str) -> None:

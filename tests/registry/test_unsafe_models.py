@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -32,9 +33,8 @@ def toy(home: Path) -> str:
 def _register_good(toy: str) -> ModelVersion:
     frame = mw.data.load(toy)
     with mw.start_run() as run:
-        return run.log_model(
-            LogisticRegression().fit(frame[["a"]], frame["label"]), name="clf", data=toy
-        )
+        fitted = LogisticRegression().fit(frame[["a"]], frame["label"])
+        return cast(ModelVersion, run.log_model(fitted, name="clf", data=toy))
 
 
 def _register_payload(toy: str, marker: Path, monkeypatch: pytest.MonkeyPatch) -> ModelVersion:
@@ -44,7 +44,7 @@ def _register_payload(toy: str, marker: Path, monkeypatch: pytest.MonkeyPatch) -
     with monkeypatch.context() as patch:
         patch.setattr(skops_format, "dumps", sio.dumps)  # the attacker's own writer
         with mw.start_run() as run:
-            return run.log_model(model, name="clf", data=toy)
+            return cast(ModelVersion, run.log_model(model, name="clf", data=toy))
 
 
 def test_the_payload_is_refused_by_load_predict_and_serve(

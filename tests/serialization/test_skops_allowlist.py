@@ -127,7 +127,8 @@ def _rewrite_schema(data: bytes, old: str, new: str) -> bytes:
 
 def _fitted_logistic() -> bytes:
     X = np.random.default_rng(0).normal(size=(20, 2))
-    return sio.dumps(LogisticRegression().fit(X, X[:, 0] > 0))
+    data: bytes = sio.dumps(LogisticRegression().fit(X, X[:, 0] > 0))
+    return data
 
 
 @pytest.mark.parametrize(
@@ -177,7 +178,7 @@ def test_trust_loads_what_the_allow_list_refuses() -> None:
 
 
 def _listed_estimators() -> list[tuple[str, type[Any]]]:
-    found = []
+    found: list[tuple[str, type[Any]]] = []
     for package, names in PUBLIC_ESTIMATORS.items():
         module = importlib.import_module(package)
         found.extend((f"{package}.{name}", getattr(module, name)) for name in sorted(names))

@@ -34,7 +34,7 @@ def test_a_run_records_everything(backend_home: Path, tmp_path: Path) -> None:
     assert stored.metrics == {"loss": pytest.approx(0.2), "f1": pytest.approx(0.91)}
     assert [i.ref for i in stored.inputs] == ["train-set@1"]
     assert {a.path for a in stored.artifacts} == {"notes.txt", "plots/a.txt"}
-    assert stored.environment["packages"]["numpy"]
+    assert stored.environment is not None and stored.environment["packages"]["numpy"]
     history = mw.tracking.metric_history(run.id, "loss")
     assert [(p.step, p.value) for p in history] == [(s, 1.0 / (s + 1)) for s in range(5)]
 

@@ -367,11 +367,11 @@ def test_one_row_steps_in_blocks_equal_sgd_step_by_step(
     if kind == "squared":
         objective: Any = SquaredError(penalty)
         y: np.ndarray = X[:, :d] @ rng.standard_normal(d) + rng.standard_normal(n)
-        theta = rng.standard_normal(X.shape[1])
+        theta: FloatArray = np.asarray(rng.standard_normal(X.shape[1]))
     elif kind == "binary":
         objective = BinaryLogLoss(penalty)
         y = (rng.random(n) < 0.5).astype(np.float64)
-        theta = rng.standard_normal(X.shape[1])
+        theta = np.asarray(rng.standard_normal(X.shape[1]))
     else:
         objective = CrossEntropy(penalty)
         y = np.eye(3)[rng.integers(0, 3, n)]
