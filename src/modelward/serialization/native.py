@@ -75,9 +75,7 @@ def _is_listed_sklearn(name: str) -> bool:
     """Whether `module.Class` is exactly a class scikit-learn exports and the allow-list names."""
     from modelward.serialization.skops_allowlist import PUBLIC_ESTIMATORS
 
-    module, _, class_name = name.rpartition(".")
-    if not module.startswith("sklearn."):
-        return False
+    class_name = name.rpartition(".")[2]
     for package, classes in PUBLIC_ESTIMATORS.items():
         if class_name in classes:
             exported = getattr(importlib.import_module(package), class_name, None)
