@@ -91,7 +91,9 @@ def serving_for(ref: str, *, trust: bool = False, log: bool = False) -> Serving:
     """What the endpoints need, for `ref` in the current home (no background threads)."""
     workspace = open_workspace()
     holder = ModelHolder(ModelRegistry(workspace), ref, trust=trust, poll_interval=0)
-    return Serving.of(holder, prediction_log=PredictionLogWriter(workspace.db) if log else None)
+    # A short flush interval: /feedback for an unknown id waits two of them for other workers.
+    writer = PredictionLogWriter(workspace.db, flush_interval=0.05) if log else None
+    return Serving.of(holder, prediction_log=writer)
 
 
 def client(app: Starlette) -> httpx.AsyncClient:
@@ -153,6 +155,22 @@ def penguins(served: Served) -> Penguins:
             target="flipper",
         )
     return Penguins(frame=frame, features=["island", "bill_length", "flipper"])
+
+
+def penguin_predictions(penguins: Penguins, rows: pd.DataFrame) -> list[str]:
+    """peng-clf's species for raw rows, with the transform done by hand (pandas, not
+    modelward): one 0/1 column per island seen in training (none set for anything
+    else), numbers z-scored with the training mean and population std."""
+    import modelward as mw
+
+    train = penguins.frame
+    features = pd.DataFrame(index=rows.index)
+    for column in ("bill_length", "flipper"):
+        features[column] = (rows[column] - train[column].mean()) / train[column].std(ddof=0)
+    for island in ISLANDS:
+        features[f"island_{island}"] = (rows["island"] == island).astype(np.uint8)
+    model = mw.models.load("peng-clf@1").model
+    return [str(v) for v in model.predict(features[list(model.feature_names_in_)])]
 
 
 @dataclass

@@ -12,15 +12,13 @@ from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Lifespan
 
-from modelward.errors import ModelwardError
 from modelward.serving import endpoints
 from modelward.serving.endpoints import Serving
-from modelward.serving.errors import ErrorBoundary, handle_error
+from modelward.serving.errors import EXCEPTION_HANDLERS, ErrorBoundary
 from modelward.serving.limits import BodyLimit
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -62,7 +60,7 @@ def create_app(
     app = Starlette(
         routes=routes(serving),
         middleware=[Middleware(ErrorBoundary), Middleware(BodyLimit, max_bytes=max_body_bytes)],
-        exception_handlers={HTTPException: handle_error, ModelwardError: handle_error},
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.serving = serving

@@ -104,6 +104,10 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return error_response(exc, request_id=request_id_of(request.scope))
 
 
+# for Starlette(exception_handlers=...): routing errors and errors an endpoint let through
+EXCEPTION_HANDLERS = {HTTPException: handle_error, ModelwardError: handle_error}
+
+
 class ErrorBoundary:
     """The outermost middleware: whatever is raised below becomes `error_response`.
 

@@ -24,9 +24,13 @@ def predict_table(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictio
     """Predictions for checked columns; DoesNotFit (422) when the model cannot take them."""
     if loaded.numeric_only:  # numbers in signature order: no transform, no DataFrame
         return Predictions(_predict_array(loaded, array_from_columns(table, loaded.input_names)))
+    import numpy as np
+
     frame = frame_from_columns(table, loaded.version.signature["inputs"])
     try:
-        features = loaded.features(frame)
+        # a huge number may overflow in the transform: the model then refuses it (422)
+        with np.errstate(over="ignore", invalid="ignore"):
+            features = loaded.features(frame)
     except InvalidInput as exc:
         raise DoesNotFit(str(exc)) from None
     if not loaded.allows_nan:
