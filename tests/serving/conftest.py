@@ -82,6 +82,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             os.environ["MODELWARD_HOME"] = previous
 
 
+def run_main(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """Run `mw ARGS` in this process: (exit code, stdout, stderr)."""
+    from modelward.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -6,10 +6,12 @@ The app runs in this process, on a uvicorn thread, because MLflow's
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,9 +23,9 @@ from modelward.serving.app import create_app
 from modelward.serving.server import bind
 from tests.serving.conftest import Penguins, Served, client, penguin_predictions, serving_for
 
-scoring_server = pytest.importorskip("mlflow.pyfunc.scoring_server")
-from mlflow.pyfunc.scoring_server.client import ScoringServerClient  # noqa: E402
-from mlflow.utils.proto_json_utils import dump_input_data  # noqa: E402
+# MLflow's own client (mlflow-skinny, a dev dependency; untyped, so reached as modules)
+scoring = importlib.import_module("mlflow.pyfunc.scoring_server.client")
+dump_input_data = importlib.import_module("mlflow.utils.proto_json_utils").dump_input_data
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def penguin_app(penguins: Penguins) -> Starlette:
 
 
 @pytest.fixture(scope="module")
-def mlflow_client(penguin_app: Starlette) -> Iterator[ScoringServerClient]:
+def mlflow_client(penguin_app: Starlette) -> Iterator[Any]:
     import uvicorn
 
     sock = bind("127.0.0.1", 0)
@@ -42,9 +44,9 @@ def mlflow_client(penguin_app: Starlette) -> Iterator[ScoringServerClient]:
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    scoring = ScoringServerClient("127.0.0.1", sock.getsockname()[1])
-    scoring.wait_server_ready(timeout=10)
-    yield scoring
+    mlflow_client = scoring.ScoringServerClient("127.0.0.1", sock.getsockname()[1])
+    mlflow_client.wait_server_ready(timeout=10)
+    yield mlflow_client
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
@@ -54,14 +56,12 @@ def _rows(penguins: Penguins, count: int = 30) -> pd.DataFrame:
     return penguins.frame[penguins.features].iloc[:count].copy()
 
 
-def test_mlflow_client_pings_and_reads_the_version(mlflow_client: ScoringServerClient) -> None:
+def test_mlflow_client_pings_and_reads_the_version(mlflow_client: Any) -> None:
     mlflow_client.ping()
     assert mlflow_client.get_version() == __version__
 
 
-def test_a_dataframe_with_missing_text_is_answered(
-    penguins: Penguins, mlflow_client: ScoringServerClient
-) -> None:
+def test_a_dataframe_with_missing_text_is_answered(penguins: Penguins, mlflow_client: Any) -> None:
     rows = _rows(penguins)
     rows.loc[[2, 7], "island"] = np.nan  # a missing text value: MLflow's client sends NaN
     assert "NaN" in dump_input_data(rows)
@@ -72,7 +72,7 @@ def test_a_dataframe_with_missing_text_is_answered(
 
 
 def test_arrays_and_lists_are_answered(
-    penguins: Penguins, served: Served, mlflow_client: ScoringServerClient
+    penguins: Penguins, served: Served, mlflow_client: Any
 ) -> None:
     rows = _rows(penguins, 10)
     expected = penguin_predictions(penguins, rows)
@@ -87,7 +87,7 @@ async def test_every_json_format_and_csv(penguins: Penguins, penguin_app: Starle
     rows.loc[3, "island"] = None
     expected = penguin_predictions(penguins, rows)
     records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
-    bodies = [
+    bodies: list[dict[str, Any]] = [
         {"dataframe_split": rows.to_dict(orient="split")},
         {"dataframe_records": records},
         {"instances": records},
@@ -100,7 +100,7 @@ async def test_every_json_format_and_csv(penguins: Penguins, penguin_app: Starle
             answer = await http.post(
                 "/invocations", content=content, headers={"content-type": "application/json"}
             )
-            assert answer.status_code == 200, (list(body), answer.text)
+            assert answer.status_code == 200, (body.keys(), answer.text)
             assert answer.json()["predictions"] == expected
         for text in (rows.to_csv(index=False), rows.to_csv(index=False, na_rep="NA")):
             answer = await http.post(
@@ -167,3 +167,20 @@ async def test_content_types_follow_mlflows_415_rules(
     assert answer.status_code == status, answer.text
     if status == 415:
         assert answer.json()["error"]["type"] == "unsupported_media_type"
+
+
+@pytest.mark.anyio
+async def test_a_one_column_model_takes_a_flat_array(penguins: Penguins) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    values = np.array([38.5, 44.0, 51.2])
+    body = dump_input_data(values)  # what MLflow's client sends for a 1-D array
+    assert json.loads(body) == {"inputs": values.tolist()}
+    reference = LinearRegression().fit(penguins.frame[["bill_length"]], penguins.frame["flipper"])
+    expected = reference.predict(pd.DataFrame({"bill_length": values}))
+    async with client(create_app(serving_for("peng-reg@1"))) as http:
+        answer = await http.post(
+            "/invocations", content=body, headers={"content-type": "application/json"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert np.allclose(answer.json()["predictions"], expected)

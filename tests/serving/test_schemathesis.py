@@ -3,6 +3,8 @@ for a numeric model behind a transform and for one with a one-hot text column.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -32,11 +34,11 @@ def categorical_schema(penguins: Penguins) -> schemathesis.BaseSchema:
 
 @numeric.parametrize()
 @settings(_settings, max_examples=60)
-def test_no_server_error_for_a_numeric_model(case: schemathesis.Case) -> None:
+def test_no_server_error_for_a_numeric_model(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(checks=[not_a_server_error])
 
 
 @categorical.parametrize()
 @settings(_settings, max_examples=30)
-def test_no_server_error_for_a_model_with_text_inputs(case: schemathesis.Case) -> None:
+def test_no_server_error_for_a_model_with_text_inputs(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(checks=[not_a_server_error])

@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 
 import modelward as mw
-from modelward.cli.main import main
 from modelward.serving.app import create_app
 from modelward.store.workspace import close_workspaces
-from tests.serving.conftest import Served, client, serving_for
-
-
-def _mw(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run `mw ARGS` in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from tests.serving.conftest import Served, client, run_main, serving_for
 
 
 @pytest.fixture
@@ -38,7 +28,7 @@ def taken_port() -> Iterator[int]:
 def test_a_port_in_use_is_exit_2_before_anything_is_served(
     served: Served, taken_port: int, capsys: pytest.CaptureFixture[str], workers: str
 ) -> None:
-    code, out, err = _mw(
+    code, out, err = run_main(
         capsys, "serve", "bc-clf@1", "--port", str(taken_port), "--workers", workers
     )
     assert code == 2
@@ -52,7 +42,7 @@ def test_a_port_in_use_is_exit_2_before_anything_is_served(
 def test_an_address_that_cannot_be_bound_is_exit_2(
     served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _mw(capsys, "serve", "bc-clf@1", "--host", "192.0.2.1", "--port", "0")
+    code, _, err = run_main(capsys, "serve", "bc-clf@1", "--host", "192.0.2.1", "--port", "0")
     assert code == 2 and "cannot listen on 192.0.2.1:0" in err
     assert len(err.strip().splitlines()) == 1
 
@@ -60,9 +50,9 @@ def test_an_address_that_cannot_be_bound_is_exit_2(
 def test_unknown_model_or_alias_is_exit_2(
     served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _mw(capsys, "serve", "nobody@production", "--port", "0")
+    code, _, err = run_main(capsys, "serve", "nobody@production", "--port", "0")
     assert code == 2 and "unknown model 'nobody'" in err
-    code, _, err = _mw(capsys, "serve", "bc-clf@nonexistent", "--port", "0")
+    code, _, err = run_main(capsys, "serve", "bc-clf@nonexistent", "--port", "0")
     assert code == 2 and "no alias 'nonexistent'" in err
 
 
@@ -87,7 +77,7 @@ def tampered_home(
 def test_a_tampered_artifact_is_exit_1(
     tampered_home: Path, capsys: pytest.CaptureFixture[str], workers: str
 ) -> None:
-    code, _, err = _mw(capsys, "serve", "bc-clf@1", "--port", "0", "--workers", workers)
+    code, _, err = run_main(capsys, "serve", "bc-clf@1", "--port", "0", "--workers", workers)
     assert code == 1
     assert "tampered" in err and len(err.strip().splitlines()) == 1
 
@@ -113,7 +103,7 @@ def pickled(served: Served) -> str:
 def test_an_untrusted_pickle_is_exit_2(
     pickled: str, capsys: pytest.CaptureFixture[str], workers: str
 ) -> None:
-    code, _, err = _mw(capsys, "serve", pickled, "--port", "0", "--workers", workers)
+    code, _, err = run_main(capsys, "serve", pickled, "--port", "0", "--workers", workers)
     assert code == 2 and "--trust" in err
     with pytest.raises(mw.InvalidInput, match="trust"):
         mw.models.load(pickled)
@@ -138,7 +128,7 @@ async def test_an_onnx_model_serves_the_same_answers(
     from sklearn.model_selection import train_test_split
 
     pytest.importorskip("skl2onnx")
-    code, out, err = _mw(
+    code, out, err = run_main(
         capsys,
         *("train", "--data", "bc-prep", "--target", "target"),
         *("--model", "sklearn.ensemble.RandomForestClassifier"),

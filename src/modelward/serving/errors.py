@@ -93,7 +93,7 @@ def error_response(exc: BaseException, *, request_id: str | None = None) -> Resp
     if isinstance(exc, TooLarge):
         headers["connection"] = "close"  # the rest of the body is not read
     # stdlib json: it escapes what orjson refuses (a lone surrogate a client sent)
-    content = json.dumps(error_body(exc, request_id=request_id)).encode()
+    content = json.dumps(error_body(exc, request_id=request_id), separators=(",", ":")).encode()
     return Response(
         content, status_code=http_status(exc), media_type="application/json", headers=headers
     )

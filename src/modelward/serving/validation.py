@@ -59,6 +59,8 @@ def columns_from_payload(
             raise InvalidInput("'dataframe_records' must be a list of objects", field=key)
         if isinstance(value[0], dict):
             table = _by_name(value, names, key)
+        elif len(names) == 1 and not isinstance(value[0], list):  # one value per row
+            table = {names[0]: value}
         else:
             table = _by_position(value, names, key)
     for column in inputs:
