@@ -121,6 +121,8 @@ async def test_every_json_format_and_csv(penguins: Penguins, penguin_app: Starle
         ("island,bill_length,flipper\nDream,40\n", 400, None, "Expected 3 columns"),
         ("island,bill_length,flipper\n", 422, "rows", "empty"),
         ("", 400, None, "Empty CSV"),
+        ("isl\udcffand,bill_length,flipper\nDream,40,190\n", 400, None, "not UTF-8"),
+        ("island,bill_length,flipper\n\udcff,40,190\n", 400, None, "not UTF-8"),
     ],
 )
 async def test_bad_csv_is_a_4xx(
@@ -128,7 +130,9 @@ async def test_bad_csv_is_a_4xx(
 ) -> None:
     async with client(penguin_app) as http:
         answer = await http.post(
-            "/invocations", content=text.encode(), headers={"content-type": "text/csv"}
+            "/invocations",
+            content=text.encode("utf-8", "surrogateescape"),  # \udcff: the byte 0xff
+            headers={"content-type": "text/csv"},
         )
     assert answer.status_code == status, answer.text
     assert answer.json()["error"]["field"] == field

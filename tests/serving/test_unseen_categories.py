@@ -89,3 +89,28 @@ async def test_warnings_stay_bounded(penguins: Penguins, penguin_app: Starlette)
     assert len(many.json()["warnings"]) == 20  # of 150 distinct values
     assert after - before == 300  # every row is counted, warned or not
     assert "isle-" not in exposition  # values are never label values
+
+
+async def test_half_a_surrogate_pair_is_refused_not_a_500(
+    penguins: Penguins, penguin_app: Starlette
+) -> None:
+    # orjson refuses it; Python's JSON (read because of the NaN) lets it through
+    for body in (
+        b'{"instances": [["\\ud800", 40.0, 190.0], [NaN, 41.0, 190.0]]}',
+        b'{"instances": [["\\ud800", 40.0, 190.0], ["Dream", 41.0, 190.0]]}',
+        b'{"instances": [["\\udfff", 40.0, 190.0], [NaN, 41.0, 190.0]]}',
+    ):
+        async with client(penguin_app) as http:
+            answer = await http.post(
+                "/predict", content=body, headers={"content-type": "application/json"}
+            )
+        assert answer.status_code == 400, answer.text
+        assert "surrogate" in answer.json()["error"]["message"]
+    # a whole pair is a character like any other: here, an unseen island
+    body = b'{"instances": [["\\ud83c\\udfdd", 40.0, 190.0], [NaN, 41.0, 190.0]]}'
+    async with client(penguin_app) as http:
+        answer = await http.post(
+            "/predict", content=body, headers={"content-type": "application/json"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert [w["value"] for w in answer.json()["warnings"]] == ["\U0001f3dd"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import reprlib
 from collections.abc import Sequence
 from typing import Any
@@ -85,13 +86,38 @@ def _parse_int(text: str) -> int | float:
     return int(text) if len(text) <= 20 else float(text)
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _parse_non_finite(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_CONSTANTS.__getitem__, parse_int=_parse_int)
+        value = json.loads(body, parse_constant=_CONSTANTS.__getitem__, parse_int=_parse_int)
     except RecursionError:
         raise InvalidInput("the body is not valid JSON: it is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if _SURROGATE.search(body):  # escapes of half a character: refused, as orjson does
+        _check_text(value)
+    return value
+
+
+def _check_text(value: Any) -> None:
+    pending = [value]
+    while pending:  # a loop, not recursion: the value may be nested a thousand deep
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(
+                    "the body is not valid JSON: a string holds half of a surrogate pair "
+                    f"({shown(item)}), which is no text"
+                ) from None
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
 
 
 def parse_csv(body: bytes, inputs: Sequence[dict[str, str]]) -> dict[str, list[Any]]:
@@ -103,6 +129,10 @@ def parse_csv(body: bytes, inputs: Sequence[dict[str, str]]) -> dict[str, list[A
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the CSV body is not UTF-8 text: {exc}") from None
     names = [column["name"] for column in inputs]
     by_kind = {"number": pa.float64(), "integer": pa.float64(), "boolean": pa.bool_()}
     types = {c["name"]: by_kind.get(c.get("kind", "number"), pa.string()) for c in inputs}

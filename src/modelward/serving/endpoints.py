@@ -9,7 +9,6 @@ and queued for the prediction log, answered or not.
 from __future__ import annotations
 
 import html
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -116,15 +115,8 @@ async def _predict(serving: Serving, request: Request, accepted: tuple[str, ...]
     _log(serving, request_id, served, started, 200, table, predictions.values, None)
     serving.metrics.observe(route, 200, started)
     return Response(
-        _dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
+        orjson.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
     )
-
-
-def _dumps(answer: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(answer)
-    except TypeError:  # a lone surrogate a client sent, echoed in a warning
-        return json.dumps(answer).encode()
 
 
 def _log(
