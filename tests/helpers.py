@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import click
 
 
 @dataclass
@@ -34,3 +37,50 @@ def mw(*args: str | Path, home: Path, cwd: Path | None = None, timeout: float = 
         timeout=timeout,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+class _Main(click.Command):
+    """`modelward.cli.main.main` as a command CliRunner can invoke: its error boundary included."""
+
+    def main(self, args: Any = None, prog_name: Any = None, **extra: Any) -> Any:  # type: ignore[override]
+        from modelward.cli.main import main
+
+        return main(list(args or ()))
+
+
+def mw_in_process(
+    *args: str | Path,
+    home: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    color: bool = False,
+) -> Result:
+    """Run `mw ARGS` in this process, as a user's shell would (exit code, stdout, stderr).
+
+    The whole entry point runs, error boundary included, so exit codes and the
+    one-line errors are those of the real command; output is not a terminal
+    (`color=True`: click passes escape sequences on as it does to a terminal).
+    Workspaces are closed afterwards, as a process ending would close them.
+    """
+    from click.testing import CliRunner
+
+    from modelward.store.workspace import close_workspaces
+
+    environment: dict[str, str | None] = {
+        "MODELWARD_HOME": str(home),
+        "MODELWARD_DB": None,
+        "MODELWARD_ARTIFACTS": None,
+        **(env or {}),
+    }
+    with contextlib.chdir(cwd or Path.cwd()):
+        try:
+            result = CliRunner().invoke(
+                _Main("mw"),
+                [str(a) for a in args],
+                env=environment,
+                catch_exceptions=False,
+                color=color,
+            )
+        finally:
+            close_workspaces()
+    return Result(result.exit_code, result.stdout, result.stderr)

@@ -21,9 +21,14 @@ from modelward.errors import (
     ModelwardError,
     NotFound,
 )
+from modelward.tracking.registration import use_registrar as _use_registrar
+from modelward.training.scoring import use_scorer as _use_scorer
 
 if TYPE_CHECKING:
-    from modelward import data, models, tracking
+    from modelward import data, tracking
+    from modelward.registry import models
+    from modelward.registry.entities import ModelVersion
+    from modelward.store.workspace import Workspace
     from modelward.tracking import start_run
 
 __version__ = "0.1.0"
@@ -43,13 +48,40 @@ __all__ = [
     "tracking",
 ]
 
-_LAZY_SUBMODULES = {"data", "models", "tracking"}
+_LAZY_MODULES = {
+    "data": "modelward.data",
+    "models": "modelward.registry.models",
+    "tracking": "modelward.tracking",
+}
 _LAZY_FUNCTIONS = {"start_run": "modelward.tracking"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"modelward.{name}")
-    if name in _LAZY_FUNCTIONS:
-        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
-    raise AttributeError(f"module 'modelward' has no attribute {name!r}")
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+    elif name in _LAZY_FUNCTIONS:
+        value = getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+    else:
+        raise AttributeError(f"module 'modelward' has no attribute {name!r}")
+    globals()[name] = value  # found once; later lookups skip this function
+    return value
+
+
+# -- the composition root: later stages plugged into the ports of earlier ones ----------
+# Each import happens on first use, so `import modelward` stays cheap.
+
+
+def _register_run(workspace: Workspace, run_id: str, name: str) -> ModelVersion:
+    from modelward.registry.service import ModelRegistry
+
+    return ModelRegistry(workspace).register_run(run_id, name)
+
+
+def _holdout_metrics(estimator: Any, X: Any, y: Any, task: str) -> dict[str, float]:
+    from modelward.evaluation.holdout import holdout_metrics
+
+    return holdout_metrics(estimator, X, y, task)
+
+
+_use_registrar(_register_run)
+_use_scorer(_holdout_metrics)

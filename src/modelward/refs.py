@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 from modelward.errors import InvalidInput
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 LATEST = "latest"
 
 
 def validate_name(name: str, what: str = "name") -> str:
     """Return `name` if it is a legal dataset/model name, else raise InvalidInput."""
-    if not isinstance(name, str) or not _NAME.match(name) or name.endswith("."):
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith("."):
         raise InvalidInput(
             f"illegal {what} {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -25,7 +25,7 @@ def validate_name(name: str, what: str = "name") -> str:
 
 def validate_alias(alias: str) -> str:
     """Return `alias` if it is a legal alias name, else raise InvalidInput."""
-    if not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         raise InvalidInput(
             f"illegal alias {alias!r}: use letters, digits, '_' or '-', starting with a letter"
         )
@@ -49,7 +49,7 @@ class Ref:
         validate_name(name)
         if not sep:
             return cls(name=name, alias=LATEST)
-        if selector.isdigit():
+        if selector.isascii() and selector.isdigit():
             version = int(selector)
             if version < 1:
                 raise InvalidInput(f"bad reference {text!r}: versions are numbered from 1")

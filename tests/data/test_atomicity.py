@@ -62,3 +62,26 @@ def test_profile_failure_writes_no_metadata(
     with pytest.raises(MemoryError):
         DatasetCatalog(workspace).add_file(source, "atomic")
     assert _counts(workspace) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("bad.csv", b'a,b\n1,2\n3,4,5,6\n"unterminated\n', "cannot read"),
+        ("header.csv", b"a,b\n", "no data rows"),
+        ("broken.parquet", b"PAR1 not really parquet PAR1", "cannot read"),
+        ("rows.jsonl", b'{"a": 1}\n{"a": \n', "cannot read"),
+    ],
+)
+def test_a_file_that_fails_after_it_was_copied_leaves_no_blob(
+    workspace: Workspace, tmp_path: Path, name: str, content: bytes, fragment: str
+) -> None:
+    from modelward.errors import InvalidInput
+
+    source = tmp_path / name
+    source.write_bytes(content)
+    with pytest.raises(InvalidInput, match=fragment):
+        DatasetCatalog(workspace).add_file(source, "broken")
+    assert _counts(workspace) == (0, 0)
+    left = [p for p in workspace.artifacts.root.rglob("*") if not p.is_dir()]
+    assert left == []

@@ -181,3 +181,16 @@ def test_unknown_references_are_not_found(
         catalog.get("people@7")
     with pytest.raises(NotFound, match="alias 'production'"):
         catalog.get("people@production")
+
+
+def test_repr_of_a_version_is_one_short_line(catalog: DatasetCatalog) -> None:
+    wide = pd.DataFrame({f"feature_{i}": range(i, i + 50) for i in range(200)})
+    version, _ = catalog.add_frame(wide, "wide")
+    text = repr(version)
+    assert "\n" not in text and len(text) < 200, text
+    for part in ("'wide@1'", "rows=50", "columns=200", "format='parquet'", version.digest[:12]):
+        assert part in text
+    child, _ = catalog.transform("wide@1", {"steps": [{"drop": ["feature_0"]}]}, "narrow")
+    assert "parent='wide@1'" in repr(child) and "columns=199" in repr(child)
+    summary = catalog.summaries()[0]
+    assert len(repr(summary)) < 300  # a summary shows its newest version the same way

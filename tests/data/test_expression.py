@@ -278,3 +278,19 @@ def test_ten_million_rows_are_filtered_quickly() -> None:
     expected = (age >= 18) & (frame.score.to_numpy() * 2 > 0.5)
     np.testing.assert_array_equal(result, expected)
     assert elapsed < 5.0, f"took {elapsed:.1f}s"
+
+
+def test_parsing_needs_neither_pandas_nor_numpy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from modelward.data.expression import parse_expression\n"
+        "parse_expression('age >= 18 and city in [\"Lyon\"]')\n"
+        "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -130,3 +130,66 @@ def test_falls_back_when_the_kernel_cannot_copy(
     assert digest == hashlib.sha256(payload).hexdigest()
     assert store.read_bytes(digest) == payload
     assert list((store.root / "tmp").iterdir()) == []
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("source_mode", [0o600, 0o644, 0o444])
+def test_the_store_is_private_whatever_the_source_and_umask(
+    tmp_path: Path, source_mode: int
+) -> None:
+    previous = os.umask(0)  # even a permissive umask gives no one else access
+    try:
+        store = LocalArtifactStore(tmp_path / "home" / "blobs")
+        source = tmp_path / "secret.csv"
+        source.write_bytes(b"a,b\n1,2\n")
+        os.chmod(source, source_mode)
+        digests = [store.put_file(source), store.put_bytes(b"model bytes")]
+    finally:
+        os.umask(previous)
+    for digest in digests:
+        blob = store.root / "sha256" / digest[:2] / digest[2:]
+        assert _mode(blob) == 0o600
+        for folder in (blob.parent, store.root / "sha256", store.root, store.root / "tmp"):
+            assert _mode(folder) == 0o700, folder
+    assert _mode(tmp_path / "home") == 0o700  # created for the store, so private too
+
+
+def test_modes_are_a_choice_of_the_store(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "blobs", file_mode=0o640, dir_mode=0o750)
+    digest = store.put_bytes(b"shared with the group")
+    assert _mode(store.root / "sha256" / digest[:2] / digest[2:]) == 0o640
+    assert _mode(store.root / "sha256" / digest[:2]) == 0o750
+
+
+def test_existing_folders_keep_their_modes(tmp_path: Path) -> None:
+    home = tmp_path / "project"
+    home.mkdir(mode=0o755)
+    os.chmod(home, 0o755)
+    LocalArtifactStore(home / "blobs").put_bytes(b"x")
+    assert _mode(home) == 0o755  # not ours to change
+    assert _mode(home / "blobs") == 0o700
+
+
+def test_a_staged_copy_is_stored_only_when_committed(
+    store: LocalArtifactStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "d.bin"
+    source.write_bytes(b"checked before it is kept")
+    digest = hashlib.sha256(b"checked before it is kept").hexdigest()
+    with store.stage_file(source) as staged:
+        assert staged.digest == digest and staged.path.read_bytes() == source.read_bytes()
+        assert not store.exists(digest)
+    assert not store.exists(digest)
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+    with pytest.raises(ValueError, match="refused"), store.stage_file(source) as staged:
+        raise ValueError("refused by the caller")
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+    with store.stage_file(source) as staged:
+        assert staged.commit() == digest
+    assert store.read_bytes(digest) == source.read_bytes()
+    assert list((store.root / "tmp").iterdir()) == []

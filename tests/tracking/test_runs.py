@@ -143,3 +143,74 @@ def test_order_by_metric_descending_puts_missing_last(grid: dict[str, str]) -> N
 def test_filter_values_are_bound_not_spliced(grid: dict[str, str]) -> None:
     assert _names("name = 'x'' or ''1''=''1'") == []
     assert len(_names()) == 6  # the table is intact
+
+
+def test_search_results_are_the_runs_get_returns(grid: dict[str, str], tmp_path: Path) -> None:
+    # search reads rows straight from the driver and builds Runs without __init__:
+    # every field must still come out as `get` (the ordinary path) gives it
+    import dataclasses
+
+    data = mw.data.add(pd.DataFrame({"x": [1.0]}), name="seen")
+    with mw.start_run(experiment="grid", name="full", seed=3) as run:
+        run.log_input(data)
+        run.log_params({"C": 0.5})
+    for found in mw.tracking.search_runs(experiment="grid"):
+        stored = mw.tracking.get_run(found.id)
+        assert found == dataclasses.replace(stored, environment=None, artifacts=())
+        assert found.start_time.utcoffset() is not None and found.start_time == stored.start_time
+        assert set(vars(found)) == {f.name for f in dataclasses.fields(found)}
+    (full,) = mw.tracking.search_runs("name = 'full'")
+    assert full.seed == 3 and [i.ref for i in full.inputs] == ["seen@1"]
+    assert full.git_dirty in (None, True, False)
+
+
+def test_a_large_experiment_is_searched_from_the_filter_with_the_same_answer(
+    grid: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.tracking import repository
+
+    queries = [
+        ("metrics.f1 > 0.8", None),
+        ("metrics.f1 >= 0.9 or tags.team = 'fraud'", "-metrics.f1"),
+        ("not params.optimizer = 'adam'", None),
+    ]
+    small = [_names(text, experiment="grid", order_by=order) for text, order in queries]
+    monkeypatch.setattr(repository, "_SMALL_EXPERIMENT", 0)  # every experiment is "large"
+    large = [_names(text, experiment="grid", order_by=order) for text, order in queries]
+    assert large == small
+    assert set(small[0]) == {"adam-0.91", "sgd-0.85", "gd-0.95"}
+
+
+def test_log_model_registers_through_the_registrar_the_run_was_given(home: Path) -> None:
+    # tracking knows no registry: the run calls the port it was given (or the process
+    # default, which `modelward/__init__.py` wires to the registry)
+    from sklearn.linear_model import LinearRegression
+
+    from modelward.store.workspace import open_workspace
+    from modelward.tracking import registration
+    from modelward.tracking.run import ActiveRun
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 3.0, 5.0, 7.0]})
+    data = mw.data.add(frame, name="line")
+    model = LinearRegression().fit(frame[["x"]], frame["y"])
+    calls: list[tuple[str, str]] = []
+
+    def registrar(workspace: object, run_id: str, name: str) -> str:
+        calls.append((run_id, name))
+        return f"registered {name}"
+
+    with ActiveRun(open_workspace(), registrar=registrar) as run:
+        assert run.log_model(model, name="line-model", data=data) == "registered line-model"
+    assert calls == [(run.id, "line-model")]
+    assert mw.models.list() == []  # the given registrar was used, not the registry
+
+    default = registration.default_registrar()
+    registration.use_registrar(None)
+    try:
+        with ActiveRun(open_workspace()) as run, pytest.raises(InvalidInput, match="registry"):
+            run.log_model(model, name="line-model", data=data)
+        assert "model/model.json" not in {a.path for a in mw.tracking.get_run(run.id).artifacts}
+    finally:
+        registration.use_registrar(default)
+    with mw.start_run() as run:  # the wired default: a real registered version
+        assert run.log_model(model, name="line-model", data=data).ref == "line-model@1"

@@ -14,6 +14,8 @@ from modelward.cli.output import (
     json_option,
     print_json,
     progress,
+    safe_markup,
+    safe_text,
     sparkline,
 )
 
@@ -40,10 +42,11 @@ def _report_added(version: DatasetVersion, created: bool, as_json: bool) -> None
         return
     state = "new version" if created else "unchanged: same content as the existing version"
     click.echo(
-        f"{version.ref}  ({state})  {version.n_rows:,} rows x {len(version.schema)} columns, "
+        f"{safe_text(version.ref)}  ({state})  {version.n_rows:,} rows x {len(version.schema)} "
+        "columns, "
         f"{human_size(version.size_bytes)}, sha256 {version.digest[:12]}"
     )
-    click.echo(f"next: mw data show {version.ref}")
+    click.echo(f"next: mw data show {safe_text(version.ref)}")
 
 
 @data.command("add")
@@ -87,12 +90,12 @@ def list_(as_json: bool) -> None:
     for summary in summaries:
         latest = summary.latest
         table.add_row(
-            summary.name,
+            safe_markup(summary.name),
             str(latest.version),
             str(summary.versions),
             f"{latest.n_rows:,}",
             str(len(latest.schema)),
-            latest.format,
+            safe_markup(latest.format),
             human_size(latest.size_bytes),
             latest.created_at.strftime("%Y-%m-%d %H:%M"),
         )
@@ -126,20 +129,25 @@ def _print_version(
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]{version.ref}[/bold]  (versions: {', '.join(map(str, numbers))})")
-    out.print(f"  sha256     {version.digest}")
+    out.print(
+        f"[bold]{safe_markup(version.ref)}[/bold]  (versions: {', '.join(map(str, numbers))})"
+    )
+    out.print(f"  sha256     {safe_markup(version.digest)}")
     out.print(
         f"  data       {version.n_rows:,} rows x {len(version.schema)} columns, "
-        f"{version.format}, {human_size(version.size_bytes)}"
+        f"{safe_markup(version.format)}, {human_size(version.size_bytes)}"
     )
-    out.print(f"  created    {version.created_at:%Y-%m-%d %H:%M:%S %Z} by {version.created_by}")
-    out.print(f"  source     {_describe_source(version.source)}")
+    out.print(
+        f"  created    {version.created_at:%Y-%m-%d %H:%M:%S %Z} by "
+        f"{safe_markup(version.created_by)}"
+    )
+    out.print(f"  source     {safe_markup(_describe_source(version.source))}")
     if version.description:
-        out.print(f"  note       {version.description}")
+        out.print(f"  note       {safe_markup(version.description)}")
     if lineage:
         chain = " <- ".join([version.ref, *(parent.ref for parent in lineage)])
-        out.print(f"  lineage    {chain}")
-        out.print(f"  spec       sha256 {version.spec_digest}")
+        out.print(f"  lineage    {safe_markup(chain)}")
+        out.print(f"  spec       sha256 {safe_markup(version.spec_digest)}")
     numeric = Table(
         "column",
         "dtype",
@@ -167,8 +175,8 @@ def _print_version(
         if stats is not None:
             quantiles = stats.get("quantiles") or {}
             numeric.add_row(
-                column["name"],
-                column["dtype"],
+                safe_markup(column["name"]),
+                safe_markup(column["dtype"]),
                 fmt_number(column["missing"]),
                 fmt_number(stats["mean"]),
                 fmt_number(stats["std"]),
@@ -181,24 +189,32 @@ def _print_version(
         categorical = column.get("categorical")
         when = column.get("datetime")
         if categorical is not None:
-            top = ", ".join(f"{value} ({count:,})" for value, count in categorical["top"][:5])
+            top = ", ".join(
+                f"{safe_markup(value)} ({count:,})" for value, count in categorical["top"][:5]
+            )
             other.add_row(
-                column["name"],
-                column["dtype"],
+                safe_markup(column["name"]),
+                safe_markup(column["dtype"]),
                 fmt_number(column["missing"]),
                 fmt_number(categorical["cardinality"]),
                 top,
             )
         elif when is not None:
             other.add_row(
-                column["name"],
-                column["dtype"],
+                safe_markup(column["name"]),
+                safe_markup(column["dtype"]),
                 fmt_number(column["missing"]),
                 "",
-                f"{when['min']} .. {when['max']}",
+                safe_markup(f"{when['min']} .. {when['max']}"),
             )
         else:
-            other.add_row(column["name"], column["dtype"], fmt_number(column["missing"]), "", "")
+            other.add_row(
+                safe_markup(column["name"]),
+                safe_markup(column["dtype"]),
+                fmt_number(column["missing"]),
+                "",
+                "",
+            )
     if numeric.row_count:
         out.print(numeric)
     if other.row_count:
@@ -238,18 +254,21 @@ def _print_diff(payload: dict[str, Any]) -> None:
     out = console()
     rows = payload["rows"]
     out.print(
-        f"[bold]{payload['a']} -> {payload['b']}[/bold]  rows {rows['a']:,} -> {rows['b']:,} "
-        f"({rows['delta']:+,})"
+        f"[bold]{safe_markup(payload['a'])} -> {safe_markup(payload['b'])}[/bold]  "
+        f"rows {rows['a']:,} -> {rows['b']:,} ({rows['delta']:+,})"
     )
     if not payload.get("has_changes"):
         out.print("no differences in schema or statistics")
         return
     for name in payload.get("added", []):
-        out.print(f"  [green]+ column {name}[/green]")
+        out.print(f"  [green]+ column {safe_markup(name)}[/green]")
     for name in payload.get("removed", []):
-        out.print(f"  [red]- column {name}[/red]")
+        out.print(f"  [red]- column {safe_markup(name)}[/red]")
     for change in payload.get("dtype_changes", []):
-        out.print(f"  ~ column {change['name']}: {change['from']} -> {change['to']}")
+        out.print(
+            f"  ~ column {safe_markup(change['name'])}: {safe_markup(change['from'])} -> "
+            f"{safe_markup(change['to'])}"
+        )
     table = Table("column", "statistic", "a", "b", "delta", "relative")
     for column in payload.get("columns", []):
         for stat, values in column.get("stats", {}).items():
@@ -257,8 +276,8 @@ def _print_diff(payload: dict[str, Any]) -> None:
                 continue
             relative = values.get("relative")
             table.add_row(
-                column["name"],
-                stat,
+                safe_markup(column["name"]),
+                safe_markup(stat),
                 fmt_number(values.get("a")),
                 fmt_number(values.get("b")),
                 fmt_number(values.get("delta")),
@@ -280,7 +299,7 @@ def export(ref: str, path: Path, as_json: bool) -> None:
     if as_json:
         print_json({"ref": version.ref, "path": str(written.absolute()), "rows": version.n_rows})
         return
-    click.echo(f"wrote {version.ref} ({version.n_rows:,} rows) to {written}")
+    click.echo(f"wrote {version.ref} ({version.n_rows:,} rows) to {safe_text(written)}")
 
 
 @data.command("transform")
@@ -303,7 +322,8 @@ def transform(ref: str, spec_path: Path, name: str, as_json: bool) -> None:
         return
     state = "new version" if created else "unchanged: same output as the existing version"
     click.echo(
-        f"{version.ref}  ({state})  from {version.parent_ref}, {version.n_rows:,} rows x "
+        f"{safe_text(version.ref)}  ({state})  from {safe_text(version.parent_ref)}, "
+        f"{version.n_rows:,} rows x "
         f"{len(version.schema)} columns, spec sha256 {(version.spec_digest or '')[:12]}"
     )
-    click.echo(f"next: mw data show {version.ref}")
+    click.echo(f"next: mw data show {safe_text(version.ref)}")

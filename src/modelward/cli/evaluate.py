@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from modelward.cli.output import console, fmt_number, json_option, print_json, progress
+from modelward.cli.output import (
+    console,
+    fmt_number,
+    json_option,
+    print_json,
+    progress,
+    safe_markup,
+)
+
+if TYPE_CHECKING:
+    from modelward.store.workspace import Workspace
 
 
 @click.command()
-@click.argument("model")
+@click.argument("model", metavar="MODEL")
 @click.option("--data", required=True, help="Dataset version to score on, e.g. churn@4.")
 @click.option("--target", default=None, help="Target column (default: the training target).")
 @click.option(
@@ -30,29 +41,61 @@ def evaluate(
     trust: bool,
     as_json: bool,
 ) -> None:
-    """Score MODEL (a run id) on a dataset version; store metrics and plots."""
+    """Score MODEL (a run id, or a registered MODEL@ref) on a dataset version; store
+    metrics and plots."""
     from modelward.evaluation.evaluate import evaluate_run_model
     from modelward.store.workspace import open_workspace
 
+    workspace = open_workspace()
+    run_id, model_ref = _run_of(workspace, model)
     with progress(as_json) as stage:
         record = evaluate_run_model(
-            open_workspace(),
-            model,
+            workspace,
+            run_id,
             data,
             target=target,
             trust=trust,
             plots_dir=plots_dir,
             progress=stage,
+            model_ref=model_ref,
         )
     if as_json:
         print_json(record.to_dict())
         return
     out = console()
+    shown = record.model_ref if model_ref else f"run {(record.run_id or '')[:8]}"
     out.print(
-        f"[bold]evaluation {record.id}[/bold]: run {(record.run_id or '')[:8]} on {record.data} "
-        f"({record.n_rows:,} rows, target {record.target})"
+        f"[bold]evaluation {safe_markup(record.id)}[/bold]: {safe_markup(shown)} on "
+        f"{safe_markup(record.data)} ({record.n_rows:,} rows, target {safe_markup(record.target)})"
     )
-    out.print("  " + "  ".join(f"{k} {fmt_number(v)}" for k, v in record.metrics.items()))
-    out.print(f"  plots: {', '.join(sorted(record.plots))}")
+    metrics = "  ".join(f"{k} {fmt_number(v)}" for k, v in record.metrics.items())
+    out.print("  " + safe_markup(metrics))
+    out.print(f"  plots: {safe_markup(', '.join(sorted(record.plots)))}")
     if plots_dir is not None:
-        out.print(f"  written to {plots_dir}")
+        out.print(f"  written to {safe_markup(plots_dir)}")
+
+
+def _run_of(workspace: Workspace, model: str) -> tuple[str, str | None]:
+    """(run id, model ref): MODEL@ref is a registered version, anything else a run id
+    (or prefix); a bare name that is no run but a registered model means its latest."""
+    from modelward.errors import NotFound
+    from modelward.registry.service import ModelRegistry
+
+    if "@" in model:
+        version = ModelRegistry(workspace).get(model)
+    else:
+        from modelward.tracking.repository import RunRepository
+
+        try:
+            return RunRepository(workspace.db).get(model).id, None
+        except NotFound:
+            try:
+                version = ModelRegistry(workspace).get(model)
+            except NotFound:
+                raise NotFound(
+                    f"unknown run or model {model!r}: give a run id (mw runs list) "
+                    "or a registered MODEL@ref (mw models list)"
+                ) from None
+    if version.run_id is None:
+        raise NotFound(f"{version.ref} was not trained by a tracked run: nothing to evaluate")
+    return version.run_id, version.ref

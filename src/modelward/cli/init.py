@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelward.cli.output import json_option, print_json
+from modelward.cli.output import json_option, print_json, safe_text
 
 
 @click.command()
@@ -15,7 +15,7 @@ def init(as_json: bool) -> None:
     from modelward.store.workspace import open_workspace
 
     workspace = open_workspace()
-    workspace.settings.artifact_root.mkdir(parents=True, exist_ok=True)
+    workspace.artifacts.create()
     info = {
         "home": str(workspace.settings.home),
         "database": redact_url(workspace.settings.db_url),
@@ -25,7 +25,7 @@ def init(as_json: bool) -> None:
     if as_json:
         print_json(info)
         return
-    click.echo(f"modelward store ready in {info['home']}")
-    click.echo(f"  database   {info['database']} (schema {info['schema_revision']})")
-    click.echo(f"  artifacts  {info['artifacts']}")
+    click.echo(f"modelward store ready in {safe_text(info['home'])}")
+    click.echo(f"  database   {safe_text(info['database'])} (schema {info['schema_revision']})")
+    click.echo(f"  artifacts  {safe_text(info['artifacts'])}")
     click.echo("next: mw data add FILE --name NAME, or mw demo")

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modelward.cli.output import console, fmt_number, json_option, print_json
+from modelward.cli.output import (
+    console,
+    fmt_number,
+    json_option,
+    print_json,
+    safe_markup,
+    safe_text,
+)
 
 if TYPE_CHECKING:
     from modelward.registry.service import ModelRegistry
@@ -43,10 +50,10 @@ def list_(as_json: bool) -> None:
     for model in found:
         aliases = ", ".join(f"{alias} -> {v}" for alias, v in model.aliases.items())
         table.add_row(
-            model.name,
+            safe_markup(model.name),
             str(model.n_versions),
             str(model.latest_version or ""),
-            aliases,
+            safe_markup(aliases),
             f"{model.created_at:%Y-%m-%d %H:%M}",
         )
     console().print(table)
@@ -64,17 +71,25 @@ def show(model: str, as_json: bool) -> None:
             print_json(version.to_dict())
             return
         out = console()
-        out.print(f"[bold]{version.ref}[/bold]  {', '.join(version.aliases)}")
-        out.print(f"  class      {version.class_name} ({version.flavor}, {version.format})")
-        out.print(f"  sha256     {version.digest}")
-        out.print(f"  task       {version.task}, target {version.signature.get('target')}")
-        out.print(f"  trained    run {version.run_id} on {version.data}")
-        inputs = ", ".join(c["name"] for c in version.signature["inputs"])
-        out.print(f"  inputs     {inputs}")
+        out.print(
+            f"[bold]{safe_markup(version.ref)}[/bold]  {safe_markup(', '.join(version.aliases))}"
+        )
+        out.print(
+            f"  class      {safe_markup(version.class_name)} "
+            f"({safe_markup(version.flavor)}, {safe_markup(version.format)})"
+        )
+        out.print(f"  sha256     {safe_markup(version.digest)}")
+        out.print(
+            f"  task       {safe_markup(version.task)}, "
+            f"target {safe_markup(version.signature.get('target'))}"
+        )
+        out.print(f"  trained    run {safe_markup(version.run_id)} on {safe_markup(version.data)}")
+        inputs = ", ".join(str(c["name"]) for c in version.signature["inputs"])
+        out.print(f"  inputs     {safe_markup(inputs)}")
         if version.transform is not None:
             out.print("  transform  stored (applied to requests before predicting)")
         metrics = "  ".join(f"{k} {fmt_number(v)}" for k, v in version.metrics.items())
-        out.print(f"  metrics    {metrics}")
+        out.print(f"  metrics    {safe_markup(metrics)}")
         return
     versions = registry.versions(model)
     audit = registry.audit(model)
@@ -90,14 +105,16 @@ def show(model: str, as_json: bool) -> None:
     from rich.table import Table
 
     keys = [k for k in HEADLINE_METRICS if any(k in v.metrics for v in versions)]
-    table = Table("version", "aliases", "class", "data", "run", *keys, "created", title=model)
+    table = Table(
+        "version", "aliases", "class", "data", "run", *keys, "created", title=safe_markup(model)
+    )
     for v in versions:
         table.add_row(
             str(v.version),
-            ", ".join(v.aliases),
-            v.class_name.rsplit(".", 1)[-1],
-            v.data or "",
-            (v.run_id or "")[:8],
+            safe_markup(", ".join(v.aliases)),
+            safe_markup(v.class_name.rsplit(".", 1)[-1]),
+            safe_markup(v.data or ""),
+            safe_markup((v.run_id or "")[:8]),
             *(fmt_number(v.metrics.get(k)) for k in keys),
             f"{v.created_at:%Y-%m-%d %H:%M}",
         )
@@ -109,8 +126,8 @@ def show(model: str, as_json: bool) -> None:
             moved = f"{change.from_version or '-'} -> {change.to_version}"
             why = f": {change.reason}" if change.reason else ""
             out.print(
-                f"  {change.at:%Y-%m-%d %H:%M:%S}  {change.alias:<12} {moved:<10} "
-                f"by {change.actor}{why}"
+                f"  {change.at:%Y-%m-%d %H:%M:%S}  {safe_markup(f'{change.alias:<12}')} "
+                f"{moved:<10} by {safe_markup(change.actor)}{safe_markup(why)}"
             )
 
 
@@ -125,7 +142,9 @@ def register(run_id: str, name: str, description: str | None, as_json: bool) -> 
     if as_json:
         print_json(version.to_dict())
         return
-    click.echo(f"registered {version.ref} from run {(version.run_id or '')[:8]}")
+    click.echo(
+        f"registered {safe_text(version.ref)} from run {safe_text((version.run_id or '')[:8])}"
+    )
 
 
 @models.command("alias")
@@ -158,6 +177,6 @@ def alias(
         )
         return
     for check in checks:
-        click.echo(f"  gate {check.describe()}")
+        click.echo(f"  gate {safe_text(check.describe())}")
     before = f"from version {previous.version}" if previous else "newly set"
-    click.echo(f"{model}@{alias} -> version {current.version} ({before})")
+    click.echo(f"{safe_text(model)}@{safe_text(alias)} -> version {current.version} ({before})")

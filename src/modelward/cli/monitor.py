@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from modelward.cli.output import console, fmt_number, json_option, print_json, progress
+from modelward.cli.output import (
+    console,
+    fmt_number,
+    json_option,
+    print_json,
+    progress,
+    safe_markup,
+)
 
 
 @click.group()
@@ -82,8 +89,9 @@ def _print_drift(result: dict[str, Any]) -> None:
     verdict = result["dataset"]
     colour = "red" if verdict["drifted"] else "green"
     out.print(
-        f"[bold]{result['model']}[/bold]: reference {result['reference']} "
-        f"({result['n_reference']:,} rows) vs {result['current']} ({result['n_current']:,} rows)"
+        f"[bold]{safe_markup(result['model'])}[/bold]: reference "
+        f"{safe_markup(result['reference'])} ({result['n_reference']:,} rows) vs "
+        f"{safe_markup(result['current'])} ({result['n_current']:,} rows)"
     )
     out.print(
         f"verdict: [{colour}]{'DRIFTED' if verdict['drifted'] else 'no drift'}[/{colour}] "
@@ -95,17 +103,17 @@ def _print_drift(result: dict[str, Any]) -> None:
         statistic = feature.get("ks_statistic", feature.get("chi2_statistic"))
         pvalue = feature.get("ks_pvalue", feature.get("chi2_pvalue"))
         table.add_row(
-            feature["name"],
-            feature.get("kind", ""),
+            safe_markup(feature["name"]),
+            safe_markup(feature.get("kind", "")),
             fmt_number(feature.get("psi")),
             fmt_number(statistic),
             fmt_number(pvalue),
             "[red]yes[/red]" if feature.get("drifted") else "no",
-            str(feature.get("reason") or ""),
+            safe_markup(feature.get("reason") or ""),
         )
     out.print(table)
     if result.get("html"):
-        out.print(f"report: {result['html']}")
+        out.print(f"report: {safe_markup(result['html'])}")
 
 
 @monitor.command("alerts")
@@ -132,12 +140,12 @@ def alerts(model: str | None, state: str | None, limit: int, as_json: bool) -> N
         colour = "red" if alert.state == "firing" else "green"
         table.add_row(
             f"{alert.at:%Y-%m-%d %H:%M:%S}",
-            alert.model or "",
-            alert.rule,
-            f"[{colour}]{alert.state}[/{colour}]",
-            alert.metric,
+            safe_markup(alert.model or ""),
+            safe_markup(alert.rule),
+            f"[{colour}]{safe_markup(alert.state)}[/{colour}]",
+            safe_markup(alert.metric),
             fmt_number(alert.value),
-            alert.message,
-            alert.webhook or "",
+            safe_markup(alert.message),
+            safe_markup(alert.webhook or ""),
         )
     console().print(table)

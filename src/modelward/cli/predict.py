@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from modelward.cli.output import json_option, print_json
+from modelward.cli.output import json_option, print_json, safe_text
 
 
 @click.command()
@@ -43,6 +43,6 @@ def predict(
         print_json(result.to_dict())
         return
     click.echo(
-        f"wrote {result.rows:,} predictions of {result.model} for {result.source} to {result.out} "
-        f"in {result.seconds:.2f} s"
+        f"wrote {result.rows:,} predictions of {safe_text(result.model)} for "
+        f"{safe_text(result.source)} to {safe_text(result.out)} in {result.seconds:.2f} s"
     )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from modelward.cli.output import console, fmt_number, json_option, print_json
+from modelward.cli.output import console, fmt_number, json_option, print_json, safe_markup
 
 if TYPE_CHECKING:
     from modelward.tracking.entities import Run
@@ -52,12 +52,12 @@ def list_(
     from rich.table import Table
 
     metric_keys = sorted({key for run in found for key in run.metrics})[:8]
-    table = Table("run", "experiment", "name", "status", "started", *metric_keys)
+    table = Table("run", "experiment", "name", "status", "started", *map(safe_markup, metric_keys))
     for run in found:
         table.add_row(
-            run.id[:8],
-            run.experiment,
-            run.name,
+            safe_markup(run.id[:8]),
+            safe_markup(run.experiment),
+            safe_markup(run.name),
             _status(run.status),
             run.start_time.strftime("%Y-%m-%d %H:%M:%S"),
             *(fmt_number(run.metrics.get(key)) for key in metric_keys),
@@ -67,7 +67,7 @@ def list_(
 
 def _status(status: str) -> str:
     colour = {"finished": "green", "failed": "red", "running": "yellow"}.get(status, "white")
-    return f"[{colour}]{status}[/{colour}]"
+    return f"[{colour}]{safe_markup(status)}[/{colour}]"
 
 
 @runs.command("show")
@@ -82,25 +82,31 @@ def show(run_id: str, as_json: bool) -> None:
         print_json(run.to_dict())
         return
     out = console()
-    out.print(f"[bold]run {run.id}[/bold]  {run.name}  ({run.experiment})  {_status(run.status)}")
+    out.print(
+        f"[bold]run {safe_markup(run.id)}[/bold]  {safe_markup(run.name)}  "
+        f"({safe_markup(run.experiment)})  {_status(run.status)}"
+    )
     duration = run.duration_seconds
     out.print(
-        f"  started   {run.start_time:%Y-%m-%d %H:%M:%S} by {run.user}"
+        f"  started   {run.start_time:%Y-%m-%d %H:%M:%S} by {safe_markup(run.user)}"
         + (f", took {duration:.2f} s" if duration is not None else "")
     )
     if run.git_commit:
         dirty = " (uncommitted changes)" if run.git_dirty else ""
-        out.print(f"  git       {run.git_commit[:12]}{dirty}")
-    out.print(f"  source    {run.source}")
+        out.print(f"  git       {safe_markup(run.git_commit[:12])}{dirty}")
+    out.print(f"  source    {safe_markup(run.source)}")
     environment = run.environment or {}
     packages = ", ".join(f"{k} {v}" for k, v in environment.get("packages", {}).items())
-    out.print(f"  python    {environment.get('python')}; {packages}")
+    out.print(f"  python    {safe_markup(environment.get('python'))}; {safe_markup(packages)}")
     if run.seed is not None:
         out.print(f"  seed      {run.seed}")
     if run.error:
-        out.print(f"  [red]error     {run.error}[/red]")
+        out.print(f"  [red]error     {safe_markup(run.error)}[/red]")
     for ref in run.inputs:
-        out.print(f"  input     {ref.role}: {ref.ref} (sha256 {ref.digest[:12]})")
+        out.print(
+            f"  input     {safe_markup(ref.role)}: {safe_markup(ref.ref)} "
+            f"(sha256 {safe_markup(ref.digest[:12])})"
+        )
     _print_mapping("params", run.params)
     _print_mapping("metrics", {k: fmt_number(v) for k, v in run.metrics.items()})
     _print_mapping("tags", run.tags)
@@ -108,7 +114,8 @@ def show(run_id: str, as_json: bool) -> None:
         out.print("[bold]artifacts[/bold]")
         for artifact in run.artifacts:
             out.print(
-                f"  {artifact.path}  ({artifact.size_bytes:,} B, sha256 {artifact.digest[:12]})"
+                f"  {safe_markup(artifact.path)}  ({artifact.size_bytes:,} B, "
+                f"sha256 {safe_markup(artifact.digest[:12])})"
             )
 
 
@@ -119,7 +126,7 @@ def _print_mapping(title: str, values: dict[str, Any]) -> None:
     out.print(f"[bold]{title}[/bold]")
     width = max(len(key) for key in values)
     for key in sorted(values):
-        out.print(f"  {key:<{width}}  {values[key]}")
+        out.print(f"  {safe_markup(f'{key:<{width}}')}  {safe_markup(values[key])}")
 
 
 @runs.command("compare")
@@ -147,13 +154,15 @@ def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("", "key", *(f"{run.id[:8]}\n{run.name}" for run in found))
+    table = Table(
+        "", "key", *(f"{safe_markup(run.id[:8])}\n{safe_markup(run.name)}" for run in found)
+    )
     for section, key, values in rows:
         differs = len({str(v) for v in values}) > 1
-        cells = [fmt_number(v) if v is not None else "-" for v in values]
+        cells = [safe_markup(fmt_number(v)) if v is not None else "-" for v in values]
         if differs:
             cells = [f"[bold yellow]{cell}[/bold yellow]" for cell in cells]
-        table.add_row(section, key, *cells)
+        table.add_row(section, safe_markup(key), *cells)
     console().print(table)
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from modelward.cli.output import safe_text
+
 if TYPE_CHECKING:
     from modelward.registry.entities import ModelVersion
     from modelward.serving.server import ServeOptions
@@ -118,8 +120,10 @@ def _run(options: ServeOptions) -> None:
         host, port = sock.getsockname()[:2]
         address = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         click.echo(
-            f"serving {version.ref} ({options.ref}) on {address} with {options.workers} "
-            f"worker(s); docs at {address}/docs",
+            safe_text(
+                f"serving {version.ref} ({options.ref}) on {address} with {options.workers} "
+                f"worker(s); docs at {address}/docs"
+            ),
             err=True,
         )
         run_server(options, sock, app)

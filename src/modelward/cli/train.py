@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from modelward.cli.output import console, fmt_number, json_option, print_json, progress
+from modelward.cli.output import (
+    console,
+    fmt_number,
+    json_option,
+    print_json,
+    progress,
+    safe_markup,
+)
 
 
 @click.command()
@@ -84,13 +91,15 @@ def train(
         return
     out = console()
     out.print(
-        f"[bold]run {result.run_id}[/bold]  {result.model} ({result.task}) on {data}: "
+        f"[bold]run {safe_markup(result.run_id)}[/bold]  {safe_markup(result.model)} "
+        f"({safe_markup(result.task)}) on {safe_markup(data)}: "
         f"{result.n_train:,} train / {result.n_test:,} hold-out rows, {result.seconds:.2f} s"
     )
     shown = {k: v for k, v in result.metrics.items() if not k.startswith("n_")}
-    out.print("  " + "  ".join(f"{k} {fmt_number(v)}" for k, v in shown.items()))
+    out.print("  " + safe_markup("  ".join(f"{k} {fmt_number(v)}" for k, v in shown.items())))
     if registered is not None:
-        out.print(f"  registered as {registered.ref}")
+        out.print(f"  registered as {safe_markup(registered.ref)}")
     for warning in result.warnings:
-        out.print(f"  [yellow]warning:[/yellow] {warning}")
-    out.print(f"next: mw runs show {result.run_id[:8]}, mw evaluate {result.run_id[:8]} --data ...")
+        out.print(f"  [yellow]warning:[/yellow] {safe_markup(warning)}")
+    short = safe_markup(result.run_id[:8])
+    out.print(f"next: mw runs show {short}, mw evaluate {short} --data ...")

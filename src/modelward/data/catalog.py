@@ -61,15 +61,23 @@ class DatasetCatalog:
             raise InvalidInput(f"{path} is not a regular file")
         if not os.access(path, os.R_OK):
             raise InvalidInput(f"cannot read {path}: permission denied")
-        progress("hashing and storing")
-        digest = self.workspace.artifacts.put_file(path)
-        existing = self._existing(name, digest)
-        if existing is not None:
-            return existing, False
-        progress("reading")
-        table = read_table(self.workspace.artifacts.path_of(digest), fmt, label=str(path))
-        source = {"kind": "file", "path": str(path.absolute()), "original_name": path.name}
-        return self._record(name, digest, fmt, table, source, description, progress)
+        progress("hashing and copying")
+        # The copy is read from (it is what gets stored, even if the source
+        # changes meanwhile) and enters the store only once it parsed and
+        # profiled: a file that fails leaves nothing behind.
+        with self.workspace.artifacts.stage_file(path) as staged:
+            existing = self._existing(name, staged.digest)
+            if existing is not None:
+                return existing, False
+            progress("reading")
+            table = read_table(staged.path, fmt, label=str(path))
+            source = {"kind": "file", "path": str(path.absolute()), "original_name": path.name}
+            new = self._new_version(
+                staged.digest, staged.size, fmt, table, source, description, progress
+            )
+            staged.commit()
+        progress("recording")
+        return self.repository.add_version(name, new)
 
     def add_frame(
         self,
@@ -133,9 +141,12 @@ class DatasetCatalog:
         existing = self._existing(name, digest)
         if existing is not None:
             return existing, False
-        return self._record(
-            name, digest, "parquet", table, source, description, progress, lineage=lineage
+        size = self.workspace.artifacts.size_of(digest)
+        new = self._new_version(
+            digest, size, "parquet", table, source, description, progress, lineage=lineage
         )
+        progress("recording")
+        return self.repository.add_version(name, new)
 
     def _put_parquet(self, table: pa.Table) -> str:
         fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=self.workspace.settings.home)
@@ -150,10 +161,10 @@ class DatasetCatalog:
     def _existing(self, name: str, digest: str) -> DatasetVersion | None:
         return self.repository.find_by_digest(name, digest)
 
-    def _record(
+    def _new_version(
         self,
-        name: str,
         digest: str,
+        size: int,
         fmt: str,
         table: pa.Table,
         source: dict[str, Any],
@@ -161,16 +172,16 @@ class DatasetCatalog:
         progress: Progress,
         *,
         lineage: dict[str, Any] | None = None,
-    ) -> tuple[DatasetVersion, bool]:
+    ) -> NewVersion:
         from modelward.data.profile import compute_profile
 
         progress("profiling")
         profile = compute_profile(table).to_dict()
         lineage = lineage or {}
-        new = NewVersion(
+        return NewVersion(
             digest=digest,
             format=fmt,
-            size_bytes=self.workspace.artifacts.size_of(digest),
+            size_bytes=size,
             n_rows=table.num_rows,
             schema=tuple(ColumnSchema(f.name, str(f.type)) for f in table.schema),
             profile=profile,
@@ -181,8 +192,6 @@ class DatasetCatalog:
             spec_digest=lineage.get("spec_digest"),
             transform=lineage.get("transform"),
         )
-        progress("recording")
-        return self.repository.add_version(name, new)
 
     # -- read ------------------------------------------------------------------
     def get(self, ref: str | Ref) -> DatasetVersion:

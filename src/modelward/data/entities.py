@@ -15,7 +15,7 @@ class ColumnSchema:
     dtype: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DatasetVersion:
     """An immutable version of a dataset, identified by the sha256 of its stored bytes."""
 
@@ -36,6 +36,15 @@ class DatasetVersion:
     spec_digest: str | None = None
     transform: dict[str, Any] | None = None
     description: str | None = None
+
+    def __repr__(self) -> str:
+        # The profile and schema can run to megabytes: show what identifies the version.
+        parent = f", parent={self.parent_ref!r}" if self.parent_ref else ""
+        return (
+            f"DatasetVersion({self.ref!r}, rows={self.n_rows}, columns={len(self.schema)}, "
+            f"format={self.format!r}, sha256={self.digest[:12]!r}{parent}, "
+            f"created={self.created_at:%Y-%m-%d %H:%M:%S})"
+        )
 
     @property
     def ref(self) -> str:

@@ -16,9 +16,12 @@ Conventions:
   over [min, max]; where numpy refuses (a range too wide or too narrow for
   `bins` distinct float edges) it is one bin [min, max].
 * boolean columns get categorical statistics over the values "true"/"false".
-* string and dictionary columns get categorical statistics; the empty string
-  is a value, not missing. Top values are ordered by count (descending), ties
-  by value (ascending, the value's string form).
+* string and dictionary columns get categorical statistics; nulls are missing
+  and the empty string of a typed source (Parquet, JSON lines, a DataFrame) is
+  a value (CSV files are read with pandas' null markers, "" and "NA" among
+  them, in text columns as in numbers: see `modelward.data.formats`). Top
+  values are ordered by count (descending), ties by value (ascending, the
+  value's string form).
 * timestamp and date columns get their min / max as ISO 8601 strings.
 * anything else (binary, nested, time, duration, null type) gets only the
   missing count.

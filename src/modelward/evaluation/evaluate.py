@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,8 +14,13 @@ from modelward.evaluation.records import EvaluationRecord, EvaluationRepository
 from modelward.store.workspace import Workspace
 from modelward.tracking.environment import current_user
 from modelward.tracking.repository import RunRepository
+from modelward.tracking.run_model import ModelInfo, check_features, load_run_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelward.data.entities import DatasetVersion
 from modelward.training.features import split_target
-from modelward.training.run_model import ModelInfo, check_features, load_run_model
 
 
 def _quiet(_stage: str) -> None:
@@ -31,10 +36,17 @@ def evaluate_run_model(
     trust: bool = False,
     plots_dir: Path | None = None,
     progress: Callable[[str], None] = _quiet,
+    model_ref: str | None = None,
 ) -> EvaluationRecord:
-    """Score the model of run `run_id` on dataset version `data`; store the record."""
-    if plots_dir is not None and not plots_dir.is_dir():
-        raise InvalidInput(f"--plots folder {plots_dir} does not exist")
+    """Score the model of run `run_id` on dataset version `data`; store the record.
+
+    When the model was trained on a transform's output and `data` is not such an
+    output itself (raw rows, as `mw predict` takes), the stored fitted transform is
+    applied first, filters included, as it was to the training rows. `model_ref`
+    names the model in the record (default `run:<id>`; a registered version's ref).
+    """
+    if plots_dir is not None and plots_dir.exists() and not plots_dir.is_dir():
+        raise InvalidInput(f"--plots {plots_dir} is a file, not a folder")
     runs = RunRepository(workspace.db)
     run = runs.get(run_id)
     progress("loading the model")
@@ -42,7 +54,7 @@ def evaluate_run_model(
     catalog = DatasetCatalog(workspace)
     version = catalog.get(data)
     progress(f"reading {version.ref}")
-    frame = catalog.load_frame(version)
+    frame = prepared_like_training(catalog, info, version, catalog.load_frame(version))
     check_features(info, [str(c) for c in frame.columns])
     column = target or info.target
     X, y = split_target(
@@ -70,12 +82,13 @@ def evaluate_run_model(
         ],
     )
     if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
         for name, png in plots.items():
             (plots_dir / f"{name}.png").write_bytes(png)
     return EvaluationRepository(workspace.db).add(
         {
             "run_id": run.id,
-            "model_ref": f"run:{run.id}",
+            "model_ref": model_ref or f"run:{run.id}",
             "dataset_version_id": version.id,
             "target": column,
             "task": info.task,
@@ -85,6 +98,30 @@ def evaluate_run_model(
             "created_by": current_user(),
         }
     )
+
+
+def prepared_like_training(
+    catalog: DatasetCatalog, info: ModelInfo, version: DatasetVersion, frame: pd.DataFrame
+) -> pd.DataFrame:
+    """`frame` (the rows of `version`) as the model's training rows were prepared.
+
+    A version made by the same transform spec as the training data is already
+    prepared; any other version gets the training data's fitted transform.
+    """
+    if info.data is None:
+        return frame
+    training = catalog.get(info.data)
+    if training.transform is None or version.spec_digest == training.spec_digest:
+        return frame
+    from modelward.data.preprocess import FittedTransform
+
+    try:
+        return FittedTransform.from_dict(training.transform).apply(frame)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"{version.ref} does not fit the transform that made {training.ref}, the model's "
+            f"training data: {exc.message}"
+        ) from None
 
 
 def _score(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,16 +117,26 @@ class Gate:
         return checks
 
 
+MAX_LENGTH = 1_000
+_EXAMPLE = "write comparisons such as f1 >= production.f1 + 0.01"
+
+
 def parse_gate(text: str) -> Gate:
-    """Parse a requirement; InvalidInput says what is not allowed."""
+    """Parse a requirement; InvalidInput says what is not allowed, and where."""
     if not text or not text.strip():
         raise InvalidInput('empty --require: e.g. "f1 >= production.f1"')
+    if len(text) > MAX_LENGTH:
+        raise InvalidInput(f"--require is limited to {MAX_LENGTH} characters, got {len(text):,}")
+    # Line breaks become spaces so that Python's offsets are positions in `text`.
+    source = text.translate(_BLANKS)
+    indent = len(source) - len(source.lstrip())
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(source[indent:], mode="eval").body
     except SyntaxError as exc:
+        raise InvalidInput(_syntax_message(text, exc, indent)) from None
+    except (RecursionError, MemoryError, ValueError):
         raise InvalidInput(
-            f"cannot parse --require {text!r} at position {exc.offset}: "
-            "write comparisons such as f1 >= production.f1 + 0.01"
+            f"cannot parse --require {_short(text)}: it is nested too deeply"
         ) from None
     parts = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) else [tree]
     comparisons = []
@@ -136,13 +147,38 @@ def parse_gate(text: str) -> Gate:
             or type(part.ops[0]) not in _COMPARE
         ):
             raise InvalidInput(
-                f"--require {text!r}: each part must be one comparison (>=, >, <=, <, ==, !=) "
-                "joined by 'and'"
+                f"--require {_short(text)}: each part must be one comparison "
+                "(>=, >, <=, <, ==, !=) joined by 'and'"
             )
         for node in (part.left, part.comparators[0]):
             _check_term(node, text)
         comparisons.append(part)
     return Gate(text.strip(), tuple(comparisons))
+
+
+_BLANKS = str.maketrans("\r\n\t", "   ")
+
+
+def _syntax_message(text: str, exc: SyntaxError, indent: int) -> str:
+    """Where parsing stopped, as a 1-based position in `text` (`indent` blanks were cut)."""
+    end = len(text.rstrip()) + 1
+    position = (exc.offset or 0) + indent
+    if not exc.offset or position >= end:  # CPython says 0 when the text ends too early
+        last = re.search(r"(\w+|[^\w\s]+)\s*$", text)
+        after = f" after {last.group(1)!r}" if last else ""
+        return (
+            f"cannot parse --require {_short(text)}: it ends too early, at position {end} "
+            f"(something is missing{after}); {_EXAMPLE}"
+        )
+    near = text[position - 1 : position + 11]
+    return (
+        f"cannot parse --require {_short(text)}: {exc.msg} at position {position} "
+        f"(near {near!r}); {_EXAMPLE}"
+    )
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _check_term(node: ast.expr, text: str) -> None:
@@ -153,14 +189,14 @@ def _check_term(node: ast.expr, text: str) -> None:
         _check_term(node.operand, text)
     elif isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         if isinstance(node.value, bool):
-            raise InvalidInput(f"--require {text!r}: booleans are not metrics")
+            raise InvalidInput(f"--require {_short(text)}: booleans are not metrics")
     elif isinstance(node, ast.Name) or (
         isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
     ):
         pass
     else:
         raise InvalidInput(
-            f"--require {text!r}: {ast.unparse(node)!r} is not allowed; use numbers, metric "
+            f"--require {_short(text)}: {ast.unparse(node)!r} is not allowed; use numbers, metric "
             "names (f1), ALIAS.metric (production.f1) and + - * /"
         )
 

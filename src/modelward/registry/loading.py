@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelward.errors import InvalidInput
 from modelward.registry.entities import ModelVersion
 from modelward.serialization import load_model
 from modelward.store.workspace import Workspace
@@ -72,11 +74,76 @@ class LoadedModel:
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return np.asarray(self.model.predict(X))
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions for rows holding the signature's input columns."""
+    def predict(self, rows: Any) -> np.ndarray:
+        """Predictions for rows holding the signature's input columns (`input_names`).
+
+        `rows` is a DataFrame, a list of dicts (one per row), a list of lists or a 2-d
+        numpy array (values in `input_names` order), or a dict of columns. The stored
+        transform is applied first; InvalidInput names a column the rows lack.
+        """
         import numpy as np
 
+        frame = self.frame(rows)
+        missing = [name for name in self.input_names if name not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"the rows lack column(s) {', '.join(missing)}; "
+                f"{self.version.ref} takes {', '.join(self.input_names)}"
+            )
+        if frame.shape[0] == 0:  # estimators refuse 0 rows; no rows, no predictions
+            classes = getattr(self.model, "classes_", None)
+            return np.empty(0, dtype=classes.dtype if classes is not None else np.float64)
         return np.asarray(self.model.predict(self.features(frame)))
+
+    def frame(self, rows: Any) -> pd.DataFrame:
+        """`rows` (see `predict`) as a DataFrame; values given by position get `input_names`."""
+        import numpy as np
+        import pandas as pd
+
+        names = self.input_names
+        if isinstance(rows, pd.DataFrame):
+            return rows
+        if isinstance(rows, Mapping):
+            if rows and all(_is_column(value) for value in rows.values()):
+                return pd.DataFrame({str(k): list(v) for k, v in rows.items()})
+            raise InvalidInput(
+                "a dict passed to predict maps column names to lists of values; "
+                "pass one row as [{column: value}]"
+            )
+        if isinstance(rows, np.ndarray) or (
+            isinstance(rows, Sequence) and not isinstance(rows, str | bytes)
+        ):
+            items = list(rows)
+            if not items:
+                return pd.DataFrame({name: [] for name in names})
+            if all(isinstance(item, Mapping) for item in items):
+                return pd.DataFrame.from_records(items)
+            if all(_is_row(item) for item in items):
+                widths = sorted({len(item) for item in items})
+                if widths != [len(names)]:
+                    raise InvalidInput(
+                        f"rows given as lists need {len(names)} values each "
+                        f"({', '.join(names)}); got {', '.join(map(str, widths))}"
+                    )
+                if isinstance(rows, np.ndarray):
+                    return pd.DataFrame(rows, columns=names)
+                return pd.DataFrame([list(item) for item in items], columns=names)
+            raise InvalidInput(
+                "predict takes rows: a list of dicts or of lists, a 2-d array or a DataFrame; "
+                "for one row pass [row]"
+            )
+        raise InvalidInput(
+            "predict takes rows: a list of dicts or of lists, a 2-d array or a DataFrame, "
+            f"not {type(rows).__name__}"
+        )
+
+
+def _is_column(value: Any) -> bool:
+    return hasattr(value, "__len__") and not isinstance(value, str | bytes | Mapping)
+
+
+def _is_row(value: Any) -> bool:
+    return _is_column(value) and not isinstance(value, set | frozenset)
 
 
 def load_version(

@@ -9,11 +9,11 @@ from modelward.refs import Ref, validate_alias, validate_name
 from modelward.registry.entities import AliasChange, ModelVersion, NewModelVersion, RegisteredModel
 from modelward.registry.gates import Check, parse_gate
 from modelward.registry.repository import ModelRepository
-from modelward.registry.signature import build_signature
+from modelward.registry.signature import build_signature, columns_read
 from modelward.store.workspace import Workspace
 from modelward.tracking.environment import current_user
 from modelward.tracking.repository import RunRepository
-from modelward.training.run_model import ModelInfo, read_model_info
+from modelward.tracking.run_model import ModelInfo, read_model_info
 
 if TYPE_CHECKING:
     from modelward.registry.loading import LoadedModel
@@ -80,7 +80,8 @@ class ModelRegistry:
         # columns and the stored transform turns them into the model's features.
         parent = catalog.get(data.parent_ref)
         dtypes = {column.name: column.dtype for column in parent.schema}
-        used = [name for name in data.transform.get("input_columns", []) if name != info.target]
+        reads = columns_read(data.transform, info.feature_names)
+        used = [name for name in reads if name != info.target]
         raw = [{"name": name, "dtype": dtypes.get(name, "double")} for name in used]
         return build_signature(**signature_args, raw_inputs=raw), data.transform, data.id
 

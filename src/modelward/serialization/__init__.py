@@ -1,8 +1,10 @@
 """Safe model serialization: formats that load without executing code by default.
 
     format      flavor         loads code?   used for
-    mw-native   builtin        no            modelward's own trainers (numpy .npz + JSON)
-    skops       sklearn        no            scikit-learn estimators and pipelines
+    mw-native   builtin,       no            modelward's own trainers, and scikit-learn
+                sklearn                      estimators whose state is only numbers and
+                                             arrays (numpy .npz + JSON; no skops import)
+    skops       sklearn        no            every other scikit-learn estimator, pipelines
     onnx        onnx           no            scikit-learn models converted by skl2onnx, run by
                                              onnxruntime (optional: pip install "modelward[onnx]")
     pickle      any            YES           anything else, loaded only with trust=True
@@ -53,7 +55,7 @@ def save_model(model: Any, *, format: str | None = None) -> SerializedModel:
             "save it with format='pickle' (it will then load only with trust=True)"
         )
     if chosen == NATIVE:
-        data, flavor = native.dumps(model), "builtin"
+        data, flavor = native.dumps(model), native.flavor(model)
     elif chosen == SKOPS:
         data, flavor = skops_format.dumps(model), "sklearn"
     elif chosen == ONNX:

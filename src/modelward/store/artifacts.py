@@ -3,7 +3,12 @@
 Every artifact is addressed by the sha256 of its bytes. Writes go to a
 temporary file in the store and are renamed into place only once whole (and
 synced), so a reader never sees a partial artifact; identical content is
-stored once. Reads are verified against the digest.
+stored once. Reads are verified against the digest. A copy can also be
+staged (`stage_file`): hashed and held aside until the caller, having checked
+it, commits it; uncommitted, it is removed and the store is as it was.
+
+The store is private to its owner by default: files 0600 and folders 0700,
+whatever the permissions of the source file or the process umask allow more.
 """
 
 from __future__ import annotations
@@ -17,18 +22,21 @@ import stat
 import tempfile
 import threading
 from pathlib import Path, PurePosixPath
+from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 from modelward.errors import IntegrityError, InvalidInput, NotFound
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 8 << 20
 _SYNC_EVERY = 64 << 20
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 def check_digest(digest: str) -> str:
     """Return `digest` if it is a lowercase sha256 hex string, else raise InvalidInput."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise InvalidInput(f"not a sha256 digest: {digest!r}")
     return digest
 
@@ -63,6 +71,10 @@ class ArtifactStore(Protocol):
         """Store bytes; return their sha256."""
         ...
 
+    def stage_file(self, path: Path) -> StagedArtifact:
+        """Copy a file aside while hashing it; it is stored only when committed."""
+        ...
+
     def exists(self, digest: str) -> bool:
         """Whether the artifact is present."""
         ...
@@ -76,11 +88,55 @@ class ArtifactStore(Protocol):
         ...
 
 
-class LocalArtifactStore:
-    """Artifacts as files under `root/sha256/ab/cdef...`."""
+class StagedArtifact:
+    """A whole, hashed copy waiting in the store's temporary folder.
 
-    def __init__(self, root: Path) -> None:
+    `commit()` makes it the artifact `digest`; leaving the `with` block (or
+    `discard()`) without committing removes it, so nothing is left behind.
+    """
+
+    def __init__(self, store: LocalArtifactStore, path: Path, digest: str) -> None:
+        self.store = store
+        self.path = path
+        self.digest = digest
+        self.committed = False
+
+    @property
+    def size(self) -> int:
+        """Size in bytes of the staged copy."""
+        return self.path.stat().st_size
+
+    def commit(self) -> str:
+        """Store the copy under its digest; return the digest."""
+        if not self.committed:
+            self.store._commit(self.path, self.digest)
+            self.committed = True
+        return self.digest
+
+    def discard(self) -> None:
+        """Remove the copy unless it was committed."""
+        if not self.committed:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> StagedArtifact:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
+class LocalArtifactStore:
+    """Artifacts as files under `root/sha256/ab/cdef...`, private to their owner by default."""
+
+    def __init__(self, root: Path, *, file_mode: int = FILE_MODE, dir_mode: int = DIR_MODE) -> None:
         self.root = Path(root).absolute()
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
 
     # -- paths -----------------------------------------------------------------
     def _blob_path(self, digest: str) -> Path:
@@ -96,12 +152,39 @@ class LocalArtifactStore:
 
     def _tmp_dir(self) -> Path:
         tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(tmp)
         return tmp
+
+    def _make_dirs(self, path: Path) -> None:
+        """Create `path` and its missing parents with `dir_mode` (existing ones are kept)."""
+        if path.is_dir():
+            return
+        missing: list[Path] = []
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            missing.append(probe)
+            probe = probe.parent
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                folder.mkdir(mode=self.dir_mode)
+                os.chmod(folder, self.dir_mode)  # mkdir's mode is narrowed by the umask only
+
+    def create(self) -> Path:
+        """Create the store's root folder (private by default) if it does not exist."""
+        self._make_dirs(self.root)
+        return self.root
 
     # -- writes ----------------------------------------------------------------
     def put_file(self, path: Path) -> str:
         """Copy a file into the store while hashing it; return its sha256."""
+        with self.stage_file(path) as staged:
+            return staged.commit()
+
+    def stage_file(self, path: Path) -> StagedArtifact:
+        """Copy a file into the store's temporary folder while hashing it; commit it to keep it.
+
+        Use it as a context manager: a copy that is not committed is removed.
+        """
         source = Path(path)
         try:
             handle = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -113,12 +196,12 @@ class LocalArtifactStore:
             raise InvalidInput(f"cannot read {source}: permission denied") from None
         with handle:
             if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                digest = self._copy_in_kernel(handle.fileno())
-                if digest is not None:
-                    return digest
+                staged = self._copy_in_kernel(handle.fileno())
+                if staged is not None:
+                    return staged
             return self._write_stream(handle)
 
-    def _copy_in_kernel(self, source_fd: int) -> str | None:
+    def _copy_in_kernel(self, source_fd: int) -> StagedArtifact | None:
         """Copy with copy_file_range (no bytes through Python) while hashing the copy.
 
         The hash is taken over the bytes read back from the destination as they
@@ -182,9 +265,7 @@ class LocalArtifactStore:
                 raise error
             os.fsync(fd)
             os.close(fd)
-            digest = hasher.hexdigest()
-            self._commit(tmp_path, digest)
-            return digest
+            return StagedArtifact(self, tmp_path, hasher.hexdigest())
         except BaseException:
             copier.join(timeout=5)
             with contextlib.suppress(OSError):
@@ -209,7 +290,7 @@ class LocalArtifactStore:
             raise
         return digest
 
-    def _write_stream(self, stream: BinaryIO) -> str:
+    def _write_stream(self, stream: BinaryIO) -> StagedArtifact:
         # Hash in this thread while a writer thread copies to disk: both release
         # the GIL on large buffers, so storing costs about as much as hashing.
         hasher = hashlib.sha256()
@@ -245,20 +326,18 @@ class LocalArtifactStore:
                 writer.join()
             if failure:
                 raise failure[0]
-            digest = hasher.hexdigest()
-            self._commit(tmp_path, digest)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
-        return digest
+        return StagedArtifact(self, tmp_path, hasher.hexdigest())
 
     def _commit(self, tmp_path: Path, digest: str) -> None:
         # Identical content lands on the same name, so it is stored once. The fresh
         # copy replaces an existing one: it was just hashed, so a damaged blob
         # is repaired, and readers holding the old file keep reading it.
         target = self._blob_path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp_path, 0o444)
+        self._make_dirs(target.parent)
+        os.chmod(tmp_path, self.file_mode)
         os.replace(tmp_path, target)
 
     # -- reads -----------------------------------------------------------------
@@ -300,10 +379,6 @@ class LocalArtifactStore:
     def local_path(self, digest: str) -> Path:
         """Path of the verified artifact file; callers must treat it as read-only."""
         return self.verify(digest)
-
-    def path_of(self, digest: str) -> Path:
-        """Path of an artifact this process has just stored (not re-verified)."""
-        return self._existing(digest)
 
     def size_of(self, digest: str) -> int:
         """Size in bytes of a stored artifact."""

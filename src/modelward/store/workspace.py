@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from modelward.config import Settings, load_settings
-from modelward.store.artifacts import LocalArtifactStore
+from modelward.store.artifacts import DIR_MODE, LocalArtifactStore
 from modelward.store.database import Database
 
 
@@ -29,7 +29,9 @@ def open_workspace(settings: Settings | None = None) -> Workspace:
     with _lock:
         workspace = _open.get(settings)
         if workspace is None:
-            settings.home.mkdir(parents=True, exist_ok=True)
+            if not settings.home.exists():
+                # Private like the artifact store: the database in it holds every record.
+                settings.home.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
             workspace = Workspace(
                 settings=settings,
                 db=Database(settings.db_url),

@@ -13,12 +13,12 @@ from modelward.errors import InvalidInput
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 STATUSES = (RUNNING, FINISHED, FAILED)
 
-_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}$")
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
 
 
 def validate_key(key: str, what: str) -> str:
     """A param, tag or metric key: 1-250 letters, digits, '_', '-', '.', '/', ' '."""
-    if not isinstance(key, str) or not _KEY.match(key) or key != key.strip():
+    if not isinstance(key, str) or not _KEY.fullmatch(key) or key != key.strip():
         raise InvalidInput(
             f"illegal {what} name {key!r}: use up to 250 letters, digits, '_', '-', '.', '/'"
         )

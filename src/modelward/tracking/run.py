@@ -34,6 +34,7 @@ from modelward.tracking.entities import (
     validate_key,
 )
 from modelward.tracking.environment import current_user, environment, git_state, source
+from modelward.tracking.registration import Registrar, default_registrar
 from modelward.tracking.repository import RunRepository
 
 if TYPE_CHECKING:
@@ -59,9 +60,11 @@ class ActiveRun:
         tags: Mapping[str, Any] | None = None,
         seed: int | None = None,
         flush_interval: float = 1.0,
+        registrar: Registrar | None = None,
     ) -> None:
         validate_name(experiment, "experiment name")
         self.workspace = workspace
+        self._registrar = registrar
         self.repository = RunRepository(workspace.db)
         self.id = uuid.uuid4().hex
         self.experiment = experiment
@@ -241,16 +244,17 @@ class ActiveRun:
         become the signature and its fitted transform is kept for serving.
         Returns the new ModelVersion when `name` is given, else the stored ModelInfo.
         """
-        # The registry sits after tracking; imported here, on use, to keep layers one-way.
-        from modelward.registry.service import ModelRegistry
-        from modelward.training.run_model import describe_and_log
+        from modelward.tracking.run_model import describe_and_log
 
         self._ensure_running()
+        if name is not None:
+            validate_name(name, "model name")
+            registrar = self._registrar or default_registrar()
         info = describe_and_log(self, model, data=data, target=target, format=format)
         if name is None:
             return info
         self.flush()
-        return ModelRegistry(self.workspace).register_run(self.id, name)
+        return registrar(self.workspace, self.id, name)
 
     # -- writing ---------------------------------------------------------------
     def flush(self) -> None:

@@ -10,6 +10,14 @@ backticks: ``metrics.`val loss` ``) or a run attribute (`status`, `name`,
 optionally written `attributes.status`). Metrics and `seed` compare as
 numbers; params, tags and the other attributes as text, with `=`, `!=`,
 `like`, `ilike` and `in (...)`; times compare with ISO 8601 strings.
+
+A filter is capped like the transform filter (`modelward.data.expression`):
+at most MAX_LENGTH characters, MAX_DEPTH levels of parentheses and `not`, and
+MAX_TERMS comparisons (lists of values go in one `in (...)`), so that a long
+filter is refused in one line instead of failing in the parser or the
+database: SQLite's parser overflows at about 30 nested and/or groups and its
+expression trees stop at depth 1,000, and PostgreSQL plans 64 ANDed
+comparisons (each a sub-select) in about a second, 250 in a minute.
 """
 
 from __future__ import annotations
@@ -17,9 +25,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from modelward.errors import InvalidInput
+
+MAX_LENGTH: Final = 10_000
+MAX_DEPTH: Final = 24
+MAX_TERMS: Final = 32
+MAX_ORDER_KEYS: Final = 16
 
 Kind = Literal["metric", "param", "tag", "attribute"]
 
@@ -126,7 +139,8 @@ def _tokenize(text: str) -> list[_Token]:
         if match is None or match.end() == position:
             start = len(text) - len(text[position:].lstrip())
             raise InvalidInput(
-                f"cannot parse filter {text!r}: unexpected {text[start]!r} at position {start + 1}"
+                f"cannot parse filter {_short(text)}: unexpected {text[start]!r} at position "
+                f"{start + 1}"
             )
         kind = match.lastgroup or ""
         start = match.start(kind)
@@ -140,6 +154,8 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
+        self.terms = 0
 
     def fail(self, expected: str) -> InvalidInput:
         token = self.peek()
@@ -148,7 +164,7 @@ class _Parser:
         else:
             found, where = repr(token.text), token.position + 1
         return InvalidInput(
-            f"cannot parse filter {self.text!r}: expected {expected} at position {where}, "
+            f"cannot parse filter {_short(self.text)}: expected {expected} at position {where}, "
             f"found {found}"
         )
 
@@ -187,24 +203,47 @@ class _Parser:
         return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
 
     def parse_not(self) -> Node:
+        token = self.peek()
+        if self.at_word("not") or (token is not None and token.text == "("):
+            self.enter()
+            try:
+                return self.parse_group()
+            finally:
+                self.depth -= 1
+        return self.parse_comparison()
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            token = self.peek()
+            where = token.position + 1 if token is not None else len(self.text) + 1
+            raise InvalidInput(
+                f"filter {_short(self.text)} is nested more than {MAX_DEPTH} levels deep "
+                f"(parentheses and 'not', at position {where}): write it flatter"
+            )
+
+    def parse_group(self) -> Node:
         if self.at_word("not"):
             self.index += 1
             return Not(self.parse_not())
-        token = self.peek()
-        if token is not None and token.text == "(":
-            self.index += 1
-            node = self.parse_or()
-            closing = self.peek()
-            if closing is None or closing.text != ")":
-                raise self.fail("')'")
-            self.index += 1
-            return node
-        return self.parse_comparison()
+        self.index += 1  # the '('
+        node = self.parse_or()
+        closing = self.peek()
+        if closing is None or closing.text != ")":
+            raise self.fail("')'")
+        self.index += 1
+        return node
 
     def parse_comparison(self) -> Comparison:
         token = self.peek()
         if token is None or token.kind != "ident" or token.text.lower() in ("and", "or"):
             raise self.fail("a key such as metrics.f1, params.lr or status")
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise InvalidInput(
+                f"filter {_short(self.text)} has more than {MAX_TERMS} comparisons (the next "
+                f"at position {token.position + 1}): use 'in (...)' for lists of values"
+            )
         self.index += 1
         key = parse_key(token.text, self.text)
         op = self.parse_operator()
@@ -297,21 +336,28 @@ def parse_key(text: str, source: str | None = None) -> Key:
 
 
 def _in(source: str | None) -> str:
-    return f" in {source!r}" if source else ""
+    return f" in {_short(source)}" if source else ""
+
+
+def _short(text: str) -> str:
+    """The filter quoted for a message, cut short so the message stays one line."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _checked(comparison: Comparison, source: str) -> Comparison:
     key, op, value = comparison.key, comparison.op, comparison.value
     numeric = _is_numeric(key)
     if numeric and op not in NUMERIC_OPS:
-        raise InvalidInput(f"{key} compares as a number: use =, !=, <, <=, >, >= (in {source!r})")
+        raise InvalidInput(
+            f"{key} compares as a number: use =, !=, <, <=, >, >= (in {_short(source)})"
+        )
     values = value if isinstance(value, tuple) else (value,)
     if numeric and not all(isinstance(v, float) for v in values):
-        raise InvalidInput(f"{key} compares as a number, got {value!r} (in {source!r})")
+        raise InvalidInput(f"{key} compares as a number, got {value!r} (in {_short(source)})")
     if key.kind in ("param", "tag") and op in ("<", "<=", ">", ">="):
         raise InvalidInput(
             f"{key} is text: use =, !=, like, ilike or in; compare metrics for numbers "
-            f"(in {source!r})"
+            f"(in {_short(source)})"
         )
     return comparison
 
@@ -320,6 +366,8 @@ def parse_filter(text: str | None) -> Node | None:
     """Parse a filter; None or blank means no filter. Errors say where parsing stopped."""
     if text is None or not text.strip():
         return None
+    if len(text) > MAX_LENGTH:
+        raise InvalidInput(f"a filter is limited to {MAX_LENGTH} characters, got {len(text):,}")
     return _Parser(text).parse()
 
 
@@ -341,4 +389,6 @@ def parse_order_by(items: Sequence[str] | str | None) -> list[OrderBy]:
         if not text:
             raise InvalidInput(f"empty --order-by key in {item!r}")
         orders.append(OrderBy(parse_key(text), descending))
+    if len(orders) > MAX_ORDER_KEYS:
+        raise InvalidInput(f"at most {MAX_ORDER_KEYS} sort keys, got {len(orders)}")
     return orders

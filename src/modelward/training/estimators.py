@@ -98,7 +98,13 @@ def build_estimator(model: str, params: Mapping[str, Any], optimizer: str | None
                 f"unknown --optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}"
             )
         params["optimizer"] = optimizer
-    accepted = sorted(cls().get_params(deep=False))
+    try:
+        accepted = sorted(cls().get_params(deep=False))
+    except TypeError:  # Pipeline, VotingClassifier...: built from other estimators
+        raise InvalidInput(
+            f"{cls.__name__} is built from other estimators, which --param cannot give: "
+            "train it from Python and store it with run.log_model"
+        ) from None
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise InvalidInput(

@@ -27,97 +27,26 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
-from scipy.special import expit, logsumexp, softmax
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
+from modelward.training import advice
+from modelward.training.objectives import (
+    BinaryLogLoss,
+    CrossEntropy,
+    Penalty,
+    SquaredError,
+    separates,
+)
 from modelward.training.optimizers import FloatArray, History, make_plan, run_epochs
 
 EpochCallback = Callable[[int, float], None]
-
-
-@dataclass(frozen=True)
-class _Penalty:
-    """(l2 / 2) ||w||^2 over the first `n_weights` rows of theta (the rest is the intercept)."""
-
-    l2: float
-    n_weights: int
-
-    def value(self, theta: FloatArray) -> float:
-        if self.l2 == 0.0:
-            return 0.0
-        w = theta[: self.n_weights]
-        return 0.5 * self.l2 * float(np.sum(w * w))
-
-    def add_gradient(self, grad: FloatArray, theta: FloatArray) -> FloatArray:
-        if self.l2 != 0.0:
-            grad[: self.n_weights] += self.l2 * theta[: self.n_weights]
-        return grad
-
-
-@dataclass(frozen=True)
-class _SquaredError:
-    """1/(2m) ||X theta - y||^2 + penalty; X carries a ones column when fitting an intercept."""
-
-    penalty: _Penalty
-
-    def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
-        r = X @ theta - y
-        return 0.5 * float(r @ r) / len(X) + self.penalty.value(theta)
-
-    def gradient(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> FloatArray:
-        r = X @ theta
-        r -= y
-        grad: FloatArray = r @ X
-        if X.shape[0] != 1:
-            grad /= X.shape[0]
-        return self.penalty.add_gradient(grad, theta)
-
-
-@dataclass(frozen=True)
-class _BinaryLogLoss:
-    """Mean log loss of sigmoid(X theta) against y in {0, 1}, plus penalty."""
-
-    penalty: _Penalty
-
-    def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
-        z = X @ theta
-        # log(1 + e^z) - y z is the log loss written on the logit: no log(0), no overflow
-        return float(np.mean(np.logaddexp(0.0, z) - y * z)) + self.penalty.value(theta)
-
-    def gradient(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> FloatArray:
-        r: FloatArray = expit(X @ theta)
-        r -= y
-        grad: FloatArray = r @ X
-        if X.shape[0] != 1:
-            grad /= X.shape[0]
-        return self.penalty.add_gradient(grad, theta)
-
-
-@dataclass(frozen=True)
-class _CrossEntropy:
-    """Mean cross-entropy of softmax(X theta) against one-hot Y, plus penalty."""
-
-    penalty: _Penalty
-
-    def loss(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> float:
-        Z = X @ theta
-        per_row = logsumexp(Z, axis=1) - np.sum(Z * y, axis=1)
-        return float(np.mean(per_row)) + self.penalty.value(theta)
-
-    def gradient(self, theta: FloatArray, X: FloatArray, y: np.ndarray) -> FloatArray:
-        R: FloatArray = softmax(X @ theta, axis=1)
-        R -= y
-        grad: FloatArray = X.T @ R
-        if X.shape[0] != 1:
-            grad /= X.shape[0]
-        return self.penalty.add_gradient(grad, theta)
 
 
 def _check_params(est: _LinearTrainer) -> None:
@@ -212,34 +141,67 @@ class _LinearTrainer(BaseEstimator):  # type: ignore[misc]
 
     def _train(
         self,
-        objective: _SquaredError | _BinaryLogLoss | _CrossEntropy,
+        objective: SquaredError | BinaryLogLoss | CrossEntropy,
         X: FloatArray,
         y: np.ndarray,
         n_outputs: int | None,
         on_epoch: EpochCallback | None,
     ) -> FloatArray:
-        """Run the optimizer; set loss_history_, n_epochs_ and learning_rate_; return theta."""
+        """Run the optimizer; set loss_history_, n_epochs_ and learning_rate_; return theta.
+
+        Warns (ConvergenceWarning) when the loss rose or the epochs ran out, with the
+        advice that fits the data (see `modelward.training.advice`).
+        """
         _check_params(self)
         plan = make_plan(self.optimizer, self.learning_rate, self.batch_size)
         # the seed comes from random_state, so the same random_state replays the same run
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         n_params = X.shape[1] + (1 if self.fit_intercept else 0)
         theta0 = np.zeros(n_params if n_outputs is None else (n_params, n_outputs))
-        theta, history = run_epochs(
-            objective,
-            theta0,
-            self._design(X),
-            y,
-            optimizer=plan.optimizer,
-            batch_size=plan.batch_size,
-            max_epochs=int(self.max_epochs),
-            tol=None if self.tol is None else float(self.tol),
-            n_iter_no_change=int(self.n_iter_no_change),
-            validation_fraction=float(self.validation_fraction) if self.early_stopping else None,
-            rng=np.random.default_rng(seed),
-            on_epoch=on_epoch,
-        )
+        design = self._design(X)
+        names = getattr(self, "feature_names_in_", None)
+        try:
+            theta, history = run_epochs(
+                objective,
+                theta0,
+                design,
+                y,
+                optimizer=plan.optimizer,
+                batch_size=plan.batch_size,
+                max_epochs=int(self.max_epochs),
+                tol=None if self.tol is None else float(self.tol),
+                n_iter_no_change=int(self.n_iter_no_change),
+                validation_fraction=float(self.validation_fraction)
+                if self.early_stopping
+                else None,
+                rng=np.random.default_rng(seed),
+                on_epoch=on_epoch,
+            )
+        except ValueError as exc:
+            if "diverged" not in str(exc):
+                raise
+            raise ValueError(f"{exc}{advice.standardise_hint(X, names)}") from None
         self._record(history, plan.learning_rate)
+        end = history.losses[history.best_epoch if self.early_stopping else -1]
+        if end > history.initial_loss:
+            warnings.warn(
+                f"{type(self).__name__}: the loss rose from {history.initial_loss:.6g} to "
+                f"{end:.6g}; lower learning_rate{advice.standardise_hint(X, names)}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        elif self.tol is not None and not history.converged:
+            message = advice.not_converged(
+                name=type(self).__name__,
+                max_epochs=int(self.max_epochs),
+                tol=float(self.tol),
+                losses=history.losses,
+                separable=separates(objective, design @ theta, y),
+                l2=float(self.l2),
+                X=X,
+                names=names,
+            )
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
         return theta
 
     def _record(self, history: History, learning_rate: float) -> None:
@@ -248,22 +210,6 @@ class _LinearTrainer(BaseEstimator):  # type: ignore[misc]
         self.n_epochs_ = history.n_epochs
         if self.early_stopping:
             self.validation_loss_history_ = list(history.validation_losses)
-        end = history.losses[history.best_epoch if self.early_stopping else -1]
-        if end > history.initial_loss:
-            warnings.warn(
-                f"{type(self).__name__}: the loss rose from {history.initial_loss:.6g} to "
-                f"{end:.6g}; lower learning_rate or standardise the features",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        elif self.tol is not None and not history.converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge in {self.max_epochs} epochs "
-                f"(the loss still changes by more than tol={self.tol}); raise max_epochs "
-                "or learning_rate, or standardise the features",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
 
     def _split_theta(self, theta: FloatArray, n_features: int) -> tuple[FloatArray, FloatArray]:
         """(weights, intercept) from theta, the intercept zero when it is not fitted."""
@@ -297,7 +243,7 @@ class LinearRegression(RegressorMixin, _LinearTrainer):  # type: ignore[misc]
         """Fit on X (n_samples, n_features) and y; calls `on_epoch(epoch, loss)` per epoch."""
         X, y = _validate(self, X, y, y_numeric=True)
         n_features = X.shape[1]
-        objective = _SquaredError(_Penalty(float(self.l2), n_features))
+        objective = SquaredError(Penalty(float(self.l2), n_features))
         theta = self._train(objective, X, np.asarray(y, dtype=np.float64), None, on_epoch)
         coef, intercept = self._split_theta(theta, n_features)
         self.coef_ = coef
@@ -337,16 +283,16 @@ class LogisticRegression(ClassifierMixin, _LinearTrainer):  # type: ignore[misc]
                 f"got 1 class ({classes[0]!r})"
             )
         n_features = X.shape[1]
-        penalty = _Penalty(float(self.l2), n_features)
+        penalty = Penalty(float(self.l2), n_features)
         if classes.shape[0] == 2:
             target = encoded.astype(np.float64)
-            theta = self._train(_BinaryLogLoss(penalty), X, target, None, on_epoch)
+            theta = self._train(BinaryLogLoss(penalty), X, target, None, on_epoch)
             coef, intercept = self._split_theta(theta, n_features)
             self.coef_ = coef.reshape(1, -1)
             self.intercept_ = intercept.reshape(1)
         else:
             one_hot = np.eye(classes.shape[0])[encoded]
-            theta = self._train(_CrossEntropy(penalty), X, one_hot, classes.shape[0], on_epoch)
+            theta = self._train(CrossEntropy(penalty), X, one_hot, classes.shape[0], on_epoch)
             coef, intercept = self._split_theta(theta, n_features)
             # softmax ignores a shift shared by all classes: centre it away, as scikit-learn
             # does, so the answer is unique even where the penalty does not pin it down

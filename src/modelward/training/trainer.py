@@ -13,9 +13,10 @@ from modelward.data.catalog import DatasetCatalog
 from modelward.errors import InvalidInput
 from modelward.store.workspace import Workspace
 from modelward.tracking.run import ActiveRun
+from modelward.tracking.run_model import ModelInfo, log_model
 from modelward.training.estimators import build_estimator
 from modelward.training.features import feature_schema, split_target
-from modelward.training.run_model import ModelInfo, log_model
+from modelward.training.scoring import Scorer, default_scorer
 
 
 def _quiet(_stage: str) -> None:
@@ -70,8 +71,12 @@ def train(
     seed: int = 0,
     model_format: str | None = None,
     progress: Callable[[str], None] = _quiet,
+    score: Scorer | None = None,
 ) -> TrainingResult:
-    """Train `model` on dataset version `data` and record the run; see `mw train --help`."""
+    """Train `model` on dataset version `data` and record the run; see `mw train --help`.
+
+    `score` computes the held-out metrics (default: the one the composition root wired in).
+    """
     from sklearn.base import is_classifier
     from sklearn.model_selection import train_test_split
 
@@ -83,6 +88,7 @@ def train(
         raise InvalidInput(f"--test-size must be between 0 and 1, got {test_size}")
     # Everything the user gave is checked before a run is started.
     estimator = build_estimator(model, params or {}, optimizer)
+    scorer = score or default_scorer()
     catalog = DatasetCatalog(workspace)
     version = catalog.get(data)
     progress(f"reading {version.ref}")
@@ -99,21 +105,23 @@ def train(
     started = time.perf_counter()
     with ActiveRun(workspace, experiment=experiment, name=run_name, seed=seed) as run:
         run.log_params(
-            {
-                "model": model,
-                "data": version.ref,
-                "target": target,
-                "test_size": test_size,
-                "seed": seed,
-                **{f"model.{k}": v for k, v in estimator.get_params(deep=False).items()},
-            }
+            run_params(
+                {
+                    "model": model,
+                    "data": version.ref,
+                    "target": target,
+                    "test_size": test_size,
+                    "seed": seed,
+                },
+                estimator.get_params(deep=False),
+            )
         )
         run.set_tags({"task": task, "model.class": type(estimator).__name__})
         run.log_input(version, role="train")
         progress(f"fitting {type(estimator).__name__} on {len(X_train):,} rows")
         fit_warnings = _fit(estimator, X_train, y_train, run, progress)
         progress("evaluating on the hold-out")
-        metrics = holdout_metrics(estimator, X_test, y_test, task)
+        metrics = scorer(estimator, X_test, y_test, task)
         run.log_metrics(metrics)
         run.log_metrics({"n_train": float(len(X_train)), "n_test": float(len(X_test))})
         progress("storing the model")
@@ -141,6 +149,20 @@ def train(
     )
 
 
+def run_params(run: Mapping[str, Any], estimator: Mapping[str, Any]) -> dict[str, Any]:
+    """The params a training run records: the run's own and every estimator parameter
+    under the name the user gives it (`optimizer`, `l2`, `n_estimators`), so a filter such
+    as `params.optimizer = 'adam'` finds the run. An estimator parameter that shares a
+    name with a run param (`model`, `data`, ...) is recorded as `model.<name>`.
+    """
+    recorded = dict(run)
+    for key, value in estimator.items():
+        # tuples such as MLPClassifier's hidden_layer_sizes=(100,) are recorded as written
+        text = value if isinstance(value, str | int | float | bool) or value is None else str(value)
+        recorded[f"model.{key}" if key in run else key] = text
+    return recorded
+
+
 def _fit(
     estimator: Any, X: Any, y: Any, run: ActiveRun, progress: Callable[[str], None]
 ) -> list[str]:
@@ -166,15 +188,3 @@ def _fit(
     if messages:
         run.set_tag("warnings", " | ".join(messages))
     return messages
-
-
-def holdout_metrics(estimator: Any, X: Any, y: Any, task: str) -> dict[str, float]:
-    """Metrics of a fitted estimator on held-out rows (classification or regression)."""
-    from modelward.evaluation.metrics import classification_report, regression_report
-
-    predictions = estimator.predict(X)
-    if task == "regression":
-        return regression_report(y, predictions).to_dict()
-    proba = estimator.predict_proba(X) if hasattr(estimator, "predict_proba") else None
-    labels = getattr(estimator, "classes_", None)
-    return classification_report(y, predictions, proba=proba, labels=labels).to_dict()

@@ -1,4 +1,4 @@
-"""The model registry in Python.
+"""The model registry in Python: `mw.models`.
 
 import modelward as mw
 version = mw.models.register(run_id, "churn-clf")           # churn-clf@1
