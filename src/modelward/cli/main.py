@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from modelward import __version__
 from modelward.cli.output import emit_error
 from modelward.errors import (
     AlreadyExists,
@@ -28,6 +27,7 @@ from modelward.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from modelward.version import __version__
 
 # command name -> "module:attribute", loaded on demand
 COMMANDS: dict[str, str] = {

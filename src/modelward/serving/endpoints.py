@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from modelward import __version__
 from modelward.errors import DoesNotFit, InvalidInput, ModelwardError, NotFound
 from modelward.monitoring.metrics import ServerMetrics
 from modelward.monitoring.predictions import (
@@ -35,6 +34,7 @@ from modelward.serving.openapi import DOCS_HTML, openapi_document
 from modelward.serving.predicting import predict_table
 from modelward.serving.request_id import request_id_of
 from modelward.serving.validation import columns_from_csv, columns_from_payload
+from modelward.version import __version__
 
 DEFAULT_MAX_ROWS = 100_000
 PREDICT_TYPES = (JSON,)
