@@ -30,10 +30,10 @@ def main() -> int:
     import modelward.cli.main  # noqa: F401
 
     step("import modelward.cli.main (the CLI)")
-    import fastapi  # noqa: F401
-    import pydantic  # noqa: F401
+    import orjson  # noqa: F401
+    import starlette.applications  # noqa: F401
 
-    step("import fastapi + pydantic")
+    step("import starlette + orjson")
     import sqlalchemy  # noqa: F401
 
     step("import sqlalchemy")
@@ -58,7 +58,7 @@ def main() -> int:
     step("registry.load(ref) (read, verify, deserialize)")
     options = server.ServeOptions(ref=ref, poll_interval=0)
     server.build_app(options)
-    step("build_app (loads the model again + FastAPI app)")
+    step("build_app (loads the model again + Starlette app)")
     import uvicorn
     import uvicorn.loops.uvloop
     import uvicorn.protocols.http.httptools_impl  # noqa: F401

@@ -452,7 +452,7 @@ def pyspy_finish(procs: list[Any], timeout: float) -> list[Path]:
     return done
 
 
-HANDLER = "create_app.<locals>.predict (modelward/serving/app.py)"
+HANDLER = "_predict (modelward/serving/endpoints.py)"
 # A sample whose stack holds one of these is on a thread other than the main thread
 # (which runs uvicorn's event loop).
 THREAD_START = ("Thread._bootstrap (", "Thread.run (")

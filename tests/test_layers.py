@@ -23,6 +23,7 @@ STAGES: dict[str, int] = {
     "config": 0,
     "refs": 0,
     "serialization": 0,
+    "version": 0,
     "store": 1,
     "data": 2,
     "tracking": 3,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from modelward.store.workspace import Workspace
     from modelward.tracking import start_run
 
-__version__ = "0.1.0"
+from modelward.version import __version__
 
 __all__ = [
     "AlreadyExists",

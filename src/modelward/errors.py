@@ -1,16 +1,22 @@
 """The error types of modelward, named by meaning.
 
-    ModelwardError            anything modelward refuses or fails to do (exit 1)
-    +-- InvalidInput          bad usage or bad input: a file, a spec, a name (exit 2, HTTP 400)
-    |   +-- NotFound          an unknown dataset, version, alias, run, model (exit 2, HTTP 404)
-    |   +-- AlreadyExists     a name that is taken (exit 2, HTTP 409)
-    +-- Conflict              the state changed under us; retrying may help (exit 1, HTTP 409)
-    |   +-- GateFailed        a promotion gate's requirement does not hold (exit 1, HTTP 409)
-    +-- IntegrityError        stored bytes do not match their digest (exit 1, HTTP 500)
+    ModelwardError                anything modelward refuses or fails to do
+    +-- InvalidInput              bad usage or bad input: a file, a spec, a name, a body
+    |   +-- NotFound              an unknown dataset, version, alias, run, model, request
+    |   +-- AlreadyExists         a name that is taken
+    |   +-- DoesNotFit            well-formed, but does not fit the model (its signature,
+    |   |                         its classes, the rows a request had)
+    |   +-- TooLarge              over a size limit (a body, a batch)
+    |   +-- UnsupportedMediaType  a body of a content type the route does not read
+    +-- Conflict                  the state changed under us; retrying may help
+    |   +-- GateFailed            a promotion gate's requirement does not hold
+    +-- IntegrityError            stored bytes do not match their digest
 
 Each error carries a one-line message that says what was wrong and, where it
-helps, what to do. Exit codes and HTTP statuses are read from the class, in
-one place each: the CLI's boundary and the server's boundary.
+helps, what to do, and optionally the input `field` at fault. The errors know
+nothing of their audiences: each boundary maps them in one table, the CLI to
+exit codes (`modelward.cli.main.EXIT_CODES`), the model server to HTTP statuses
+(`modelward.serving.errors.HTTP_ERRORS`).
 """
 
 from __future__ import annotations
@@ -19,12 +25,10 @@ from __future__ import annotations
 class ModelwardError(Exception):
     """Base class: the work failed."""
 
-    exit_code: int = 1
-    http_status: int = 500
-
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
     def __str__(self) -> str:
         return self.message
@@ -33,26 +37,29 @@ class ModelwardError(Exception):
 class InvalidInput(ModelwardError):
     """The caller asked for something malformed or impossible."""
 
-    exit_code = 2
-    http_status = 400
-
 
 class NotFound(InvalidInput):
     """A named thing (dataset, version, alias, run, model) does not exist."""
-
-    http_status = 404
 
 
 class AlreadyExists(InvalidInput):
     """A name that must be unique is already taken."""
 
-    http_status = 409
+
+class DoesNotFit(InvalidInput):
+    """Well-formed input that does not fit what it is for (a model's signature or classes)."""
+
+
+class TooLarge(InvalidInput):
+    """Input over a size limit: a request body, the rows of a batch."""
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A body declared as a content type that the receiver does not read."""
 
 
 class Conflict(ModelwardError):
     """A concurrent change prevented the operation."""
-
-    http_status = 409
 
 
 class GateFailed(Conflict):

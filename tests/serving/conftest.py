@@ -1,4 +1,5 @@
-"""A registered model in its own home, and real `mw serve` processes on 127.0.0.1."""
+"""Registered models in their own home; the model server in-process, and as a real
+`mw serve` process on 127.0.0.1 for the few end-to-end tests."""
 
 from __future__ import annotations
 
@@ -13,13 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
+from starlette.applications import Starlette
 
-from modelward.store.workspace import close_workspaces
+# Imported before any in-process `mw serve`: prometheus_client's storage is chosen on
+# first import, and that command sets PROMETHEUS_MULTIPROC_DIR for its own workers.
+from modelward.monitoring.predictions import PredictionLogWriter
+from modelward.registry.service import ModelRegistry
+from modelward.serving.app import create_app
+from modelward.serving.endpoints import Serving
+from modelward.serving.holder import ModelHolder
+from modelward.store.workspace import close_workspaces, open_workspace
 
 FEATURES = ["mean radius", "mean texture", "mean area", "worst smoothness"]
+ISLANDS = ("Biscoe", "Dream", "Torgersen")
 
 
 @dataclass
@@ -69,6 +80,108 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             os.environ.pop("MODELWARD_HOME", None)
         else:
             os.environ["MODELWARD_HOME"] = previous
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """Run `mw ARGS` in this process: (exit code, stdout, stderr)."""
+    from modelward.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def serving_for(ref: str, *, trust: bool = False, log: bool = False) -> Serving:
+    """What the endpoints need, for `ref` in the current home (no background threads)."""
+    workspace = open_workspace()
+    holder = ModelHolder(ModelRegistry(workspace), ref, trust=trust, poll_interval=0)
+    # A short flush interval: /feedback for an unknown id waits two of them for other workers.
+    writer = PredictionLogWriter(workspace.db, flush_interval=0.05) if log else None
+    return Serving.of(holder, prediction_log=writer)
+
+
+def client(app: Starlette) -> httpx.AsyncClient:
+    """An HTTP client calling `app` in-process (any exception it lets out fails the test)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mw")
+
+
+@pytest.fixture(scope="session")
+def production_app(served: Served) -> Starlette:
+    """The app for bc-clf@production (version 1), with a prediction log flushed by hand."""
+    return create_app(serving_for("bc-clf@production", log=True))
+
+
+@dataclass
+class Penguins:
+    frame: pd.DataFrame  # raw rows with their species
+    features: list[str]  # the raw columns a caller sends
+
+
+@pytest.fixture(scope="session")
+def penguins(served: Served) -> Penguins:
+    """`peng-clf` (one_hot island, zscore numbers, 3 species) and `peng-reg` (regression)."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    import modelward as mw
+
+    rng = np.random.default_rng(0)
+    n = 300
+    island = rng.choice(ISLANDS, n)
+    bill = rng.normal(44.0, 5.0, n).round(1)
+    flipper = rng.normal(200.0, 14.0, n).round(0)
+    species = np.where(island == "Biscoe", "Gentoo", np.where(bill > 45, "Chinstrap", "Adelie"))
+    frame = pd.DataFrame(
+        {"island": island, "bill_length": bill, "flipper": flipper, "species": species}
+    )
+    raw = mw.data.add(frame, name="peng")
+    spec = {
+        "steps": [
+            {"one_hot": {"columns": ["island"]}},
+            {"normalize": {"columns": ["bill_length", "flipper"], "method": "zscore"}},
+        ]
+    }
+    prep = mw.data.transform(raw.ref, spec, name="peng-prep")
+    prepared = mw.data.load(prep.ref)
+    X = prepared.drop(columns=["species"])
+    with mw.start_run(experiment="penguins") as run:
+        run.log_model(
+            LogisticRegression(max_iter=1000).fit(X, prepared["species"]),
+            name="peng-clf",
+            data=prep.ref,
+            target="species",
+        )
+    with mw.start_run(experiment="penguins") as run:
+        numbers = mw.data.add(frame.drop(columns=["island", "species"]), name="peng-numbers")
+        run.log_model(
+            LinearRegression().fit(frame[["bill_length"]], frame["flipper"]),
+            name="peng-reg",
+            data=numbers.ref,
+            target="flipper",
+        )
+    return Penguins(frame=frame, features=["island", "bill_length", "flipper"])
+
+
+def penguin_predictions(penguins: Penguins, rows: pd.DataFrame) -> list[str]:
+    """peng-clf's species for raw rows, with the transform done by hand (pandas, not
+    modelward): one 0/1 column per island seen in training (none set for anything
+    else), numbers z-scored with the training mean and population std."""
+    import modelward as mw
+
+    train = penguins.frame
+    features = pd.DataFrame(index=rows.index)
+    for column in ("bill_length", "flipper"):
+        features[column] = (rows[column] - train[column].mean()) / train[column].std(ddof=0)
+    for island in ISLANDS:
+        features[f"island_{island}"] = (rows["island"] == island).astype(np.uint8)
+    model = mw.models.load("peng-clf@1").model
+    return [str(v) for v in model.predict(features[list(model.feature_names_in_)])]
 
 
 @dataclass

@@ -12,8 +12,7 @@ import modelward as mw
 from modelward.errors import InvalidInput, NotFound
 from modelward.serving.batch import predict_batch
 from modelward.store.workspace import open_workspace
-from tests.helpers import mw as run_mw
-from tests.serving.conftest import Served
+from tests.serving.conftest import Served, run_main
 
 
 def _expected(served: Served) -> list[int]:
@@ -33,15 +32,20 @@ def test_parquet_output_in_chunks_records_the_version(served: Served, tmp_path: 
     assert list(frame.columns[: len(served.raw.columns)]) == list(served.raw.columns)
 
 
-def test_csv_output_from_a_file_through_the_cli(served: Served, tmp_path: Path) -> None:
+def test_csv_output_from_a_file_through_the_cli(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
     source = tmp_path / "rows.csv"
     served.raw.to_csv(source, index=False)
     out = tmp_path / "scores.csv"
-    result = run_mw(
-        "predict", "bc-clf@2", "--data", source, "--out", out, "--json", home=served.home
+    code, stdout, stderr = run_main(
+        capsys, "predict", "bc-clf@2", "--data", source, "--out", out, "--json"
     )
-    assert result.code == 0, result.stderr
-    assert result.json()["rows"] == len(served.raw) and result.json()["model"] == "bc-clf@2"
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["rows"] == len(served.raw) and result["model"] == "bc-clf@2"
     assert pd.read_csv(out)["prediction"].tolist() == _expected(served)
 
 

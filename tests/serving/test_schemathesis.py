@@ -1,41 +1,44 @@
-"""Property-based requests generated from /openapi.json find no server error."""
+"""Property-based requests generated from /openapi.json find no server error (in-process),
+for a numeric model behind a transform and for one with a one-hot text column."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
+from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from starlette.applications import Starlette
 
-from tests.serving.conftest import Server
+from modelward.serving.app import create_app
+from tests.serving.conftest import Penguins, serving_for
+
+numeric = schemathesis.pytest.from_fixture("numeric_schema")
+categorical = schemathesis.pytest.from_fixture("categorical_schema")
+_settings = settings(
+    deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+)
 
 
-@pytest.mark.timeout(300)
-def test_schemathesis_finds_no_server_error(production_server: Server) -> None:
-    command = shutil.which("schemathesis")
-    argv = [command] if command else [sys.executable, "-m", "schemathesis.cli"]
-    result = subprocess.run(
-        [
-            *argv,
-            "run",
-            f"{production_server.url}/openapi.json",
-            "--checks",
-            "not_a_server_error",
-            "--max-examples",
-            "60",
-            "--workers",
-            "1",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--suppress-health-check",
-            "all",
-            "--seed",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout or "passed" in result.stdout.lower()
+@pytest.fixture(scope="module")
+def numeric_schema(production_app: Starlette) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", production_app)
+
+
+@pytest.fixture(scope="module")
+def categorical_schema(penguins: Penguins) -> schemathesis.BaseSchema:
+    app = create_app(serving_for("peng-clf@1", log=True))
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@numeric.parametrize()
+@settings(_settings, max_examples=60)
+def test_no_server_error_for_a_numeric_model(case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate(checks=[not_a_server_error])
+
+
+@categorical.parametrize()
+@settings(_settings, max_examples=30)
+def test_no_server_error_for_a_model_with_text_inputs(case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate(checks=[not_a_server_error])

@@ -14,9 +14,20 @@ from typing import Any
 
 import click
 
-from modelward import __version__
 from modelward.cli.output import emit_error
-from modelward.errors import ModelwardError
+from modelward.errors import (
+    AlreadyExists,
+    Conflict,
+    DoesNotFit,
+    GateFailed,
+    IntegrityError,
+    InvalidInput,
+    ModelwardError,
+    NotFound,
+    TooLarge,
+    UnsupportedMediaType,
+)
+from modelward.version import __version__
 
 # command name -> "module:attribute", loaded on demand
 COMMANDS: dict[str, str] = {
@@ -31,6 +42,37 @@ COMMANDS: dict[str, str] = {
     "predict": "modelward.cli.predict:predict",
     "monitor": "modelward.cli.monitor:monitor",
 }
+
+
+# The exit code of every error type (PRODUCT.md: 1 the work failed, 2 bad usage or bad
+# input). A test keeps it complete: every class of modelward.errors is a key.
+EXIT_CODES: dict[type[ModelwardError], int] = {
+    ModelwardError: 1,
+    InvalidInput: 2,
+    NotFound: 2,
+    AlreadyExists: 2,
+    DoesNotFit: 2,
+    TooLarge: 2,
+    UnsupportedMediaType: 2,
+    Conflict: 1,
+    GateFailed: 1,
+    IntegrityError: 1,
+}
+INTERRUPTED = 130
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for anything a command raised: the one place that decides it."""
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(exc, click.ClickException):  # a UsageError's code is 2
+        return exc.exit_code
+    if isinstance(exc, ModelwardError):
+        # the nearest class in the table: one defined elsewhere takes its parent's code
+        return next(EXIT_CODES[c] for c in type(exc).__mro__ if c in EXIT_CODES)
+    return 1
 
 
 class LazyGroup(click.Group):
@@ -74,24 +116,24 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = cli.main(args=args, prog_name="mw", standalone_mode=False)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("mw: aborted", err=True)
-        sys.exit(130)
+        sys.exit(exit_code(exc))
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        click.echo(
+            "mw: aborted" if isinstance(exc, click.exceptions.Abort) else "mw: interrupted",
+            err=True,
+        )
+        sys.exit(exit_code(exc))
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else command.strip()
         hint = f" (see `{where} --help`)" if exc.ctx else ""
         emit_error(where, exc.format_message() + hint, kind="UsageError", as_json=as_json)
-        sys.exit(2)
+        sys.exit(exit_code(exc))
     except click.ClickException as exc:
         emit_error(command.strip(), exc.format_message(), kind="UsageError", as_json=as_json)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except ModelwardError as exc:
         emit_error(command.strip(), exc.message, kind=type(exc).__name__, as_json=as_json)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("mw: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exit_code(exc))
     except Exception as exc:  # a bug: still one line, with the traceback on request
         if os.environ.get("MODELWARD_DEBUG"):
             raise
@@ -99,6 +141,6 @@ def main(argv: list[str] | None = None) -> None:
             f"internal error: {type(exc).__name__}: {exc} (MODELWARD_DEBUG=1 shows the traceback)"
         )
         emit_error(command.strip(), message, kind="InternalError", as_json=as_json)
-        sys.exit(1)
+        sys.exit(exit_code(exc))
     # Without standalone mode click returns the exit code of --help / --version.
     sys.exit(result if isinstance(result, int) else 0)

@@ -103,27 +103,32 @@ def serve(
 
 
 def _run(options: ServeOptions) -> None:
-    from modelward.serving.server import build_app
+    from modelward.serving.server import bind, build_app
     from modelward.serving.server import serve as run_server
 
-    app = None
-    if options.workers == 1:
-        app = build_app(options)  # loads and verifies now: bad references fail before binding
-        version = app.state.holder.current.version
-    else:
-        # The workers load the model themselves: here only check what can fail
-        # (the reference, the bytes against their digest, a pickle without --trust),
-        # without paying for the model's imports once more before they start.
-        version = _checked_version(options)
-    address = f"http://{options.host}:{options.port}"
-    click.echo(
-        safe_text(
-            f"serving {version.ref} ({options.ref}) on {address} with {options.workers} "
-            f"worker(s); docs at {address}/docs"
-        ),
-        err=True,
-    )
-    run_server(options, app)
+    sock = bind(options.host, options.port)  # a port in use fails here, before any work
+    try:
+        app = None
+        if options.workers == 1:
+            app = build_app(options)  # loads and verifies now: bad references fail here
+            version = app.state.serving.holder.current.version
+        else:
+            # The workers load the model themselves: here only check what can fail
+            # (the reference, the bytes against their digest, a pickle without --trust),
+            # without paying for the model's imports once more before they start.
+            version = _checked_version(options)
+        host, port = sock.getsockname()[:2]
+        address = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        click.echo(
+            safe_text(
+                f"serving {version.ref} ({options.ref}) on {address} with {options.workers} "
+                f"worker(s); docs at {address}/docs"
+            ),
+            err=True,
+        )
+        run_server(options, sock, app)
+    finally:
+        sock.close()
 
 
 def _checked_version(options: ServeOptions) -> ModelVersion:

@@ -65,6 +65,11 @@ class ServerMetrics:
             buckets=(-1000, -100, -10, -1, 0, 1, 10, 100, 1000, 10000),
         )
         self.feedback = Counter("modelward_feedback", "Labels received through /feedback.")
+        self.unseen = Counter(
+            "modelward_unseen_categories",
+            "Rows answered with a category not seen in training, per input column.",
+            ["model", "version", "column"],
+        )
         self.model_info = _gauge(
             "modelward_model_info",
             "The model being served (1 for the current version).",
@@ -138,6 +143,12 @@ class ServerMetrics:
                 child = self.predicted_class.labels(model=version.name, **{"class": label})
                 self._class_children[(version.name, label)] = child
             child.inc(count)
+
+    def observe_unseen(self, version: ModelVersion, column: str, rows: int) -> None:
+        """Count rows whose `column` held a category the model never saw."""
+        self.unseen.labels(model=version.name, version=str(version.version), column=column).inc(
+            rows
+        )
 
     def show_model(self, version: ModelVersion) -> None:
         """Mark `version` as the one served (and the previous one as not)."""

@@ -172,9 +172,11 @@ class PredictionLogRepository:
             ).first()
             if known is None:
                 return False
-            if isinstance(label, list) and len(label) != known.n_rows:
+            labels = len(label) if isinstance(label, list) else 1
+            if labels != known.n_rows:
                 raise InvalidInput(
-                    f"request {request_id} had {known.n_rows} row(s) but {len(label)} labels came"
+                    f"request {request_id} had {known.n_rows} row(s) but {labels} label(s) "
+                    "came: send a list of one label per row"
                 )
             upsert = self.db.upsert(prediction_feedback)
             conn.execute(

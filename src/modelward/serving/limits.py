@@ -1,18 +1,18 @@
-"""An ASGI middleware that refuses bodies over a size limit with 413, before reading them."""
+"""An ASGI middleware that refuses bodies over a size limit (413), before reading them."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class BodyTooLarge(Exception):
-    """Raised from `receive` when a streamed body passes the limit."""
+from modelward.errors import TooLarge
 
 
 class BodyLimit:
-    """Answer 413 when Content-Length, or the bytes actually sent, exceed `max_bytes`."""
+    """Raise TooLarge when Content-Length, or the bytes actually sent, exceed `max_bytes`.
+
+    The error is answered by the error boundary around the app (or by the
+    endpoint reading the body), like every other error.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -24,10 +24,8 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send, declared)
-            return
+            raise self._too_large(declared)
         seen = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -35,44 +33,16 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise self._too_large(seen)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        await self.app(scope, limited_receive, send)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send, seen)
-
-    async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "type": "too_large",
-                    "message": f"request body of {size:,} bytes or more is over the "
-                    f"{self.max_bytes:,}-byte limit: split the batch",
-                    "field": None,
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+    def _too_large(self, size: int) -> TooLarge:
+        return TooLarge(
+            f"request body of {size:,} bytes or more is over the {self.max_bytes:,}-byte "
+            "limit: split the batch"
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -6,13 +6,20 @@ the prediction log and the monitor together.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
+from modelward.errors import InvalidInput
 from modelward.registry.service import ModelRegistry
 from modelward.serving.app import DEFAULT_MAX_BODY_BYTES, create_app
+from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
 from modelward.store.workspace import open_workspace
 
@@ -61,8 +68,8 @@ class ServeOptions:
         )
 
 
-def build_app(options: ServeOptions) -> FastAPI:
-    """Load (and verify) the model, start following its alias, build the app."""
+def build_app(options: ServeOptions) -> Starlette:
+    """Load (and verify) the model, build the app; its lifespan runs the background work."""
     from modelward.monitoring.monitor import ServerMonitor
     from modelward.monitoring.predictions import PredictionLogWriter
 
@@ -80,49 +87,71 @@ def build_app(options: ServeOptions) -> FastAPI:
         interval=options.monitor_interval,
         alerts_path=options.alerts,
     )
-    app = create_app(holder, prediction_log=writer, max_body_bytes=options.max_body_bytes)
 
-    @app.on_event("startup")
-    async def start_background_work() -> None:
+    @contextlib.asynccontextmanager
+    async def background_work(_app: Starlette) -> AsyncIterator[None]:
         holder.start()
         writer.start()
         monitor.start()
+        try:
+            yield
+        finally:
+            # uvicorn gets here after in-flight requests are answered: every answered
+            # request is in the writer's queue and is written here.
+            monitor.stop()
+            holder.stop()
+            writer.close()
 
-    @app.on_event("shutdown")
-    async def stop_background_work() -> None:
-        # uvicorn runs this after in-flight requests are answered: every answered
-        # request is in the writer's queue and is written here.
-        monitor.stop()
-        holder.stop()
-        writer.close()
-
+    serving = Serving.of(holder, prediction_log=writer)
+    app = create_app(serving, max_body_bytes=options.max_body_bytes, lifespan=background_work)
     app.state.monitor = monitor
     return app
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> Starlette:
     """uvicorn factory for worker processes: options come from the environment."""
     return build_app(ServeOptions.from_environment())
 
 
-def serve(options: ServeOptions, app: FastAPI | None = None) -> None:
-    """Run until SIGINT/SIGTERM; in-flight requests finish before the server stops."""
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is loaded; InvalidInput if it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(
+                f"port {port} on {host} is already in use: stop what listens there "
+                "or choose another --port"
+            ) from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # the worker processes accept on it
+    return sock
+
+
+def serve(options: ServeOptions, sock: socket.socket, app: Starlette | None = None) -> None:
+    """Run on `sock` until SIGINT/SIGTERM; in-flight requests finish before the server stops."""
     import uvicorn
 
-    common = {
-        "host": options.host,
-        "port": options.port,
+    common: dict[str, Any] = {
         "log_level": "warning",
         "access_log": False,
         "timeout_graceful_shutdown": 10,
     }
     if options.workers <= 1:
-        uvicorn.run(app or build_app(options), **common)  # type: ignore[arg-type]
+        config = uvicorn.Config(app or build_app(options), **common)
+        uvicorn.Server(config).run(sockets=[sock])
         return
+    from uvicorn.supervisors import Multiprocess
+
     os.environ.update(options.to_environment())
-    uvicorn.run(
+    config = uvicorn.Config(
         "modelward.serving.server:app_from_environment",
         factory=True,
         workers=options.workers,
-        **common,  # type: ignore[arg-type]
+        **common,
     )
+    Multiprocess(config, sockets=[sock]).run()

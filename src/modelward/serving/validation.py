@@ -1,44 +1,29 @@
-"""Turning a request body into the rows a model takes, or a 4xx that names the problem.
+"""Turning a request body into the rows a model takes, or an error that names the problem.
 
-Accepted bodies (PRODUCT.md):
+Accepted JSON bodies (PRODUCT.md, and every input format of MLflow's scoring protocol):
 
-    {"instances": [[1.0, 2.0], ...]}                 values in signature order
-    {"instances": [{"age": 31, "income": 2.5}, ...]} values by column name
-    {"dataframe_split": {"columns": [...], "data": [[...], ...]}}
+    {"instances": [[1.0, 2.0], ...]}                  values in signature order
+    {"instances": [{"age": 31, "income": 2.5}, ...]}  values by column name
+    {"inputs": [...]}                                 the same as "instances"
+    {"inputs": {"age": [31, 40], "income": [2.5, 1.0]}}   values by column
+    {"dataframe_split": {"columns": [...], "data": [[...], ...], "index": [...]}}
+    {"dataframe_records": [{"age": 31, "income": 2.5}, ...]}
+
+Malformed bodies are InvalidInput (400), bodies that do not fit the model's
+signature DoesNotFit (422), too many rows TooLarge (413). A text/csv body (MLflow's
+other format) is a header row naming the columns, then one line per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from modelward.errors import InvalidInput
+from modelward.errors import DoesNotFit, InvalidInput, TooLarge
+from modelward.serving.bodies import check_columns, parse_csv, shown
 
-
-class RequestError(InvalidInput):
-    """A bad request: HTTP status, the field at fault and what is wrong with it."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.http_status = status
-        self.field = field
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON error body."""
-        kind = "malformed_request" if self.http_status == 400 else "invalid_input"
-        return {"error": {"type": kind, "message": self.message, "field": self.field}}
-
-
-def malformed(message: str, field: str | None = None) -> RequestError:
-    """400: the body is not what the protocol describes."""
-    return RequestError(400, message, field)
-
-
-def unfit(message: str, field: str | None = None) -> RequestError:
-    """422: well-formed, but does not fit the model's signature."""
-    return RequestError(422, message, field)
-
-
+FORMATS = ("instances", "inputs", "dataframe_split", "dataframe_records")
+_ONE_OF = "one of 'instances', 'inputs', 'dataframe_split' or 'dataframe_records'"
 _NUMBER_KINDS = ("number", "integer")
 
 
@@ -47,77 +32,130 @@ def columns_from_payload(
 ) -> dict[str, list[Any]]:
     """Column name -> values, checked against the signature's inputs."""
     if not isinstance(payload, dict):
-        raise malformed("the body must be a JSON object with 'instances' or 'dataframe_split'")
-    keys = {"instances", "dataframe_split", "inputs"} & set(payload)
+        raise InvalidInput(f"the body must be a JSON object with {_ONE_OF}")
+    keys = [key for key in payload if key in FORMATS]
     if len(keys) != 1:
-        raise malformed("give exactly one of 'instances' or 'dataframe_split'")
+        raise InvalidInput(f"give exactly {_ONE_OF}")
+    extra = next((key for key in payload if key not in FORMATS), None)
+    if extra == "params":
+        raise DoesNotFit("'params': this model takes no inference parameters", field="params")
+    if extra is not None:
+        raise InvalidInput(
+            f"unknown key {shown(extra)}: the body holds {_ONE_OF}", field=str(extra)
+        )
+    key = keys[0]
+    value = payload[key]
     names = [column["name"] for column in inputs]
-    if "dataframe_split" in payload:
-        rows, columns = _split(payload["dataframe_split"], names)
+    if key == "dataframe_split":
+        table = _split(value, names, max_rows)
+    elif key == "inputs" and isinstance(value, dict):
+        table = _by_column(value, names, max_rows)
     else:
-        key = "instances" if "instances" in payload else "inputs"
-        rows, columns = payload[key], None
-        if not isinstance(rows, list):
-            raise malformed(f"'{key}' must be a list of rows", key)
-    if not rows:
-        raise unfit("the batch is empty: send at least one row", "instances")
-    if len(rows) > max_rows:
-        raise RequestError(413, f"too many rows: {len(rows)} > {max_rows} per request", "instances")
-    table = _columns(rows, columns or names, by_name=columns is None)
+        if not isinstance(value, list):
+            what = "objects" if key == "dataframe_records" else "rows"
+            raise InvalidInput(f"'{key}' must be a list of {what}", field=key)
+        _check_count(len(value), max_rows, key)
+        if key == "dataframe_records" and not isinstance(value[0], dict):
+            raise InvalidInput("'dataframe_records' must be a list of objects", field=key)
+        if isinstance(value[0], dict):
+            table = _by_name(value, names, key)
+        elif len(names) == 1 and not isinstance(value[0], list):  # one value per row
+            table = {names[0]: value}
+        else:
+            table = _by_position(value, names, key)
     for column in inputs:
         _check_kind(column, table[column["name"]])
     return table
 
 
-def _split(body: Any, names: list[str]) -> tuple[list[Any], list[str]]:
+def columns_from_csv(
+    body: bytes, inputs: Sequence[dict[str, str]], *, max_rows: int
+) -> dict[str, list[Any]]:
+    """Column name -> values of a CSV body (a header row, then one line per row)."""
+    table = parse_csv(body, inputs)
+    _check_count(len(next(iter(table.values()), [])), max_rows, "rows")
+    return table
+
+
+def _check_count(count: int, max_rows: int, field: str) -> None:
+    if count == 0:
+        raise DoesNotFit("the batch is empty: send at least one row", field=field)
+    if count > max_rows:
+        raise TooLarge(f"too many rows: {count} > {max_rows} per request", field=field)
+
+
+def _split(body: Any, names: list[str], max_rows: int) -> dict[str, list[Any]]:
     if not isinstance(body, dict) or "columns" not in body or "data" not in body:
-        raise malformed("'dataframe_split' needs 'columns' and 'data'", "dataframe_split")
+        raise InvalidInput("'dataframe_split' needs 'columns' and 'data'", field="dataframe_split")
+    extra = next((key for key in body if key not in ("columns", "data", "index")), None)
+    if extra is not None:
+        raise InvalidInput(
+            f"unknown key {shown(extra)} in 'dataframe_split': it holds 'columns', 'data' "
+            "and optionally 'index'",
+            field="dataframe_split",
+        )
     columns, data = body["columns"], body["data"]
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise malformed("'dataframe_split.columns' must be a list of names", "columns")
+        raise InvalidInput("'dataframe_split.columns' must be a list of names", field="columns")
     if not isinstance(data, list):
-        raise malformed("'dataframe_split.data' must be a list of rows", "data")
-    if len(set(columns)) != len(columns):
-        raise unfit("'dataframe_split.columns' names a column twice", "columns")
-    unknown = [c for c in columns if c not in names]
-    if unknown:
-        raise unfit(
-            f"unknown column {unknown[0]!r}: the model takes {', '.join(names)}", unknown[0]
-        )
-    missing = [n for n in names if n not in columns]
-    if missing:
-        raise unfit(f"missing column {missing[0]!r}", missing[0])
+        raise InvalidInput("'dataframe_split.data' must be a list of rows", field="data")
+    check_columns(columns, names)
+    _check_count(len(data), max_rows, "data")
     if any(not isinstance(row, list) for row in data):
-        raise malformed("every row of 'dataframe_split.data' must be a list", "data")
-    return data, columns
+        raise InvalidInput("every row of 'dataframe_split.data' must be a list", field="data")
+    return _by_position(data, columns, "data")
 
 
-def _columns(rows: list[Any], names: list[str], *, by_name: bool) -> dict[str, list[Any]]:
-    first = rows[0]
-    if by_name and isinstance(first, dict):
-        for index, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise malformed(f"row {index} is not an object like the first row", "instances")
-            if len(row) != len(names) or any(name not in row for name in names):
-                missing = [n for n in names if n not in row]
-                if missing:
-                    raise unfit(f"row {index} lacks column {missing[0]!r}", missing[0])
-                extra = next(k for k in row if k not in names)
-                raise unfit(
-                    f"row {index} has unknown column {extra!r}: the model takes {', '.join(names)}",
-                    str(extra),
-                )
-        return {name: [row[name] for row in rows] for name in names}
+def _by_column(body: dict[str, Any], names: list[str], max_rows: int) -> dict[str, list[Any]]:
+    check_columns(list(body), names)
+    values = [body[name] for name in names]
+    if not any(isinstance(v, list) for v in values):  # one value per column: one row
+        return {name: [body[name]] for name in names}
+    if not all(isinstance(v, list) for v in values):
+        scalar = next(name for name in names if not isinstance(body[name], list))
+        raise InvalidInput(
+            f"'inputs.{scalar}' must be a list of values like the other columns", field=scalar
+        )
+    lengths = {len(v) for v in values}
+    if len(lengths) != 1:
+        raise DoesNotFit(
+            "the columns of 'inputs' have different lengths: "
+            + ", ".join(f"{name} {len(body[name])}" for name in names[:10]),
+            field="inputs",
+        )
+    _check_count(lengths.pop(), max_rows, "inputs")
+    return {name: body[name] for name in names}
+
+
+def _by_name(rows: list[Any], names: list[str], field: str) -> dict[str, list[Any]]:
+    wanted = set(names)
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InvalidInput(f"row {index} is not an object like the first row", field=field)
+        if len(row) != len(names) or not wanted.issuperset(row):
+            missing = [n for n in names if n not in row]
+            if missing:
+                raise DoesNotFit(f"row {index} lacks column {missing[0]!r}", field=missing[0])
+            extra = next(k for k in row if k not in wanted)
+            raise DoesNotFit(
+                f"row {index} has unknown column {shown(extra)}: the model takes "
+                f"{', '.join(names)}",
+                field=str(extra),
+            )
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def _by_position(rows: list[Any], names: list[str], field: str) -> dict[str, list[Any]]:
+    width = len(names)
     for index, row in enumerate(rows):
         if not isinstance(row, list):
-            raise malformed(
-                f"row {index} must be a list of {len(names)} values or an object", "instances"
+            raise InvalidInput(
+                f"row {index} must be a list of {width} values or an object", field=field
             )
-        if len(row) != len(names):
-            raise unfit(
-                f"row {index} has {len(row)} values; the model takes {len(names)}: "
-                f"{', '.join(names)}",
-                "instances",
+        if len(row) != width:
+            raise DoesNotFit(
+                f"row {index} has {len(row)} values; the model takes {width}: {', '.join(names)}",
+                field=field,
             )
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
@@ -137,7 +175,10 @@ def _check_kind(column: dict[str, str], values: list[Any]) -> None:
     if allowed is None or set(map(type, values)) <= allowed:  # the fast, common path
         return
     index, value = next((i, v) for i, v in enumerate(values) if type(v) not in allowed)
-    raise unfit(f"column {name!r}, row {index}: expected {_EXPECTED[kind]}, got {value!r}", name)
+    raise DoesNotFit(
+        f"column {name!r}, row {index}: expected {_EXPECTED[kind]}, got {shown(value)}",
+        field=name,
+    )
 
 
 def array_from_columns(table: dict[str, list[Any]], names: Sequence[str]) -> Any:
@@ -148,8 +189,7 @@ def array_from_columns(table: dict[str, list[Any]], names: Sequence[str]) -> Any
     infinite = np.isinf(matrix)
     if infinite.any():
         row, column = (int(i) for i in np.argwhere(infinite)[0])
-        name = names[column]
-        raise unfit(f"column {name!r}, row {row}: {table[name][row]} is not a finite number", name)
+        _not_finite(names[column], row, table[names[column]][row])
     return matrix
 
 
@@ -166,9 +206,7 @@ def frame_from_columns(table: dict[str, list[Any]], inputs: Sequence[dict[str, s
             infinite = np.isinf(array)
             if infinite.any():
                 row = int(np.argmax(infinite))
-                raise unfit(
-                    f"column {name!r}, row {row}: {values[row]} is not a finite number", name
-                )
+                _not_finite(name, row, values[row])
             if kind == "integer" and not np.isnan(array).any():
                 data[name] = array.astype(np.int64)
             else:
@@ -176,3 +214,9 @@ def frame_from_columns(table: dict[str, list[Any]], inputs: Sequence[dict[str, s
         else:
             data[name] = pd.array(values, dtype="boolean" if kind == "boolean" else "str")
     return pd.DataFrame(data)
+
+
+def _not_finite(name: str, row: int, value: Any) -> NoReturn:
+    raise DoesNotFit(
+        f"column {name!r}, row {row}: {shown(value)} is not a finite number", field=name
+    )

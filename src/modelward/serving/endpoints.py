@@ -1,0 +1,223 @@
+"""The model server's endpoints, with their dependencies passed in (`Serving`).
+
+Each endpoint is `async def endpoint(serving, request) -> Response`; `app.py`
+binds `serving` and routes to them. Errors are answered by the one error path
+(`serving.errors`); a request that reaches the model is counted on /metrics
+and queued for the prediction log, answered or not.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from modelward.errors import DoesNotFit, InvalidInput, ModelwardError, NotFound
+from modelward.monitoring.metrics import ServerMetrics
+from modelward.monitoring.predictions import (
+    PredictionLogRepository,
+    PredictionLogWriter,
+    PredictionRecord,
+)
+from modelward.registry.entities import ModelVersion
+from modelward.serving.bodies import CSV, JSON, media_type, parse_json
+from modelward.serving.errors import error_response, http_status
+from modelward.serving.feedback import read_feedback
+from modelward.serving.holder import ModelHolder
+from modelward.serving.openapi import DOCS_HTML, openapi_document
+from modelward.serving.predicting import predict_table
+from modelward.serving.request_id import request_id_of
+from modelward.serving.validation import columns_from_csv, columns_from_payload
+from modelward.version import __version__
+
+DEFAULT_MAX_ROWS = 100_000
+PREDICT_TYPES = (JSON,)
+INVOCATION_TYPES = (JSON, CSV)  # MLflow's scoring protocol
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What the endpoints depend on, built by the composition root (or a test)."""
+
+    holder: ModelHolder
+    metrics: ServerMetrics
+    feedback: PredictionLogRepository
+    prediction_log: PredictionLogWriter | None = None
+    max_rows: int = DEFAULT_MAX_ROWS
+
+    @classmethod
+    def of(
+        cls,
+        holder: ModelHolder,
+        *,
+        prediction_log: PredictionLogWriter | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ) -> Serving:
+        """The usual wiring: this process's metrics, the feedback table of the holder's store."""
+        return cls(
+            holder=holder,
+            metrics=ServerMetrics.get(),
+            feedback=PredictionLogRepository(holder.registry.workspace.db),
+            prediction_log=prediction_log,
+            max_rows=max_rows,
+        )
+
+
+async def predict(serving: Serving, request: Request) -> Response:
+    """POST /predict: predictions for a JSON batch of rows."""
+    return await _predict(serving, request, PREDICT_TYPES)
+
+
+async def invocations(serving: Serving, request: Request) -> Response:
+    """POST /invocations: the same, with every body MLflow's scoring protocol allows."""
+    return await _predict(serving, request, INVOCATION_TYPES)
+
+
+async def _predict(serving: Serving, request: Request, accepted: tuple[str, ...]) -> Response:
+    started = time.perf_counter()
+    request_id = request_id_of(request.scope)
+    route: str = request.scope["path"]
+    loaded = serving.holder.current  # read once: one version answers the whole request
+    served = loaded.version
+    table: dict[str, list[Any]] | None = None
+    try:
+        kind = media_type(request.headers.get("content-type"), accepted)
+        content = await request.body()  # TooLarge past the body limit
+        inputs = served.signature["inputs"]
+        if kind == CSV:
+            table = columns_from_csv(content, inputs, max_rows=serving.max_rows)
+        else:
+            payload = parse_json(content, non_finite=True)
+            table = columns_from_payload(payload, inputs, max_rows=serving.max_rows)
+        predictions = predict_table(loaded, table)
+    except ModelwardError as exc:
+        status = http_status(exc)
+        _log(serving, request_id, served, started, status, table, None, exc.message)
+        serving.metrics.observe(route, status, started)
+        return error_response(exc, request_id=request_id)
+    answer: dict[str, Any] = {
+        "predictions": predictions.values,
+        "model": {"name": served.name, "version": served.version},
+        "request_id": request_id,
+    }
+    if predictions.unseen:
+        answer["warnings"] = [warning.to_dict() for warning in predictions.unseen]
+        for column, rows in predictions.unseen_rows.items():
+            serving.metrics.observe_unseen(served, column, rows)
+    serving.metrics.show_model(served)
+    serving.metrics.observe_predictions(served, predictions.values)
+    _log(serving, request_id, served, started, 200, table, predictions.values, None)
+    serving.metrics.observe(route, 200, started)
+    return Response(
+        orjson.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
+    )
+
+
+def _log(
+    serving: Serving,
+    request_id: str,
+    served: ModelVersion,
+    started: float,
+    status: int,
+    table: dict[str, list[Any]] | None,
+    outputs: list[Any] | None,
+    error: str | None,
+) -> None:
+    if serving.prediction_log is None:
+        return
+    serving.prediction_log.record(
+        PredictionRecord(
+            request_id=request_id,
+            model_name=served.name,
+            model_version=served.version,
+            created_ms=int(time.time() * 1000),
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            n_rows=len(outputs) if outputs is not None else 0,
+            inputs=table,
+            outputs=outputs,
+            error=error,
+        )
+    )
+
+
+async def feedback(serving: Serving, request: Request) -> Response:
+    """POST /feedback: the true label(s) of an answered request, for live quality."""
+    started = time.perf_counter()
+    try:
+        media_type(request.headers.get("content-type"), (JSON,))
+        request_id, label = read_feedback(await request.body(), serving.holder.current.version)
+        known = await run_in_threadpool(_store_feedback, serving, request_id, label)
+        if not known:
+            raise NotFound(
+                f"unknown request_id {request_id!r}: no logged prediction has it",
+                field="request_id",
+            )
+    except ModelwardError as exc:
+        serving.metrics.observe("/feedback", http_status(exc), started)
+        return error_response(exc, request_id=request_id_of(request.scope))
+    serving.metrics.feedback.inc()
+    serving.metrics.observe("/feedback", 200, started)
+    return JSONResponse({"request_id": request_id, "accepted": True})
+
+
+def _store_feedback(serving: Serving, request_id: str, label: Any) -> bool:
+    # The prediction may still be queued here, or in another worker's queue:
+    # write ours, then give the other workers one flush interval.
+    store, log = serving.feedback, serving.prediction_log
+    try:
+        if store.add_feedback(request_id, label):
+            return True
+        if log is not None:
+            log.flush()
+            if store.add_feedback(request_id, label):
+                return True
+            time.sleep(min(2.0, log.flush_interval * 2))
+        return store.add_feedback(request_id, label)
+    except InvalidInput as exc:  # the labels do not match the request's rows
+        raise DoesNotFit(str(exc), field="label") from None
+
+
+async def health(serving: Serving, request: Request) -> Response:
+    """GET /health and /ping: alive."""
+    return JSONResponse({"status": "ok"})
+
+
+async def version(serving: Serving, request: Request) -> Response:
+    """GET /version: the server's version, as MLflow's scoring server answers it."""
+    return Response(__version__, media_type="text/plain")
+
+
+async def ready(serving: Serving, request: Request) -> Response:
+    """GET /ready: the model loaded and verified, and the reference it follows."""
+    current = serving.holder.current.version
+    return JSONResponse(
+        {
+            "ready": True,
+            "model": {"name": current.name, "version": current.version, "digest": current.digest},
+            "reference": serving.holder.ref,
+        }
+    )
+
+
+async def metrics(serving: Serving, request: Request) -> Response:
+    """GET /metrics: the Prometheus text exposition."""
+    body, content_type = serving.metrics.exposition()
+    return Response(body, headers={"content-type": content_type})
+
+
+async def openapi(serving: Serving, request: Request) -> Response:
+    """GET /openapi.json: the API of the version served now."""
+    return JSONResponse(openapi_document(serving.holder.current.version, serving.holder.ref))
+
+
+async def docs(serving: Serving, request: Request) -> Response:
+    """GET /docs: the API, readable (Swagger UI over /openapi.json)."""
+    title = html.escape(f"modelward: {serving.holder.current.version.name}")
+    return HTMLResponse(DOCS_HTML.format(title=title))

@@ -1,0 +1,32 @@
+"""The id of a request: the client's `X-Request-ID` when it is sane, else a fresh one."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import Scope
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # used with fullmatch: no "\n" at the end
+_SCOPE_KEY = "modelward.request_id"
+
+
+def is_request_id(value: object) -> bool:
+    """Whether `value` is a string a request id may be."""
+    return isinstance(value, str) and REQUEST_ID.fullmatch(value) is not None
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id, chosen once per request (kept in its ASGI scope)."""
+    known = scope.get(_SCOPE_KEY)
+    if known is not None:
+        return str(known)
+    chosen = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            chosen = value.decode("latin-1")
+            break
+    if not is_request_id(chosen):
+        chosen = uuid.uuid4().hex
+    scope[_SCOPE_KEY] = chosen
+    return chosen
