@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from modelward.errors import InvalidInput
-from modelward.monitoring._drift_stats import ks_2samp_sorted
 from modelward.monitoring.drift import (
     CategoricalReference,
     DriftThresholds,
@@ -25,6 +24,7 @@ from modelward.monitoring.drift import (
     compute_reference,
     detect_drift,
 )
+from modelward.monitoring.drift.stats import ks_2samp_sorted
 
 
 def numeric(ref: ReferenceStats, name: str) -> NumericReference:

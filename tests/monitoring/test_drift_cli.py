@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
-from modelward.monitoring import references
+from modelward.monitoring.drift import cache as references
 from modelward.monitoring.monitor import ServerMonitor
 from modelward.registry.service import ModelRegistry
 from modelward.serving.holder import ModelHolder
@@ -80,7 +80,7 @@ def test_drift_from_files_matches_scipy_and_writes_html(served: Served, tmp_path
 def test_reference_statistics_are_computed_once(
     served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
 
     same, _ = _files(served, tmp_path)
     workspace = open_workspace()

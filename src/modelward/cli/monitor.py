@@ -49,7 +49,7 @@ def drift(
     as_json: bool,
 ) -> None:
     """Compare a model's inputs now with its reference data (PSI, KS, chi-square)."""
-    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
     from modelward.store.workspace import open_workspace
 
     with progress(as_json) as stage:

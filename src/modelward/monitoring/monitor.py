@@ -17,7 +17,7 @@ import numpy as np
 from modelward.monitoring.alert_store import AlertRepository
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
-from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
 from modelward.store.workspace import Workspace
 
 log = logging.getLogger("modelward.monitoring")
@@ -150,8 +150,8 @@ class ServerMonitor:
         points.append((now, float(value)))
 
     def _drift(self, version: Any, frame: Any, now: float) -> None:
-        from modelward.monitoring.drift import detect_drift
-        from modelward.monitoring.references import reference_dataset, reference_stats
+        from modelward.monitoring.drift.cache import reference_dataset, reference_stats
+        from modelward.monitoring.drift.engine import detect_drift
 
         columns = [column["name"] for column in version.signature["inputs"]]
         reference = self._references.get(version.ref)
@@ -206,20 +206,3 @@ class ServerMonitor:
             result = send_webhook(webhook, event)
             status = f"ok {result.status_code}" if result.ok else f"failed: {result.error}"
             self.alerts.set_webhook_status(alert_id, status)
-
-
-def inputs_frame(records: list[PredictionRecord]) -> Any:
-    """The logged input rows of answered requests as one DataFrame (None when empty)."""
-    import pandas as pd
-
-    tables = [r.inputs for r in records if r.inputs]
-    if not tables:
-        return None
-    columns: dict[str, list[Any]] = {}
-    for table in tables:
-        for name, values in table.items():
-            columns.setdefault(name, []).extend(values)
-    lengths = {len(values) for values in columns.values()}
-    if len(lengths) != 1:
-        return None
-    return pd.DataFrame(columns)

@@ -288,5 +288,22 @@ def pairs(labeled: Sequence[LabeledPrediction]) -> tuple[list[Any], list[Any]]:
     return truths, predictions
 
 
+def inputs_frame(records: list[PredictionRecord]) -> Any:
+    """The logged input rows of answered requests as one DataFrame (None when empty)."""
+    import pandas as pd
+
+    tables = [r.inputs for r in records if r.inputs]
+    if not tables:
+        return None
+    columns: dict[str, list[Any]] = {}
+    for table in tables:
+        for name, values in table.items():
+            columns.setdefault(name, []).extend(values)
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        return None
+    return pd.DataFrame(columns)
+
+
 def _now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)

@@ -123,7 +123,7 @@ def _normal_then_drifted(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     from modelward.monitoring.alert_store import AlertRepository
-    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
     from modelward.store.workspace import open_workspace
 
     normal = rows.sample(n=min(300, len(rows)), random_state=1)

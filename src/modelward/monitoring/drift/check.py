@@ -13,9 +13,8 @@ from typing import Any
 from modelward.data.catalog import DatasetCatalog
 from modelward.data.formats import format_of, read_table
 from modelward.errors import InvalidInput
-from modelward.monitoring.monitor import inputs_frame
-from modelward.monitoring.predictions import PredictionLogRepository
-from modelward.monitoring.references import reference_dataset, reference_stats
+from modelward.monitoring.drift.cache import reference_dataset, reference_stats
+from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
 from modelward.registry.service import ModelRegistry
 from modelward.store.workspace import Workspace
 
@@ -42,7 +41,7 @@ def run_drift_check(
     workspace: Workspace, request: DriftRequest, *, progress: Callable[[str], None] = _quiet
 ) -> dict[str, Any]:
     """Run the check; returns the report as JSON-able data (plus where the HTML went)."""
-    from modelward.monitoring.drift import DriftThresholds, detect_drift
+    from modelward.monitoring.drift.engine import DriftThresholds, detect_drift
     from modelward.monitoring.rules import parse_duration
 
     if request.html_path is not None and not request.html_path.parent.is_dir():
@@ -97,7 +96,7 @@ def run_drift_check(
         }
     )
     if request.html_path is not None:
-        from modelward.monitoring.report import render_html
+        from modelward.monitoring.drift.report import render_html
 
         title = f"Data drift of {version.ref}: {dataset.ref} vs {current_label}"
         _write_atomically(request.html_path, render_html(report, title=title))

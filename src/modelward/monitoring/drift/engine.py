@@ -76,13 +76,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import InvalidInput
-from modelward.monitoring._drift_reference import (
+from modelward.monitoring.drift.reference import (
     CategoricalReference,
     NumericReference,
     ReferenceStats,
-    compute_reference,
 )
-from modelward.monitoring._drift_stats import (
+from modelward.monitoring.drift.stats import (
     EPSILON,
     CategoryCounts,
     Column,
@@ -98,17 +97,7 @@ from modelward.monitoring._drift_stats import (
     read_column,
 )
 
-__all__ = [
-    "CategoricalReference",
-    "DriftReport",
-    "DriftThresholds",
-    "FeatureDrift",
-    "Histogram",
-    "NumericReference",
-    "ReferenceStats",
-    "compute_reference",
-    "detect_drift",
-]
+__all__ = ["DriftReport", "DriftThresholds", "FeatureDrift", "Histogram", "detect_drift"]
 
 Status = Literal["drifted", "stable", "no data"]
 
