@@ -83,6 +83,57 @@ def test_requests_are_logged_and_feedback_drives_live_accuracy(
         _wait(lambda: live_accuracy() is not None and abs(live_accuracy() - expected) < 1e-9)
 
 
+@pytest.mark.timeout(120)
+def test_live_accuracy_reaches_metrics_when_traffic_starts_right_after_ready(
+    home: Path, server_factory: Callable[..., Server]
+) -> None:
+    """The issue's flow: a fresh home, a 3,000 x 6 numeric dataset with a binary label,
+    LogisticRegression aliased production, `mw serve`, then at once 20 one-row
+    predictions and their 20 labels (15 right): accuracy 0.75 must be on /metrics
+    within a few monitor rounds."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(8)
+    features = [f"x{i}" for i in range(6)]
+    X = pd.DataFrame(rng.normal(size=(3000, 6)), columns=features)
+    frame = X.assign(label=(X["x0"] + X["x1"] + rng.normal(size=3000) > 0).astype(int))
+    data = mw.data.add(frame, name="flow")
+    with mw.start_run(experiment="flow") as run:
+        model = LogisticRegression().fit(X, frame["label"])
+        run.log_model(model, name="flow-clf", data=data.ref)
+    mw.models.set_alias("flow-clf", 1, "production")
+    interval = 0.5
+    server = server_factory(home, "flow-clf@production", "--monitor-interval", str(interval))
+    labels, predicted = [], []
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for i in range(20):
+            answer = http.post("/predict", json={"instances": [X.iloc[i].tolist()]}).json()
+            prediction = answer["predictions"][0]
+            label = prediction if i < 15 else 1 - prediction
+            sent = http.post("/feedback", json={"request_id": answer["request_id"], "label": label})
+            assert sent.status_code == 200, sent.text
+            labels.append(label)
+            predicted.append(prediction)
+        expected = accuracy_score(labels, predicted)
+        assert expected == 0.75
+
+        def scraped() -> float | None:
+            for line in http.get("/metrics").text.splitlines():
+                if line.startswith('modelward_live_metric{metric="accuracy",model="flow-clf"}'):
+                    return float(line.split()[-1])
+            return None
+
+        # Rounds during the traffic may show a partial accuracy; the one after it, all 20.
+        deadline = time.monotonic() + 12 * interval
+        seen = scraped()
+        while seen != pytest.approx(expected) and time.monotonic() < deadline:
+            time.sleep(interval)
+            seen = scraped()
+    assert seen == pytest.approx(expected), f"live accuracy {seen} on /metrics after 12 rounds"
+
+
 @pytest.mark.skipif(
     shutil.which("promtool") is None and not os.environ.get("CI"),
     reason="promtool (Debian package prometheus) is not installed",
