@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import socket
@@ -157,6 +158,9 @@ def _without(key: str) -> dict[str, Any]:
         (_with(threshold=None, zscore={"abs": 3}, window=1), r"'window': a zscore rule .* 2"),
         (_with(**{"for": "soon"}), r"rule 2 \('r'\): 'for': bad duration 'soon'"),
         (_with(**{"for": -1}), r"rule 2 \('r'\): 'for': .* >= 0"),
+        (_with(max_age="1h"), r"rule 2 \('r'\): 'max_age': only a count window"),
+        (_with(window=5, max_age="later"), r"rule 2 \('r'\): 'max_age': bad duration"),
+        (_with(window=5, max_age=0), r"rule 2 \('r'\): 'max_age': must be longer than 0s"),
         ({"rules": [GOOD, GOOD]}, r"alert rule 2 \('r'\): 'name': already used by rule 1"),
         (42, "YAML text or a mapping"),
     ],
@@ -244,6 +248,47 @@ def test_for_zero_fires_at_once_and_count_windows() -> None:
     assert evaluator.evaluate({"latency": points[:4]}, now=10) == []  # mean of the last 3: 0.57
     (event,) = evaluator.evaluate({"latency": points}, now=10)
     assert (event.state, event.started_at, event.fired_at) == ("firing", 10, 10)
+
+
+def test_a_count_window_ignores_points_older_than_max_age() -> None:
+    rule = {"name": "low", "metric": "live_accuracy", "threshold": {"below": 0.8}, "window": 3}
+    config = config_with({**rule, "for": 0})
+    assert config.rules[0].max_age_seconds == 3600.0  # the default staleness limit
+    old_and_bad = [(0.0, 0.5), (10.0, 0.5), (20.0, 0.5)]
+    # Two hours later nothing new came (no labels): the old points are not a reading.
+    assert AlertEvaluator(config).evaluate({"live_accuracy": old_and_bad}, now=7200) == []
+    fired = AlertEvaluator(config).evaluate({"live_accuracy": old_and_bad}, now=30)
+    assert [e.state for e in fired] == ["firing"]
+    # Only the recent points count: the mean of the one recent 0.9 is not below 0.8.
+    recent = [*old_and_bad, (7190.0, 0.9)]
+    assert AlertEvaluator(config).evaluate({"live_accuracy": recent}, now=7200) == []
+    short = config_with({**rule, "for": 0, "max_age": "30s"})
+    assert AlertEvaluator(short).evaluate({"live_accuracy": old_and_bad}, now=60) == []
+    zscore = {"name": "z", "metric": "m", "zscore": {"abs": 3}, "window": 3, "max_age": "1m"}
+    history = [(float(t), 1.0 + 0.01 * (t % 2)) for t in range(0, 100, 10)] + [(100.0, 9.0)]
+    assert [e.state for e in AlertEvaluator(config_with(zscore)).evaluate({"m": history}, 100)] == [
+        "firing"
+    ]
+    assert AlertEvaluator(config_with(zscore)).evaluate({"m": history[-3:]}, now=100) == []
+
+
+def test_a_restored_state_resumes_where_the_earlier_evaluator_stopped() -> None:
+    first = threshold_rule()
+    slow = flat(0.4, 0, 300)
+    first.evaluate({"latency": slow}, now=100)
+    assert [e.state for e in first.evaluate({"latency": slow}, now=130)] == ["firing"]
+    restarted = threshold_rule()
+    assert restarted.restore(first.status()) == ("slow",)
+    assert restarted.firing == ("slow",)
+    assert restarted.evaluate({"latency": slow}, now=200) == []  # still holds: no second firing
+    (resolved,) = restarted.evaluate({"latency": flat(0.1, 0, 500)}, now=500)
+    assert (resolved.state, resolved.started_at, resolved.fired_at) == ("resolved", 100, 130)
+    pending = threshold_rule()
+    pending.evaluate({"latency": slow}, now=100)
+    again = threshold_rule()
+    again.restore([*pending.status(), dataclasses.replace(pending.status()[0], rule="other")])
+    (late,) = again.evaluate({"latency": slow}, now=130)  # `for: 30s` counted from 100
+    assert (late.state, late.started_at) == ("firing", 100)
 
 
 def test_zscore_rule_on_the_latest_point() -> None:

@@ -134,6 +134,19 @@ def test_live_accuracy_reaches_metrics_when_traffic_starts_right_after_ready(
     assert seen == pytest.approx(expected), f"live accuracy {seen} on /metrics after 12 rounds"
 
 
+def test_a_second_server_for_the_same_model_says_another_process_runs_the_monitor(
+    served: Served, server_factory: Callable[..., Server]
+) -> None:
+    mw.models.set_alias("bc-clf", 1, "twice")
+    first = server_factory(served.home, "bc-clf@twice", "--monitor-interval", "0.5")
+    second = server_factory(served.home, "bc-clf@1", "--monitor-interval", "0.5")
+    _, told = second.stop()
+    line = f"another process (pid {first.process.pid}) runs the monitor of model 'bc-clf'"
+    assert line in told, told
+    _, quiet = first.stop()
+    assert "runs the monitor" not in quiet
+
+
 @pytest.mark.skipif(
     shutil.which("promtool") is None and not os.environ.get("CI"),
     reason="promtool (Debian package prometheus) is not installed",

@@ -22,7 +22,7 @@ the caller provides; any order):
   and malformed points are ignored, never an error;
 - a duration window keeps the points in (now - window, now]; a count window
   keeps the last N points (for a zscore rule the last N + 1: the latest point
-  and the N before it), however old;
+  and the N before it) among those in (now - max_age, now];
 - a threshold rule compares the mean of those values; a zscore rule the
   z-score of the latest point against the others (`anomaly.rolling_zscores`,
   which needs all N points of a count window, or at least MIN_HISTORY points
@@ -214,6 +214,27 @@ class AlertEvaluator:
                 for track in (self._tracks[rule.name],)
             ]
 
+    def restore(self, statuses: Iterable[RuleStatus]) -> tuple[str, ...]:
+        """Take up where an earlier evaluator stopped (a restarted server): each status
+        of a rule of this configuration sets that rule's state; returns the rules set.
+
+        A restored firing rule does not fire again while its condition holds; it
+        resolves at the first evaluation where it no longer does.
+        """
+        restored: list[str] = []
+        with self._lock:
+            for status in statuses:
+                track = self._tracks.get(status.rule)
+                if track is None or status.state not in ("inactive", "pending", "firing"):
+                    continue
+                track.state = status.state
+                track.started_at = status.since if status.state != "inactive" else None
+                track.fired_at = status.fired_at if status.state == "firing" else None
+                track.value, track.zscore = status.value, status.zscore
+                track.evaluated_at = status.evaluated_at
+                restored.append(status.rule)
+        return tuple(restored)
+
     def _step(
         self, rule: AlertRule, track: _Track, reading: tuple[float, float | None], now: float
     ) -> AlertEvent | None:
@@ -243,6 +264,8 @@ def measure(
     times, values = _clean(points, now)
     if rule.window_seconds is not None:
         values = values[times > now - rule.window_seconds]
+    elif rule.max_age_seconds is not None:
+        values = values[times > now - rule.max_age_seconds]
     if rule.kind == "threshold":
         if rule.window_points is not None:
             values = values[-rule.window_points :]

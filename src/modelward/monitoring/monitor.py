@@ -1,11 +1,20 @@
 """The server's monitor: every few seconds it turns the prediction log into series and
 gauges (latency, error rate, live quality, missing values, drift) and evaluates the alert
-rules on them. With several workers only one process (holding a file lock) does this."""
+rules on them.
+
+One process per model name monitors (it holds `HOME/locks/monitor-NAME.lock`): with
+several workers, or a second server for the same model, the others serve and log but
+do not monitor, say so once, and take over when the holder stops. The state of each
+alert rule is kept in the store, so a restarted monitor resumes it: a rule that was
+firing does not fire again.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -14,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from modelward.monitoring.alert_store import AlertRepository
+from modelward.monitoring.alert_store import AlertRepository, AlertStateRepository
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
 from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
@@ -59,6 +68,10 @@ class ServerMonitor:
         self.metrics = ServerMetrics.get()
         self.log = PredictionLogRepository(workspace.db)
         self.alerts = AlertRepository(workspace.db)
+        self.alert_states = AlertStateRepository(workspace.db)
+        self._saved_states: tuple[tuple[str, str, float | None, float | None], ...] = ()
+        self.other_monitor_pid: int | None = None  # the process that monitors, when not us
+        self._noted_follower = False
         self.series: dict[str, deque[tuple[float, float]]] = {}
         self._evaluator: Any = None
         if self.rules is not None:
@@ -71,26 +84,82 @@ class ServerMonitor:
         self._references: dict[str, Any] = {}
 
     # -- leadership ------------------------------------------------------------
-    def _lead(self) -> bool:
-        """Hold the monitor lock of this model (one monitoring process per model)."""
+    @property
+    def leading(self) -> bool:
+        """Whether this process is the one monitoring the model."""
+        return self._lock_file is not None
+
+    def lead(self) -> bool:
+        """Become the process that monitors this model, if no other one is; returns whether
+        this one is. The first time another holds it, say which one (a log line)."""
         if self._lock_file is not None:
             return True
         name = self.holder.current.version.name
         path = self.workspace.settings.home / "locks" / f"monitor-{name}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "ab")  # noqa: SIM115 - held open for the process's life
+        handle = open(path, "a+b")  # noqa: SIM115 - held open for the process's life
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
+            self._note_follower(name, path)
             return False
+        os.ftruncate(handle.fileno(), 0)
+        handle.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}).encode())
+        handle.flush()
         self._lock_file = handle
+        if self._noted_follower:
+            log.warning("this process (pid %d) now runs the monitor of model %r", os.getpid(), name)
+        self.other_monitor_pid = None
+        self._restore_alert_states(name)
         return True
+
+    def _note_follower(self, name: str, path: Any) -> None:
+        try:
+            holder = json.loads(path.read_bytes() or b"{}")
+        except (OSError, ValueError):
+            holder = {}
+        pid = holder.get("pid") if isinstance(holder, dict) else None
+        self.other_monitor_pid = pid if isinstance(pid, int) else None
+        if self._noted_follower:
+            return
+        self._noted_follower = True
+        who = f"another process (pid {pid})" if isinstance(pid, int) else "another process"
+        sibling = (
+            os.environ.get("MODELWARD_SERVE_REF") is not None  # a worker of `mw serve --workers`
+            and isinstance(holder, dict)
+            and holder.get("ppid") == os.getppid()
+        )
+        if sibling:
+            log.info("the monitor of model %r runs in worker pid %s", name, pid)
+            return
+        log.warning(
+            "%s runs the monitor of model %r: this server answers and logs predictions, "
+            "but live metrics, drift and alerts come from that process; this one takes "
+            "over if it stops (lock %s)",
+            who,
+            name,
+            path,
+        )
+
+    def _restore_alert_states(self, name: str) -> None:
+        if self._evaluator is None:
+            return
+        digests = {rule.name: rule.digest for rule in self.rules.rules}
+        restored = self._evaluator.restore(self.alert_states.load(name, digests))
+        self._saved_states = self._state_key()
+        firing = [status.rule for status in self._evaluator.status() if status.state == "firing"]
+        if restored:
+            log.info("alert states of %r restored (%s firing)", name, ", ".join(firing) or "none")
 
     def start(self) -> None:
         """Run `tick` every `interval` seconds in a background thread."""
         if self.interval <= 0 or self._thread is not None:
             return
+        try:
+            self.lead()  # now, so a server that will not monitor says so as it starts
+        except Exception as exc:  # retried every round
+            log.warning("monitor lock: %s", exc)
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
         self._thread.start()
 
@@ -106,7 +175,7 @@ class ServerMonitor:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if self._lead():
+                if self.lead():
                     self.tick()
             except Exception as exc:  # never let monitoring take the server down
                 log.warning("monitor tick failed: %s", exc)
@@ -181,11 +250,24 @@ class ServerMonitor:
             return []
         series = {name: list(points) for name, points in self.series.items()}
         events = list(self._evaluator.evaluate(series, now))
+        self._save_alert_states(model)  # first: a crash while notifying must not re-fire
         for event in events:
             self._handle(model, event)
         firing = len(getattr(self._evaluator, "firing", ()) or ())
         self.metrics.alerts_firing.labels(model=model).set(firing)
         return events
+
+    def _state_key(self) -> tuple[tuple[str, str, float | None, float | None], ...]:
+        return tuple((s.rule, s.state, s.since, s.fired_at) for s in self._evaluator.status())
+
+    def _save_alert_states(self, model: str) -> None:
+        # Written when a rule changes state (not every round): what a restart needs.
+        key = self._state_key()
+        if key == self._saved_states:
+            return
+        digests = {rule.name: rule.digest for rule in self.rules.rules}
+        self.alert_states.save(model, [(digests[s.rule], s) for s in self._evaluator.status()])
+        self._saved_states = key
 
     def _handle(self, model: str, event: Any) -> None:
         from modelward.monitoring.alerts import send_webhook

@@ -11,6 +11,7 @@
         metric: live_accuracy
         zscore: {below: -3}                  # or {above: 3}, or {abs: 3} for |z|
         window: 30                           # z of the latest point vs the 30 points before it
+        max_age: 1h                          # count windows: ignore points older than this
         for: 0s
 
 A rule has exactly one condition. `threshold` holds when the mean of the
@@ -25,6 +26,12 @@ whole number (30: the last 30 points; for a zscore rule, the 30 points before
 the latest one). Note the asymmetry with `for`, where a plain number means
 seconds. Durations are "250ms", "30s", "5m", "1h", "1d" or sums like "1h30m".
 
+A count window has a staleness limit, `max_age` (default 1h): points older
+than that are left out, so a series that stopped updating (no labels came
+back, no traffic) is not judged on what it said hours ago; with too few
+recent points the rule has no data and keeps its state. A duration window is
+its own age limit and takes no `max_age`.
+
 Every error is an InvalidInput whose one-line message names the rule (by
 position from 1, and name) and the field, e.g.
 `alert rule 2 ('accuracy-drop'): 'window': ...`.
@@ -32,6 +39,8 @@ position from 1, and name) and the field, e.g.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -45,6 +54,7 @@ import yaml
 from modelward.errors import InvalidInput
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
     "AlertConfig",
     "AlertRule",
     "Kind",
@@ -63,7 +73,9 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)")
 _DURATION = re.compile(rf"(?:{_PART.pattern})+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
-_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "for")
+_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "max_age", "for")
+DEFAULT_MAX_AGE = 3600.0
+"""Seconds after which a point no longer counts in a count window (`max_age`)."""
 _OPS: dict[Kind, tuple[Op, ...]] = {
     "threshold": ("above", "below"),
     "zscore": ("above", "below", "abs"),
@@ -72,7 +84,8 @@ _OPS: dict[Kind, tuple[Op, ...]] = {
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One validated rule. Exactly one of `window_seconds` and `window_points` is set."""
+    """One validated rule. Exactly one of `window_seconds` and `window_points` is set;
+    `max_age_seconds` is the staleness limit of a count window (None for durations)."""
 
     name: str
     metric: str
@@ -82,6 +95,13 @@ class AlertRule:
     window_seconds: float | None
     window_points: int | None
     for_seconds: float
+    max_age_seconds: float | None = None
+
+    @property
+    def digest(self) -> str:
+        """A hash of what the rule checks: a stored state applies only to the same rule."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def window_text(self) -> str:
@@ -109,6 +129,7 @@ class AlertRule:
             "window_seconds": self.window_seconds,
             "window_points": self.window_points,
             "for_seconds": self.for_seconds,
+            "max_age_seconds": self.max_age_seconds,
             "condition": self.condition,
         }
 
@@ -272,7 +293,27 @@ def _parse_rule(number: int, raw: object) -> AlertRule:
         for_seconds = parse_duration(raw.get("for", 0))
     except InvalidInput as exc:
         raise InvalidInput(f"{where}: 'for': {exc.message}") from None
-    return AlertRule(name, metric.strip(), kind, op, limit, seconds, points, for_seconds)
+    max_age = _parse_max_age(where, raw.get("max_age"), counted=points is not None)
+    return AlertRule(name, metric.strip(), kind, op, limit, seconds, points, for_seconds, max_age)
+
+
+def _parse_max_age(where: str, raw: object, *, counted: bool) -> float | None:
+    if not counted:
+        if raw is not None:
+            raise InvalidInput(
+                f"{where}: 'max_age': only a count window takes one (window: 30); "
+                "a duration window is its own age limit"
+            )
+        return None
+    if raw is None:
+        return DEFAULT_MAX_AGE
+    try:
+        seconds = parse_duration(raw)  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: 'max_age': {exc.message}") from None
+    if seconds <= 0:
+        raise InvalidInput(f"{where}: 'max_age': must be longer than 0s")
+    return seconds
 
 
 def _parse_condition(where: str, kind: Kind, raw: object) -> tuple[Op, float]:
