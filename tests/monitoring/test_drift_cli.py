@@ -143,6 +143,7 @@ def test_a_firing_alert_is_stored_and_posted_to_the_webhook(served: Served, tmp_
         rules = tmp_path / "rules.yaml"
         rules.write_text(
             f"webhook: http://127.0.0.1:{receiver.server_address[1]}/hook\n"
+            "webhook_allow: [127.0.0.1]\n"
             "rules:\n"
             "  - name: busy\n    metric: request_rate\n    threshold: {above: 0.5}\n"
             "    window: 1\n    for: 0s\n"
@@ -176,7 +177,7 @@ def test_a_firing_alert_is_stored_and_posted_to_the_webhook(served: Served, tmp_
 def test_an_unreachable_webhook_is_recorded_not_raised(served: Served, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
-        "webhook: http://127.0.0.1:9/nowhere\nrules:\n"
+        "webhook: http://127.0.0.1:9/nowhere\nwebhook_allow: [127.0.0.1]\nrules:\n"
         "  - name: any-traffic\n    metric: request_rate\n    threshold: {above: 0}\n"
         "    window: 1\n"
     )

@@ -1,12 +1,12 @@
-"""Alerts: evaluate rules over monitored series, and tell a webhook when one fires.
+"""Alerts: evaluate rules over monitored series (webhooks: `monitoring.webhooks`).
 
     config = load_rules("alerts.yaml")                # the format: see `monitoring.rules`
     evaluator = AlertEvaluator(config)
     series = {"live_accuracy": [(t0, 0.91), (t1, 0.90), ...]}   # metric -> (time, value) points
     for event in evaluator.evaluate(series, now=time.time()):
         store(event); log.warning(event.message)
-        if config.webhook:
-            send_webhook(config.webhook, event)       # never raises on network errors
+        if config.webhook:                            # never raises on network errors
+            send_webhook(config.webhook, event, allow=config.webhook_allow)
 
 A rule is inactive, pending or firing. It goes pending at the first
 evaluation where its condition holds, fires once it has held at every
@@ -34,15 +34,12 @@ the caller provides; any order):
 
 from __future__ import annotations
 
-import json
 import math
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -51,7 +48,6 @@ from modelward.monitoring.anomaly import rolling_zscores
 from modelward.monitoring.rules import (
     AlertConfig,
     AlertRule,
-    check_webhook_url,
     format_duration,
     load_rules,
     parse_duration,
@@ -65,18 +61,13 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "RuleStatus",
-    "WebhookResult",
     "load_rules",
     "parse_duration",
     "parse_rules",
-    "send_webhook",
 ]
 
 MIN_HISTORY = 3
 """Points a duration-window zscore rule needs before the latest one."""
-
-RETRY_DELAYS = (0.2, 0.5)
-"""Pauses before the (at most two) webhook retries."""
 
 EventState = Literal["firing", "resolved"]
 RuleState = Literal["inactive", "pending", "firing"]
@@ -295,66 +286,6 @@ def holds(rule: AlertRule, value: float, zscore: float | None) -> bool:
     return abs(subject) > rule.limit
 
 
-@dataclass(frozen=True)
-class WebhookResult:
-    """How a webhook delivery went: ok on a 2xx answer, else the last status or error."""
-
-    ok: bool
-    status_code: int | None
-    error: str | None
-    attempts: int
-
-
-def send_webhook(
-    url: str, event: AlertEvent, *, timeout: float = 5.0, client: httpx.Client | None = None
-) -> WebhookResult:
-    """POST `event.to_dict()` as JSON to `url`; never raises on a network or HTTP failure.
-
-    A connection error, a timeout, or a 5xx/429 answer is retried at most twice,
-    after RETRY_DELAYS; other answers are final (2xx: ok; 3xx/4xx: not ok).
-    `timeout` bounds the whole call, retries and pauses included: each attempt
-    gets what is left of it, and no retry starts after the deadline, so the
-    call returns within about `timeout` seconds. Raises InvalidInput only for a
-    URL that is not http(s) or a timeout that is not a positive finite number.
-    """
-    url = check_webhook_url(url)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e6:
-        raise InvalidInput(f"timeout must be a positive number of seconds, not {timeout!r}")
-    body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
-    headers = {"Content-Type": "application/json", "User-Agent": "modelward-alerts"}
-    deadline = time.monotonic() + float(timeout)
-    http = client if client is not None else httpx.Client()
-    status: int | None = None
-    error = "no attempt was made"
-    attempts = 0
-    try:
-        for delay in (0.0, *RETRY_DELAYS):
-            if attempts and time.monotonic() + delay >= deadline:
-                break
-            time.sleep(delay)
-            attempts += 1
-            try:
-                response = http.post(
-                    url,
-                    content=body,
-                    headers=headers,
-                    timeout=max(deadline - time.monotonic(), 0.001),
-                )
-            except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-                status, error = None, _describe(exc)
-                continue
-            status = response.status_code
-            if response.is_success:
-                return WebhookResult(True, status, None, attempts)
-            error = f"the webhook answered HTTP {status} {response.reason_phrase}".rstrip()
-            if status < 500 and status != 429:
-                break
-    finally:
-        if client is None:
-            http.close()
-    return WebhookResult(False, status, f"{error} (after {attempts} attempt(s))", attempts)
-
-
 def _event(
     rule: AlertRule,
     state: EventState,
@@ -411,11 +342,6 @@ def _pairs(points: object) -> Iterable[tuple[float, float]]:
             yield float(t), float(v)
         except (TypeError, ValueError, OverflowError):
             continue
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _json_number(value: float | None) -> float | None:

@@ -270,7 +270,7 @@ class ServerMonitor:
         self._saved_states = key
 
     def _handle(self, model: str, event: Any) -> None:
-        from modelward.monitoring.alerts import send_webhook
+        from modelward.monitoring.webhooks import send_webhook
 
         details = event.to_dict()
         log.warning("alert %s %s: %s", event.rule, event.state, event.message)
@@ -285,6 +285,6 @@ class ServerMonitor:
         )
         webhook = self.rules.webhook if self.rules is not None else None
         if webhook:
-            result = send_webhook(webhook, event)
+            result = send_webhook(webhook, event, allow=self.rules.webhook_allow)
             status = f"ok {result.status_code}" if result.ok else f"failed: {result.error}"
             self.alerts.set_webhook_status(alert_id, status)

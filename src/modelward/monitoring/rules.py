@@ -1,6 +1,7 @@
 """Alert rules: the YAML format, its validation, and durations.
 
     webhook: http://127.0.0.1:9000/hook      # optional: firing/resolved events are POSTed as JSON
+    webhook_allow: [127.0.0.1]               # where webhooks may go (see `monitoring.webhooks`)
     rules:
       - name: slow-predictions               # unique; letters, digits, '_', '-', '.', ':'
         metric: latency_p95_seconds          # a monitored series
@@ -32,6 +33,10 @@ back, no traffic) is not judged on what it said hours ago; with too few
 recent points the rule has no data and keeps its state. A duration window is
 its own age limit and takes no `max_age`.
 
+A `webhook` needs a `webhook_allow` list that allows its host: exact host
+names, IP addresses or CIDR networks (`monitoring.webhooks` has the rules,
+e.g. why a name reaches only public addresses and link-local never).
+
 Every error is an InvalidInput whose one-line message names the rule (by
 position from 1, and name) and the field, e.g.
 `alert rule 2 ('accuracy-drop'): 'window': ...`.
@@ -44,7 +49,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -52,6 +57,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from modelward.errors import InvalidInput
+from modelward.monitoring.webhooks import WebhookAllow, check_webhook_url
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -59,7 +65,6 @@ __all__ = [
     "AlertRule",
     "Kind",
     "Op",
-    "check_webhook_url",
     "format_duration",
     "load_rules",
     "parse_duration",
@@ -136,14 +141,20 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """The rules of one alerts file, and the webhook their events go to (if any)."""
+    """The rules of one alerts file, the webhook their events go to (if any) and where
+    webhooks may go."""
 
     webhook: str | None
     rules: tuple[AlertRule, ...]
+    webhook_allow: WebhookAllow = field(default_factory=WebhookAllow)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready data."""
-        return {"webhook": self.webhook, "rules": [rule.to_dict() for rule in self.rules]}
+        return {
+            "webhook": self.webhook,
+            "webhook_allow": self.webhook_allow.to_list(),
+            "rules": [rule.to_dict() for rule in self.rules],
+        }
 
 
 def parse_duration(text: str | float) -> float:
@@ -188,20 +199,6 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
-def check_webhook_url(url: object) -> str:
-    """The URL if it is an http(s) URL with a host; InvalidInput otherwise."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidInput(f"a webhook must be an http(s) URL, not {url!r:.60}")
-    parts = urlsplit(url.strip())
-    try:
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError:
-        raise InvalidInput(f"webhook {url!r:.80} has a bad port") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"webhook {url!r:.80} is not an http(s) URL like http://host:9000/hook")
-    return url.strip()
-
-
 def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
     """Validate alert rules given as YAML text or as a parsed mapping."""
     if isinstance(source, str):
@@ -215,14 +212,22 @@ def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
         raise InvalidInput(
             f"alert rules must be a mapping with a 'rules' list, got {data!r:.60}{hint}"
         )
-    extra = [key for key in data if key not in ("webhook", "rules")]
+    extra = [key for key in data if key not in ("webhook", "webhook_allow", "rules")]
     if extra:
         raise InvalidInput(
-            f"unknown key {extra[0]!r} in the alert rules; they have only 'webhook' and 'rules'"
+            f"unknown key {extra[0]!r} in the alert rules; they have only 'webhook', "
+            "'webhook_allow' and 'rules'"
         )
+    allow = WebhookAllow.parse(data.get("webhook_allow"))
     webhook = data.get("webhook")
     if webhook is not None:
         webhook = check_webhook_url(webhook)
+        host = urlsplit(webhook).hostname or ""
+        if not allow.allows_host(host):
+            raise InvalidInput(
+                f"webhook host {host} is not in webhook_allow: add it, e.g. "
+                f"webhook_allow: [{host}] (a host name, an address or a network like 10.0.0.0/8)"
+            )
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list | tuple):
         raise InvalidInput(
@@ -240,7 +245,7 @@ def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
             )
         seen[rule.name] = number
         rules.append(rule)
-    return AlertConfig(webhook, tuple(rules))
+    return AlertConfig(webhook, tuple(rules), allow)
 
 
 def load_rules(path: str | Path) -> AlertConfig:
