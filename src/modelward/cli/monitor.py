@@ -35,6 +35,9 @@ def monitor() -> None:
 @click.option("--psi", "psi_threshold", type=float, default=None, help="PSI threshold.")
 @click.option("--alpha", type=float, default=None, help="Significance level of KS/chi-square.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 1 when the verdict is drifted.")
+@click.option(
+    "--histograms", is_flag=True, help="With --json: each feature's bucket shares, both sides."
+)
 @json_option
 def drift(
     model: str,
@@ -46,6 +49,7 @@ def drift(
     psi_threshold: float | None,
     alpha: float | None,
     fail_on_drift: bool,
+    histograms: bool,
     as_json: bool,
 ) -> None:
     """Compare a model's inputs now with its reference data (PSI, KS, chi-square)."""
@@ -64,6 +68,7 @@ def drift(
                 html_path=html_path,
                 psi_threshold=psi_threshold,
                 alpha=alpha,
+                histograms=histograms,
             ),
             progress=stage,
         )

@@ -32,12 +32,13 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from modelward.errors import InvalidInput
+
+if TYPE_CHECKING:  # imported when a webhook is sent: reading rules needs none of it
+    import httpx
 
 __all__ = [
     "RETRY_DELAYS",
@@ -200,6 +201,8 @@ def send_webhook(
     positive finite number. `resolve(host, port)` returns the host's addresses
     (default: the system resolver).
     """
+    import httpx
+
     url = check_webhook_url(url)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e6:
         raise InvalidInput(f"timeout must be a positive number of seconds, not {timeout!r}")

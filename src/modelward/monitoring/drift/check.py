@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
-from modelward.data.formats import format_of, read_table
+from modelward.data.formats import check_table, format_of, read_table
 from modelward.errors import InvalidInput
 from modelward.monitoring.drift.cache import reference_dataset, reference_stats
 from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
@@ -21,7 +23,11 @@ from modelward.store.workspace import Workspace
 
 @dataclass(frozen=True)
 class DriftRequest:
-    """What to compare: a model's reference data with a file or a prediction-log window."""
+    """What to compare: a model's reference data with a file or a prediction-log window.
+
+    `histograms` keeps each feature's bucket shares in the result (the HTML report
+    always has them); without, the result stays a few hundred bytes per feature.
+    """
 
     model: str
     reference: str | None = None
@@ -31,6 +37,7 @@ class DriftRequest:
     html_path: Path | None = None
     psi_threshold: float | None = None
     alpha: float | None = None
+    histograms: bool = False
 
 
 def _quiet(_stage: str) -> None:
@@ -41,6 +48,9 @@ def run_drift_check(
     workspace: Workspace, request: DriftRequest, *, progress: Callable[[str], None] = _quiet
 ) -> dict[str, Any]:
     """Run the check; returns the report as JSON-able data (plus where the HTML went)."""
+    # scipy.stats takes a second or more to import and the tests need it only at the
+    # end: import it meanwhile, while the store is read and the current file parsed.
+    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
     from modelward.monitoring.drift.engine import DriftThresholds, detect_drift
     from modelward.monitoring.rules import parse_duration
 
@@ -67,7 +77,9 @@ def run_drift_check(
         path = request.current_path
         if not path.is_file():
             raise InvalidInput(f"no such file: {path}")
-        current = read_table(path, format_of(path)).to_pandas()
+        # Kept as Arrow: the engine reads each column straight from it (no pandas copy).
+        current = _read_current(path)
+        n_current = current.num_rows
         current_label = str(path)
     else:
         seconds = parse_duration(request.window)
@@ -76,6 +88,7 @@ def run_drift_check(
             version.name, since_ms=since_ms, limit=request.rows
         )
         current = inputs_frame(records)
+        n_current = 0 if current is None else len(current)
         if current is None:
             raise InvalidInput(
                 f"the prediction log of {version.name} has no answered requests in the last "
@@ -84,14 +97,14 @@ def run_drift_check(
         current_label = f"prediction log, last {request.window}"
     progress("comparing")
     report = detect_drift(reference, current, thresholds=thresholds)
-    result = report.to_dict()
+    result = report.to_dict(histograms=request.histograms)
     result.update(
         {
             "model": version.ref,
             "reference": dataset.ref,
             "current": current_label,
             "n_reference": dataset.n_rows,
-            "n_current": len(current),
+            "n_current": n_current,
             "html": None,
         }
     )
@@ -102,6 +115,22 @@ def run_drift_check(
         _write_atomically(request.html_path, render_html(report, title=title))
         result["html"] = str(request.html_path.absolute())
     return result
+
+
+def _read_current(path: Path) -> Any:
+    """The current rows as an Arrow table. Parquet goes through `ParquetFile`, which
+    needs neither pyarrow's dataset layer nor pandas (half a second of imports)."""
+    fmt = format_of(path)
+    if fmt != "parquet":
+        return read_table(path, fmt)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path).read()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError):
+        return read_table(path, fmt)  # the reader's own, one-line message for a bad file
+    return check_table(table, str(path))
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -174,10 +174,14 @@ class FeatureDrift:
     def drifted(self) -> bool:
         return self.status == "drifted"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able: NaN and infinities become None."""
+    def to_dict(self, *, histograms: bool = True) -> dict[str, Any]:
+        """JSON-able: NaN and infinities become None. Without `histograms`, `buckets` and
+        `histogram` (the shares per bucket) are left out, and so is nothing else."""
         data = asdict(self)
         data["drifted"] = self.drifted
+        if not histograms:
+            data.pop("buckets")
+            data.pop("histogram")
         return _jsonable(data)  # type: ignore[no-any-return]
 
 
@@ -214,8 +218,9 @@ class DriftReport:
                 return f
         raise InvalidInput(f"the drift report has no feature {name!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able: {"dataset": verdict, "thresholds", "features": [...], "extra_columns"}."""
+    def to_dict(self, *, histograms: bool = True) -> dict[str, Any]:
+        """JSON-able: {"dataset": verdict, "thresholds", "features": [...], "extra_columns"};
+        `histograms=False` leaves the per-feature bucket shares out."""
         dataset = {
             "drifted": self.drifted,
             "reason": self.reason,
@@ -231,7 +236,7 @@ class DriftReport:
         return {
             "dataset": _jsonable(dataset),
             "thresholds": _jsonable(thresholds),
-            "features": [f.to_dict() for f in self.features],
+            "features": [f.to_dict(histograms=histograms) for f in self.features],
             "extra_columns": list(self.extra_columns),
         }
 
