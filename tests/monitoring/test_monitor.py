@@ -95,3 +95,61 @@ def test_a_second_monitor_of_the_same_model_says_who_monitors_and_takes_over_lat
     assert second.lead() and second.other_monitor_pid is None
     assert "now runs the monitor of model 'bc-clf'" in caplog.records[-1].getMessage()
     second.stop()
+
+
+def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
+    served: Served, tmp_path: Path
+) -> None:
+    import time
+
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
+    from modelward.monitoring.predictions import PredictionLogWriter, PredictionRecord
+
+    mw_home_model = "bc-clf"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - name: round-drift\n    metric: drift_share\n"
+        "    threshold: {above: 0.1}\n    window: 1\n"
+    )
+    monitor = _monitor(rules)
+    monitor.window_seconds = 60.0
+    writer = PredictionLogWriter(open_workspace().db)
+    shifted = served.raw.iloc[:300].assign(
+        **{"mean area": served.raw["mean area"].iloc[:300] * 1.5}
+    )
+    now_ms = int(time.time() * 1000)
+    for i, start in enumerate(range(0, 300, 50)):
+        rows = shifted.iloc[start : start + 50]
+        writer.record(
+            PredictionRecord(
+                f"round-{now_ms}-{i}", mw_home_model, 1, now_ms, 200, 1.0, len(rows),
+                {name: rows[name].tolist() for name in rows.columns}, [0] * len(rows),
+            )
+        )  # fmt: skip
+    writer.flush()
+    events = monitor.tick(now=time.time())
+    (event,) = [e for e in events if e.rule == "round-drift"]
+    seen = monitor.last_drift
+    assert seen is not None and seen["n_rows"] >= 300 and "mean area" in seen["drifted_features"]
+    (stored,) = [
+        a
+        for a in AlertRepository(open_workspace().db).list(model="bc-clf", state="firing")
+        if a.rule == "round-drift"
+    ]
+    assert stored.details["drift"] == seen and stored.value == pytest.approx(seen["share"])
+    writer.record(  # rows logged after the round do not change what it judged
+        PredictionRecord(f"late-{now_ms}", mw_home_model, 1, now_ms, 200, 1.0, 50,
+                         {name: served.raw[name].iloc[:50].tolist() for name in served.raw.columns},
+                         [0] * 50)
+    )  # fmt: skip
+    writer.flush()
+    again = run_drift_check(
+        open_workspace(),
+        DriftRequest(
+            model="bc-clf@1", since_ms=seen["since_ms"], until_id=seen["until_id"],
+            rows=seen["limit"],
+        ),
+    )  # fmt: skip
+    assert again["dataset"]["share"] == pytest.approx(event.value)
+    assert again["dataset"]["drifted_features"] == seen["drifted_features"]
+    assert again["n_current"] == seen["n_rows"]

@@ -141,6 +141,11 @@ class AlertStateRepository:
             if digests.get(r.rule) == r.rule_digest
         ]
 
+    def clear(self, model: str) -> None:
+        """Forget the stored states of `model`'s rules (its next monitor starts inactive)."""
+        with self.db.write() as conn:
+            conn.execute(alert_states.delete().where(alert_states.c.model_name == model))
+
     def save(self, model: str, statuses: Sequence[tuple[str, RuleStatus]]) -> None:
         """Store (digest, status) of each rule, replacing what was there, in one transaction."""
         if not statuses:

@@ -82,6 +82,7 @@ class ServerMonitor:
         self._thread: threading.Thread | None = None
         self._lock_file: IO[bytes] | None = None
         self._references: dict[str, Any] = {}
+        self.last_drift: dict[str, Any] | None = None  # the latest drift round
 
     # -- leadership ------------------------------------------------------------
     @property
@@ -211,14 +212,19 @@ class ServerMonitor:
                         float(share)
                     )
             if frame is not None and len(frame) >= self.min_drift_rows:
-                self._drift(version, frame, now)
+                rows = {
+                    "since_ms": since_ms,
+                    "until_id": max(r.id or 0 for r in records),
+                    "limit": self.drift_rows,  # requests, newest first: the same query again
+                }
+                self._drift(version, frame, now, rows)
         return self._evaluate(version.name, now)
 
     def _add(self, metric: str, now: float, value: float) -> None:
         points = self.series.setdefault(metric, deque(maxlen=SERIES_POINTS))
         points.append((now, float(value)))
 
-    def _drift(self, version: Any, frame: Any, now: float) -> None:
+    def _drift(self, version: Any, frame: Any, now: float, rows: dict[str, int]) -> None:
         from modelward.monitoring.drift.cache import reference_dataset, reference_stats
         from modelward.monitoring.drift.engine import detect_drift
 
@@ -244,6 +250,18 @@ class ServerMonitor:
         psis = [f["psi"] for f in features if f.get("psi") is not None]
         if psis:
             self._add("drift_psi_max", now, max(psis))
+        # What a drift alert reports: this round's verdict and the exact rows it read, so
+        # `mw monitor drift` (or the demo) can show the same report, not another window's.
+        self.last_drift = {
+            "at": now,
+            "drifted": dataset_verdict["drifted"],
+            "share": dataset_verdict["share"],
+            "n_features": dataset_verdict["n_features"],
+            "n_drifted": dataset_verdict["n_drifted"],
+            "drifted_features": dataset_verdict["drifted_features"],
+            "n_rows": len(frame),
+            **rows,
+        }
 
     def _evaluate(self, model: str, now: float) -> list[Any]:
         if self._evaluator is None:
@@ -273,6 +291,8 @@ class ServerMonitor:
         from modelward.monitoring.webhooks import send_webhook
 
         details = event.to_dict()
+        if event.metric.startswith("drift_") and self.last_drift is not None:
+            details["drift"] = dict(self.last_drift)
         log.warning("alert %s %s: %s", event.rule, event.state, event.message)
         alert_id = self.alerts.add(
             rule=event.rule,

@@ -112,7 +112,7 @@ class AlertRule:
     def window_text(self) -> str:
         """The window as written back: '5m' or '30 points'."""
         if self.window_points is not None:
-            return f"{self.window_points} points"
+            return f"{self.window_points} point{'s' if self.window_points != 1 else ''}"
         return format_duration(self.window_seconds or 0.0)
 
     @property

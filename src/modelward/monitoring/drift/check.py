@@ -27,6 +27,8 @@ class DriftRequest:
 
     `histograms` keeps each feature's bucket shares in the result (the HTML report
     always has them); without, the result stays a few hundred bytes per feature.
+    `since_ms` and `until_id` name exact prediction-log rows instead of `window` (a
+    monitor round's, from a drift alert's details), so the same rows are compared.
     """
 
     model: str
@@ -38,6 +40,8 @@ class DriftRequest:
     psi_threshold: float | None = None
     alpha: float | None = None
     histograms: bool = False
+    since_ms: int | None = None
+    until_id: int | None = None
 
 
 def _quiet(_stage: str) -> None:
@@ -82,10 +86,14 @@ def run_drift_check(
         n_current = current.num_rows
         current_label = str(path)
     else:
-        seconds = parse_duration(request.window)
-        since_ms = int((time.time() - seconds) * 1000)
+        if request.since_ms is not None:
+            since_ms = request.since_ms
+            current_label = f"prediction log, rows {since_ms} ms on, up to row {request.until_id}"
+        else:
+            since_ms = int((time.time() - parse_duration(request.window)) * 1000)
+            current_label = f"prediction log, last {request.window}"
         records = PredictionLogRepository(workspace.db).records(
-            version.name, since_ms=since_ms, limit=request.rows
+            version.name, since_ms=since_ms, limit=request.rows, until_id=request.until_id
         )
         current = inputs_frame(records)
         n_current = 0 if current is None else len(current)
@@ -94,7 +102,6 @@ def run_drift_check(
                 f"the prediction log of {version.name} has no answered requests in the last "
                 f"{request.window}: serve some traffic, widen --window or give --current FILE"
             )
-        current_label = f"prediction log, last {request.window}"
     progress("comparing")
     report = detect_drift(reference, current, thresholds=thresholds)
     result = report.to_dict(histograms=request.histograms)
