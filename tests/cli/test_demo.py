@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import mw
+from tests.monitoring.conftest import mw_in_process
 
 
 @pytest.mark.timeout(300)
@@ -77,7 +78,7 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
 
 
 def test_init_reports_the_store(tmp_path: Path) -> None:
-    result = mw("init", "--json", home=tmp_path / "home")
+    result = mw_in_process("init", "--json", home=tmp_path / "home")
     assert result.code == 0, result.stderr
     info = result.json()
     assert info["home"] == str(tmp_path / "home")

@@ -122,7 +122,9 @@ def test_reference_statistics_are_computed_once(
     again = run_drift_check(workspace, DriftRequest(model="bc-clf@2", current_path=same))
     assert again["dataset"]["drifted"] is False
     with workspace.db.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(drift_references)).scalar() >= 1
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(drift_references)).scalar_one() >= 1
+        )
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,9 @@ def _stored(db: Database) -> int:
     from modelward.store.tables import prediction_log
 
     with db.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(prediction_log)).scalar())
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(prediction_log)).scalar_one()
+        )
 
 
 def test_a_half_read_result_does_not_freeze_the_connection_it_came_from(tmp_path: Path) -> None:
