@@ -56,7 +56,7 @@ def run_drift_check(
     # end: import it meanwhile, while the store is read and the current file parsed.
     threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
     from modelward.monitoring.drift.engine import DriftThresholds, detect_drift
-    from modelward.monitoring.rules import parse_duration
+    from modelward.monitoring.durations import parse_duration
 
     if request.html_path is not None and not request.html_path.parent.is_dir():
         raise InvalidInput(f"cannot write {request.html_path}: its folder does not exist")
