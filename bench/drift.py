@@ -33,9 +33,12 @@ Also measured, for where the time goes: the drift engine in-process
 (``compute_reference`` + ``detect_drift`` on Arrow tables, and ``detect_drift`` after
 ``ReferenceStats.from_bytes``), and Evidently's ``Report.run`` alone.
 
-Targets at each size: Evidently's whole process / each ``mw monitor drift`` command
->= 20x, the command's peak RSS <= 0.5x Evidently's, and the same drifted columns.
-Exit status 0 only if every target is met and every step ran.
+Targets: Evidently's whole process / each ``mw monitor drift`` command >= 20x at 1M
+rows (at smaller sizes the ratio is shown, not judged: a command's ~3 s of
+interpreter start and imports dominate there), and at every size the command's peak
+RSS <= 0.5x Evidently's and the same drifted columns. Exit status 0 only if every
+target is met and every step ran. ``--report FILE`` prints the tables again from a
+``--json-out`` file, without measuring.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ CATEGORICAL = [f"c{i}" for i in range(5)]
 DRIFTED = ("x00", "x06", "x12", "x18", "c1", "c3")
 SEED = 20261128
 TARGET_SPEEDUP = 20.0
+TARGET_SPEEDUP_ROWS = 1_000_000  # the speed target is the issue's, at 1M rows; below,
+# a command's ~3 s of interpreter and imports dominate and the ratio is shown only
 TARGET_RSS_RATIO = 0.5
 
 
@@ -371,12 +376,17 @@ def report(results: list[dict[str, Any]]) -> bool:
             speedups = [ev["wall_s"] / first["wall_s"], ev["wall_s"] / stored["wall_s"]]
             rss = max(first["rss_mb"], stored["rss_mb"]) / ev["rss_mb"]
             same = ev["drifted"] == first["drifted"] == stored["drifted"]
-            fast = min(speedups) >= TARGET_SPEEDUP
+            judged = r["rows"] >= TARGET_SPEEDUP_ROWS
+            fast = min(speedups) >= TARGET_SPEEDUP or not judged
+
+            def verdict(x: float, judged: bool = judged) -> str:
+                return ("PASS" if x >= TARGET_SPEEDUP else "FAIL") if judged else "(not judged)"
+
             ok &= fast and rss <= TARGET_RSS_RATIO and same
             ratio_rows.append([
                 n,
-                f"{speedups[0]:.0f}x {'PASS' if speedups[0] >= TARGET_SPEEDUP else 'FAIL'}",
-                f"{speedups[1]:.0f}x {'PASS' if speedups[1] >= TARGET_SPEEDUP else 'FAIL'}",
+                f"{speedups[0]:.0f}x {verdict(speedups[0])}",
+                f"{speedups[1]:.0f}x {verdict(speedups[1])}",
                 f"{rss:.2f} {'PASS' if rss <= TARGET_RSS_RATIO else 'FAIL'}",
                 "PASS" if same else "FAIL",
             ])  # fmt: skip
@@ -389,8 +399,8 @@ def report(results: list[dict[str, Any]]) -> bool:
     if ratio_rows:
         header = [
             "rows",
-            "Evidently / mw, first check (>= 20x)",
-            "Evidently / mw, stored reference (>= 20x)",
+            "Evidently / mw, first check (>= 20x at 1M)",
+            "Evidently / mw, stored reference (>= 20x at 1M)",
             "mw / Evidently peak RSS (<= 0.5)",
             "same drifted columns",
         ]
@@ -421,6 +431,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per process")
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the tables of a --json-out file")
     parser.add_argument(
         "--worker", choices=["evidently", "modelward", "cached", "setup"], help=argparse.SUPPRESS
     )
@@ -436,6 +447,8 @@ def main() -> int:
             out = worker_modelward(args.folder, cache, cached=args.worker == "cached")
         print(json.dumps(out))
         return 0
+    if args.report:
+        return 0 if report(json.loads(args.report.read_text())) else 1
     print(f"# Drift benchmark, {now_utc()}\n\n{machine_line()}\n")
     evidently_bin = None
     if not args.skip_evidently:

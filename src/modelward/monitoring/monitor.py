@@ -72,6 +72,7 @@ class ServerMonitor:
         self._saved_states: tuple[tuple[str, str, float | None, float | None], ...] = ()
         self.other_monitor_pid: int | None = None  # the process that monitors, when not us
         self._noted_follower = False
+        self._restored = False  # alert states read back from the store since leading
         self.series: dict[str, deque[tuple[float, float]]] = {}
         self._evaluator: Any = None
         if self.rules is not None:
@@ -93,9 +94,11 @@ class ServerMonitor:
     def lead(self) -> bool:
         """Become the process that monitors this model, if no other one is; returns whether
         this one is. The first time another holds it, say which one (a log line)."""
-        if self._lock_file is not None:
-            return True
         name = self.holder.current.version.name
+        if self._lock_file is not None:
+            if not self._restored:  # an earlier attempt failed (the store was busy)
+                self._restore_alert_states(name)
+            return True
         path = self.workspace.settings.home / "locks" / f"monitor-{name}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+b")  # noqa: SIM115 - held open for the process's life
@@ -112,7 +115,8 @@ class ServerMonitor:
         if self._noted_follower:
             log.warning("this process (pid %d) now runs the monitor of model %r", os.getpid(), name)
         self.other_monitor_pid = None
-        self._restore_alert_states(name)
+        self._restored = False
+        self._restore_alert_states(name)  # before any round: a firing rule stays firing
         return True
 
     def _note_follower(self, name: str, path: Any) -> None:
@@ -145,10 +149,12 @@ class ServerMonitor:
 
     def _restore_alert_states(self, name: str) -> None:
         if self._evaluator is None:
+            self._restored = True
             return
         digests = {rule.name: rule.digest for rule in self.rules.rules}
         restored = self._evaluator.restore(self.alert_states.load(name, digests))
         self._saved_states = self._state_key()
+        self._restored = True
         firing = [status.rule for status in self._evaluator.status() if status.state == "firing"]
         if restored:
             log.info("alert states of %r restored (%s firing)", name, ", ".join(firing) or "none")

@@ -98,9 +98,10 @@ def run_drift_check(
         current = inputs_frame(records)
         n_current = 0 if current is None else len(current)
         if current is None:
+            where = "those rows" if request.since_ms is not None else f"the last {request.window}"
             raise InvalidInput(
-                f"the prediction log of {version.name} has no answered requests in the last "
-                f"{request.window}: serve some traffic, widen --window or give --current FILE"
+                f"the prediction log of {version.name} has no answered requests in {where}: "
+                "serve some traffic, widen --window or give --current FILE"
             )
     progress("comparing")
     report = detect_drift(reference, current, thresholds=thresholds)
