@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import mw
+from tests.monitoring.conftest import mw_in_process
 
 
 @pytest.mark.timeout(300)
@@ -33,9 +35,25 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     assert statuses == [200, 200, 422, 422, 422]
     assert "breast-cancer-clf@1" in report["requests"][0]["answer"]
     monitoring = report["monitoring"]
-    assert monitoring["alert"] is not None and monitoring["alert"]["rule"] == "input-drift"
-    assert monitoring["drift"]["drifted"] is True
-    assert "mean radius" in monitoring["drift"]["features"]
+    alert, drift = monitoring["alert"], monitoring["drift"]
+    assert alert is not None and alert["rule"] == "input-drift"
+    # One source of truth: the alert's share is the share of the report on the same rows.
+    assert alert["value"] == pytest.approx(drift["share"])
+    assert drift["share"] == pytest.approx(len(drift["features"]) / drift["n_features"])
+    assert drift["n_features"] == 30 and drift["drifted"] is True
+    shifted = {
+        "mean radius",
+        "mean texture",
+        "mean perimeter",
+        "mean area",
+        "mean smoothness",
+        "mean compactness",
+        "mean concavity",
+        "mean concave points",
+        "mean symmetry",
+        "mean fractal dimension",
+    }  # fmt: skip  (the demo scales these ten by 1.6)
+    assert "mean radius" in drift["features"] and set(drift["features"]) <= shifted
     assert Path(monitoring["html"]).read_text().startswith("<!DOCTYPE html>")
 
     shown = json.loads(mw("data", "show", "breast-cancer-prep", "--json", home=home).stdout)
@@ -49,12 +67,18 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     assert "breast-cancer-clf@production -> breast-cancer-clf@2" in second.stdout
     assert "-> 200" in second.stdout and "-> 422" in second.stdout
     assert "alert fired: input-drift" in second.stdout
+    (line,) = [ln for ln in second.stdout.splitlines() if "drift report on those rows" in ln]
+    told = re.search(r"share ([0-9.]+): (\d+) of 30 features \((.*)\)$", line)
+    assert told is not None, line
+    (alert_line,) = [ln for ln in second.stdout.splitlines() if "alert fired" in ln]
+    assert f"drift share {told.group(1)} " in alert_line  # the same share, both lines
+    assert len(told.group(3).split(", ")) == int(told.group(2))  # every drifted name listed
     alerts = json.loads(mw("monitor", "alerts", "--json", home=home).stdout)
     assert {a["rule"] for a in alerts} >= {"input-drift"}
 
 
 def test_init_reports_the_store(tmp_path: Path) -> None:
-    result = mw("init", "--json", home=tmp_path / "home")
+    result = mw_in_process("init", "--json", home=tmp_path / "home")
     assert result.code == 0, result.stderr
     info = result.json()
     assert info["home"] == str(tmp_path / "home")

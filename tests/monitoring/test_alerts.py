@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import socket
-import threading
-import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from modelward.errors import InvalidInput
 from modelward.monitoring.alerts import (
     MIN_HISTORY,
     AlertEvaluator,
-    AlertEvent,
     load_rules,
     parse_duration,
     parse_rules,
-    send_webhook,
 )
 from modelward.monitoring.rules import format_duration
 
 EXAMPLE = """\
 webhook: http://127.0.0.1:9000/hook
+webhook_allow: [127.0.0.1]
 rules:
   - name: slow-predictions
     metric: latency_p95_seconds
@@ -129,7 +123,7 @@ def _without(key: str) -> dict[str, Any]:
         ("", "empty"),
         ("alerts.yaml", "pass the file's contents"),
         ({"rules": [], "hooks": 1}, "unknown key 'hooks'"),
-        ({"webhook": "http://x/h"}, "'rules' list"),
+        ({"webhook": "http://x/h", "webhook_allow": ["x"]}, "'rules' list"),
         ({"webhook": "ftp://host/x", "rules": []}, "webhook 'ftp://host/x' is not an http"),
         ({"webhook": "http:///nohost", "rules": []}, "not an http"),
         ({"webhook": "http://h:99999/x", "rules": []}, "bad port"),
@@ -157,6 +151,9 @@ def _without(key: str) -> dict[str, Any]:
         (_with(threshold=None, zscore={"abs": 3}, window=1), r"'window': a zscore rule .* 2"),
         (_with(**{"for": "soon"}), r"rule 2 \('r'\): 'for': bad duration 'soon'"),
         (_with(**{"for": -1}), r"rule 2 \('r'\): 'for': .* >= 0"),
+        (_with(max_age="1h"), r"rule 2 \('r'\): 'max_age': only a count window"),
+        (_with(window=5, max_age="later"), r"rule 2 \('r'\): 'max_age': bad duration"),
+        (_with(window=5, max_age=0), r"rule 2 \('r'\): 'max_age': must be longer than 0s"),
         ({"rules": [GOOD, GOOD]}, r"alert rule 2 \('r'\): 'name': already used by rule 1"),
         (42, "YAML text or a mapping"),
     ],
@@ -246,6 +243,47 @@ def test_for_zero_fires_at_once_and_count_windows() -> None:
     assert (event.state, event.started_at, event.fired_at) == ("firing", 10, 10)
 
 
+def test_a_count_window_ignores_points_older_than_max_age() -> None:
+    rule = {"name": "low", "metric": "live_accuracy", "threshold": {"below": 0.8}, "window": 3}
+    config = config_with({**rule, "for": 0})
+    assert config.rules[0].max_age_seconds == 3600.0  # the default staleness limit
+    old_and_bad = [(0.0, 0.5), (10.0, 0.5), (20.0, 0.5)]
+    # Two hours later nothing new came (no labels): the old points are not a reading.
+    assert AlertEvaluator(config).evaluate({"live_accuracy": old_and_bad}, now=7200) == []
+    fired = AlertEvaluator(config).evaluate({"live_accuracy": old_and_bad}, now=30)
+    assert [e.state for e in fired] == ["firing"]
+    # Only the recent points count: the mean of the one recent 0.9 is not below 0.8.
+    recent = [*old_and_bad, (7190.0, 0.9)]
+    assert AlertEvaluator(config).evaluate({"live_accuracy": recent}, now=7200) == []
+    short = config_with({**rule, "for": 0, "max_age": "30s"})
+    assert AlertEvaluator(short).evaluate({"live_accuracy": old_and_bad}, now=60) == []
+    zscore = {"name": "z", "metric": "m", "zscore": {"abs": 3}, "window": 3, "max_age": "1m"}
+    history = [(float(t), 1.0 + 0.01 * (t % 2)) for t in range(0, 100, 10)] + [(100.0, 9.0)]
+    assert [e.state for e in AlertEvaluator(config_with(zscore)).evaluate({"m": history}, 100)] == [
+        "firing"
+    ]
+    assert AlertEvaluator(config_with(zscore)).evaluate({"m": history[-3:]}, now=100) == []
+
+
+def test_a_restored_state_resumes_where_the_earlier_evaluator_stopped() -> None:
+    first = threshold_rule()
+    slow = flat(0.4, 0, 300)
+    first.evaluate({"latency": slow}, now=100)
+    assert [e.state for e in first.evaluate({"latency": slow}, now=130)] == ["firing"]
+    restarted = threshold_rule()
+    assert restarted.restore(first.status()) == ("slow",)
+    assert restarted.firing == ("slow",)
+    assert restarted.evaluate({"latency": slow}, now=200) == []  # still holds: no second firing
+    (resolved,) = restarted.evaluate({"latency": flat(0.1, 0, 500)}, now=500)
+    assert (resolved.state, resolved.started_at, resolved.fired_at) == ("resolved", 100, 130)
+    pending = threshold_rule()
+    pending.evaluate({"latency": slow}, now=100)
+    again = threshold_rule()
+    again.restore([*pending.status(), dataclasses.replace(pending.status()[0], rule="other")])
+    (late,) = again.evaluate({"latency": slow}, now=130)  # `for: 30s` counted from 100
+    assert (late.state, late.started_at) == ("firing", 100)
+
+
 def test_zscore_rule_on_the_latest_point() -> None:
     rule = {"name": "drop", "metric": "live_accuracy", "zscore": {"below": -3}, "window": 10}
     evaluator = AlertEvaluator(config_with(rule))
@@ -324,141 +362,3 @@ def test_rules_are_independent() -> None:
     assert [s.state for s in evaluator.status()] == ["firing", "inactive"]
     assert evaluator.firing == ("slow-predictions",)
     assert evaluator.status()[0].to_dict()["fired_at"] == 260
-
-
-# -- webhook ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that records what it is sent."""
-
-    url: str
-    bodies: list[Any] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answers to give, in order; then 200
-    delay: float = 0.0
-    release: threading.Event = field(default_factory=threading.Event)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state: Receiver
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            state.bodies.append(json.loads(self.rfile.read(length)))
-            state.headers.append(dict(self.headers))
-            if state.delay:
-                state.release.wait(state.delay)
-            status = state.statuses.pop(0) if state.statuses else 200
-            try:
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            except OSError:
-                pass  # the client gave up
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook")
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
-
-
-def an_event(zscore: float | None = -4.5) -> AlertEvent:
-    return AlertEvent(
-        rule="accuracy-drop",
-        metric="live_accuracy",
-        state="firing",
-        value=0.61,
-        zscore=zscore,
-        condition="z vs 30 points < -3",
-        limit=-3.0,
-        started_at=1700000000.0,
-        fired_at=1700000000.0,
-        resolved_at=None,
-        message="alert accuracy-drop firing",
-    )
-
-
-def test_webhook_posts_the_event_as_json(receiver: Receiver) -> None:
-    result = send_webhook(receiver.url, an_event())
-    assert (result.ok, result.status_code, result.error, result.attempts) == (True, 200, None, 1)
-    assert receiver.bodies == [
-        {
-            "rule": "accuracy-drop",
-            "metric": "live_accuracy",
-            "state": "firing",
-            "value": 0.61,
-            "zscore": -4.5,
-            "condition": "z vs 30 points < -3",
-            "limit": -3.0,
-            "started_at": 1700000000.0,
-            "fired_at": 1700000000.0,
-            "resolved_at": None,
-            "message": "alert accuracy-drop firing",
-        }
-    ]
-    assert receiver.headers[0]["Content-Type"] == "application/json"
-
-
-def test_webhook_with_a_given_client_and_an_infinite_zscore(receiver: Receiver) -> None:
-    with httpx.Client() as client:
-        assert send_webhook(receiver.url, an_event(math.inf), client=client).ok
-        assert send_webhook(receiver.url, an_event(None), client=client).ok
-        assert not client.is_closed  # the caller's client is the caller's to close
-    assert [body["zscore"] for body in receiver.bodies] == [None, None]
-
-
-def test_an_unreachable_webhook_is_a_verdict_not_a_crash() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    started = time.monotonic()
-    result = send_webhook(f"http://127.0.0.1:{port}/hook", an_event(), timeout=3.0)
-    assert (result.ok, result.status_code, result.attempts) == (False, None, 3)
-    assert result.error is not None and "ConnectError" in result.error
-    assert "after 3 attempt(s)" in result.error
-    assert time.monotonic() - started < 3.0
-
-
-def test_a_failing_receiver_is_retried_twice_then_given_up(receiver: Receiver) -> None:
-    receiver.statuses = [500, 500, 500, 500]
-    started = time.monotonic()
-    result = send_webhook(receiver.url, an_event(), timeout=3.0)
-    assert (result.ok, result.status_code, result.attempts) == (False, 500, 3)
-    assert result.error is not None and "HTTP 500" in result.error
-    assert len(receiver.bodies) == 3
-    assert time.monotonic() - started < 3.0
-
-
-def test_a_flaky_receiver_succeeds_on_retry_and_4xx_is_final(receiver: Receiver) -> None:
-    receiver.statuses = [503]
-    result = send_webhook(receiver.url, an_event())
-    assert (result.ok, result.status_code, result.attempts) == (True, 200, 2)
-    receiver.statuses = [404]
-    result = send_webhook(receiver.url, an_event())
-    assert (result.ok, result.status_code, result.attempts) == (False, 404, 1)
-
-
-def test_the_timeout_bounds_the_whole_call(receiver: Receiver) -> None:
-    receiver.delay = 5.0
-    started = time.monotonic()
-    result = send_webhook(receiver.url, an_event(), timeout=0.5)
-    assert not result.ok
-    assert result.error is not None and "Timeout" in result.error
-    assert time.monotonic() - started < 1.5
-
-
-@pytest.mark.parametrize("url", ["ftp://host/hook", "not a url", ""])
-def test_a_bad_webhook_url_is_bad_input(url: str) -> None:
-    with pytest.raises(InvalidInput, match="webhook"):
-        send_webhook(url, an_event())

@@ -1,9 +1,11 @@
-"""`mw monitor drift` and the alert path of the server monitor."""
+"""`mw monitor drift` (in-process, through the real entry point) and the alert path of the
+server monitor."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
-from modelward.monitoring import references
+from modelward.monitoring.drift import cache as references
 from modelward.monitoring.monitor import ServerMonitor
 from modelward.registry.service import ModelRegistry
 from modelward.serving.holder import ModelHolder
 from modelward.store.tables import drift_references
 from modelward.store.workspace import open_workspace
-from tests.helpers import mw as run_mw
+from tests.monitoring.conftest import CliResult
 from tests.serving.conftest import Served
 
 
@@ -33,14 +35,16 @@ def _files(served: Served, tmp_path: Path) -> tuple[Path, Path]:
     return same, moved
 
 
-def test_drift_from_files_matches_scipy_and_writes_html(served: Served, tmp_path: Path) -> None:
+def test_drift_from_files_matches_scipy_and_writes_html(
+    served: Served, tmp_path: Path, mw_cli: Callable[..., CliResult]
+) -> None:
     same, moved = _files(served, tmp_path)
-    calm = run_mw("monitor", "drift", "bc-clf@1", "--current", same, "--json", home=served.home)
+    calm = mw_cli("monitor", "drift", "bc-clf@1", "--current", same, "--json", home=served.home)
     assert calm.code == 0, calm.stderr
     assert calm.json()["dataset"]["drifted"] is False
     assert calm.json()["reference"] == "bc@1"  # the raw data before the model's transform
     html = tmp_path / "report.html"
-    result = run_mw(
+    result = mw_cli(
         "monitor",
         "drift",
         "bc-clf@1",
@@ -61,9 +65,9 @@ def test_drift_from_files_matches_scipy_and_writes_html(served: Served, tmp_path
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>") and "mean area" in text
     assert "http://" not in text and "https://" not in text
-    human = run_mw("monitor", "drift", "bc-clf@1", "--current", moved, home=served.home)
+    human = mw_cli("monitor", "drift", "bc-clf@1", "--current", moved, home=served.home)
     assert "mean area" in human.stdout.splitlines()[5] or "mean area" in human.stdout
-    failing = run_mw(
+    failing = mw_cli(
         "monitor",
         "drift",
         "bc-clf@1",
@@ -77,10 +81,35 @@ def test_drift_from_files_matches_scipy_and_writes_html(served: Served, tmp_path
     assert failing.code in (0, 1)
 
 
+def test_json_output_is_bounded_unless_histograms_are_asked_for(
+    served: Served, tmp_path: Path, mw_cli: Callable[..., CliResult]
+) -> None:
+    _, moved = _files(served, tmp_path)
+    args = ["monitor", "drift", "bc-clf@1", "--current", moved, "--json"]
+    short = mw_cli(*args, home=served.home)
+    assert short.code == 0, short.stderr
+    features = short.json()["features"]
+    assert len(features) == 4 and all("histogram" not in f and "buckets" not in f for f in features)
+    assert len(short.stdout) < 800 * len(features) + 2000
+    full = mw_cli(*args, "--histograms", home=served.home)
+    assert full.code == 0, full.stderr
+    area = next(f for f in full.json()["features"] if f["name"] == "mean area")
+    assert {k: v for k, v in area.items() if k not in ("histogram", "buckets")} == next(
+        f for f in features if f["name"] == "mean area"
+    )
+    # The PSI buckets: (-inf, e0], (e0, e1], ..., (e_last, inf) over the reference's deciles.
+    edges = np.asarray(area["buckets"]["edges"])
+    current = served.raw["mean area"].to_numpy() * 1.5
+    counts = np.bincount(np.searchsorted(edges, current, side="left"), minlength=len(edges) + 1)
+    assert area["buckets"]["current"] == pytest.approx(counts / len(current))
+    reference = served.raw["mean area"].to_numpy()
+    assert np.quantile(reference, np.arange(1, 10) / 10) == pytest.approx(edges)
+
+
 def test_reference_statistics_are_computed_once(
     served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
 
     same, _ = _files(served, tmp_path)
     workspace = open_workspace()
@@ -93,7 +122,9 @@ def test_reference_statistics_are_computed_once(
     again = run_drift_check(workspace, DriftRequest(model="bc-clf@2", current_path=same))
     assert again["dataset"]["drifted"] is False
     with workspace.db.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(drift_references)).scalar() >= 1
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(drift_references)).scalar_one() >= 1
+        )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +140,7 @@ def test_reference_statistics_are_computed_once(
     ],
 )
 def test_bad_drift_requests_exit_2(
-    served: Served, tmp_path: Path, args: list[str], fragment: str
+    served: Served, tmp_path: Path, args: list[str], fragment: str, mw_cli: Callable[..., CliResult]
 ) -> None:
     same, _ = _files(served, tmp_path)
     lacking = tmp_path / "lacking.csv"
@@ -117,7 +148,7 @@ def test_bad_drift_requests_exit_2(
     text = tmp_path / "text.csv"
     served.raw.assign(**{"mean area": "big"}).to_csv(text, index=False)
     filled = [a.format(same=same, tmp=tmp_path, lacking=lacking, text=text) for a in args]
-    result = run_mw("monitor", "drift", *filled, home=served.home)
+    result = mw_cli("monitor", "drift", *filled, home=served.home)
     assert result.code == 2, (result.stdout, result.stderr)
     assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
@@ -135,7 +166,9 @@ class _Receiver(BaseHTTPRequestHandler):
         return None
 
 
-def test_a_firing_alert_is_stored_and_posted_to_the_webhook(served: Served, tmp_path: Path) -> None:
+def test_a_firing_alert_is_stored_and_posted_to_the_webhook(
+    served: Served, tmp_path: Path, mw_cli: Callable[..., CliResult]
+) -> None:
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=receiver.serve_forever, daemon=True)
     thread.start()
@@ -143,6 +176,7 @@ def test_a_firing_alert_is_stored_and_posted_to_the_webhook(served: Served, tmp_
         rules = tmp_path / "rules.yaml"
         rules.write_text(
             f"webhook: http://127.0.0.1:{receiver.server_address[1]}/hook\n"
+            "webhook_allow: [127.0.0.1]\n"
             "rules:\n"
             "  - name: busy\n    metric: request_rate\n    threshold: {above: 0.5}\n"
             "    window: 1\n    for: 0s\n"
@@ -167,7 +201,7 @@ def test_a_firing_alert_is_stored_and_posted_to_the_webhook(served: Served, tmp_
         assert all((a.webhook or "").startswith("ok") for a in stored[:2])
         posted = {body["rule"]: body for body in _Receiver.bodies}
         assert posted["busy"]["state"] == "firing" and posted["busy"]["value"] == 40.0
-        listed = run_mw("monitor", "alerts", "--model", "bc-clf", "--json", home=served.home)
+        listed = mw_cli("monitor", "alerts", "--model", "bc-clf", "--json", home=served.home)
         assert {a["rule"] for a in listed.json()} >= {"busy", "rate-spike"}
     finally:
         receiver.shutdown()
@@ -176,7 +210,7 @@ def test_a_firing_alert_is_stored_and_posted_to_the_webhook(served: Served, tmp_
 def test_an_unreachable_webhook_is_recorded_not_raised(served: Served, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
-        "webhook: http://127.0.0.1:9/nowhere\nrules:\n"
+        "webhook: http://127.0.0.1:9/nowhere\nwebhook_allow: [127.0.0.1]\nrules:\n"
         "  - name: any-traffic\n    metric: request_rate\n    threshold: {above: 0}\n"
         "    window: 1\n"
     )
@@ -191,8 +225,10 @@ def test_an_unreachable_webhook_is_recorded_not_raised(served: Served, tmp_path:
     assert stored.rule == "any-traffic" and (stored.webhook or "").startswith("failed")
 
 
-def test_a_malformed_rule_file_stops_mw_serve(served: Served, tmp_path: Path) -> None:
+def test_a_malformed_rule_file_stops_mw_serve(
+    served: Served, tmp_path: Path, mw_cli: Callable[..., CliResult]
+) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - name: x\n    metric: error_rate\n    window: 5m\n")
-    result = run_mw("serve", "bc-clf@1", "--port", "0", "--alerts", rules, home=served.home)
+    result = mw_cli("serve", "bc-clf@1", "--port", "0", "--alerts", rules, home=served.home)
     assert result.code == 2 and "alert rule 1 ('x')" in result.stderr

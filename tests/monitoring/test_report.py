@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from modelward.monitoring.drift import DriftReport, compute_reference, detect_drift
-from modelward.monitoring.report import MAX_BARS, render_html
+from modelward.monitoring.drift.report import MAX_BARS, render_html
 
 
 class _Collector(HTMLParser):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -87,3 +88,110 @@ def test_migrations_build_exactly_the_declared_schema(workspace: Workspace) -> N
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+# -- every checkout sees the latest commit (no read snapshot kept by a pooled connection) ----
+
+_WRITER = """
+import sys
+from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.store.database import Database
+from modelward.store.tables import prediction_log
+
+db = Database(sys.argv[1])
+feedback = PredictionLogRepository(db)
+for line in sys.stdin:
+    n = int(line)
+    with db.write() as conn:
+        conn.execute(prediction_log.insert(), [PredictionRecord(
+            f"r{n}", "m", 1, n, 200, 1.0, 1, {"x": [n]}, [n % 2]).to_row()])
+    feedback.add_feedback(f"r{n}", n % 2)
+    print(n, flush=True)
+"""
+
+
+def _leak_a_half_read_cursor(db: Database) -> object:
+    """What a careless reader leaves behind: a result read half-way, still referenced."""
+    from modelward.store.tables import prediction_log
+
+    with db.write() as conn:
+        rows = [{"request_id": f"seed{i}", "model_name": "seed", "model_version": 1,
+                 "created_ms": i, "status": 200, "latency_ms": 1.0, "n_rows": 0}
+                for i in range(3)]  # fmt: skip
+        conn.execute(prediction_log.insert(), rows)
+    with db.read() as conn:
+        result = conn.execute(sa.select(prediction_log.c.id))
+        result.fetchone()  # two rows left unread: the statement is still stepping
+    return result
+
+
+def _stored(db: Database) -> int:
+    from modelward.store.tables import prediction_log
+
+    with db.read() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(prediction_log)).scalar_one()
+        )
+
+
+def test_a_half_read_result_does_not_freeze_the_connection_it_came_from(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'mw.db'}"
+    reader, writer = Database(url), Database(url)
+    kept = _leak_a_half_read_cursor(reader)
+    from modelward.store.tables import prediction_log
+
+    for n in range(1, 51):
+        with writer.write() as conn:
+            conn.execute(
+                prediction_log.insert().values(
+                    request_id=f"r{n}", model_name="m", model_version=1, created_ms=n,
+                    status=200, latency_ms=1.0, n_rows=0,
+                )
+            )  # fmt: skip
+        assert _stored(reader) == 3 + n, f"commit {n} not seen by the next read"
+    del kept
+    reader.dispose()
+    writer.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_a_long_lived_reader_sees_every_commit_of_another_process_within_one_poll(
+    tmp_path: Path,
+) -> None:
+    """The monitor's and the alias poller's situation: one process reads on a pool of
+    connections (from several threads), another process commits; each commit must be
+    visible to the very next read, 2,000 times over, whatever an earlier reader left."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelward.monitoring.predictions import PredictionLogRepository
+
+    url = f"sqlite:///{tmp_path / 'mw.db'}"
+    reader = Database(url)
+    kept = _leak_a_half_read_cursor(reader)
+    log = PredictionLogRepository(reader)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    stale: list[int] = []
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:  # reads from several threads
+            for n in range(1, 2001):
+                writer.stdin.write(f"{n}\n")
+                writer.stdin.flush()
+                assert writer.stdout.readline().strip() == str(n)
+                labeled = pool.submit(log.labeled, "m", last=5).result()
+                if not labeled or labeled[0].request_id != f"r{n}":
+                    stale.append(n)
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=30)
+    assert not stale, f"{len(stale)} of 2000 commits were not seen by the next read"
+    assert len(log.labeled("m", last=5000)) == 2000
+    del kept
+    reader.dispose()

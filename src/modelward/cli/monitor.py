@@ -42,6 +42,9 @@ def monitor() -> None:
 @click.option("--psi", "psi_threshold", type=float, default=None, help="PSI threshold.")
 @click.option("--alpha", type=float, default=None, help="Significance level of KS/chi-square.")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 1 when the verdict is drifted.")
+@click.option(
+    "--histograms", is_flag=True, help="With --json: each feature's bucket shares, both sides."
+)
 @json_option
 def drift(
     model: str,
@@ -53,10 +56,11 @@ def drift(
     psi_threshold: float | None,
     alpha: float | None,
     fail_on_drift: bool,
+    histograms: bool,
     as_json: bool,
 ) -> None:
     """Compare a model's inputs now with its reference data (PSI, KS, chi-square)."""
-    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
     from modelward.store.workspace import open_workspace
 
     with progress(as_json) as stage:
@@ -71,6 +75,7 @@ def drift(
                 html_path=html_path,
                 psi_threshold=psi_threshold,
                 alpha=alpha,
+                histograms=histograms,
             ),
             progress=stage,
         )

@@ -1,7 +1,8 @@
 """Monitoring: what happens to a model after it is deployed.
 
-Prometheus metrics, the prediction log, live quality, alerts, and data drift:
-`modelward.monitoring.drift` compares a reference dataset version with current
-data (PSI, Kolmogorov-Smirnov, chi-square) and `modelward.monitoring.report`
-renders the result as a self-contained HTML page.
+Prometheus metrics (`metrics`), the prediction log and feedback (`predictions`),
+live quality (`live`), the server's monitor (`monitor`), alert rules, their
+evaluation, stored state and webhooks (`rules`, `durations`, `alerts`,
+`alert_store`, `webhooks`), and data drift (the `drift` package: the engine, cached reference
+statistics, the `mw monitor drift` check and its HTML report).
 """

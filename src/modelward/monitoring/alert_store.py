@@ -1,15 +1,18 @@
-"""Fired and resolved alerts, as stored for `mw monitor alerts`."""
+"""Fired and resolved alerts, as stored for `mw monitor alerts`, and the state of each rule."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from modelward.monitoring.alerts import RuleStatus
 from modelward.store.database import Database, as_utc
-from modelward.store.tables import alerts
+from modelward.store.tables import alert_states, alerts
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,59 @@ class AlertRepository:
             )
             for r in rows
         ]
+
+
+class AlertStateRepository:
+    """Where each alert rule of a model stands, kept so a restarted monitor resumes it.
+
+    A state is stored with the digest of its rule: after the rule was edited, the
+    old state no longer applies and is not returned.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, model: str, digests: Mapping[str, str]) -> list[RuleStatus]:
+        """The stored states of `model`'s rules, for the rules whose digest still matches."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(alert_states).where(alert_states.c.model_name == model)
+            ).all()
+        return [
+            RuleStatus(r.rule, "", r.state, r.since, r.fired_at, r.value, r.zscore, r.evaluated_at)
+            for r in rows
+            if digests.get(r.rule) == r.rule_digest
+        ]
+
+    def clear(self, model: str) -> None:
+        """Forget the stored states of `model`'s rules (its next monitor starts inactive)."""
+        with self.db.write() as conn:
+            conn.execute(alert_states.delete().where(alert_states.c.model_name == model))
+
+    def save(self, model: str, statuses: Sequence[tuple[str, RuleStatus]]) -> None:
+        """Store (digest, status) of each rule, replacing what was there, in one transaction."""
+        if not statuses:
+            return
+        now = datetime.now(UTC)
+        with self.db.write() as conn:
+            for digest, status in statuses:
+                values = {
+                    "rule_digest": digest,
+                    "state": status.state,
+                    "since": status.since,
+                    "fired_at": status.fired_at,
+                    "value": _finite(status.value),
+                    "zscore": _finite(status.zscore),
+                    "evaluated_at": status.evaluated_at,
+                    "updated_at": now,
+                }
+                upsert = self.db.upsert(alert_states)
+                conn.execute(
+                    upsert.values(
+                        model_name=model, rule=status.rule, **values
+                    ).on_conflict_do_update(index_elements=["model_name", "rule"], set_=values)
+                )
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None

@@ -1,12 +1,12 @@
-"""Alerts: evaluate rules over monitored series, and tell a webhook when one fires.
+"""Alerts: evaluate rules over monitored series (webhooks: `monitoring.webhooks`).
 
     config = load_rules("alerts.yaml")                # the format: see `monitoring.rules`
     evaluator = AlertEvaluator(config)
     series = {"live_accuracy": [(t0, 0.91), (t1, 0.90), ...]}   # metric -> (time, value) points
     for event in evaluator.evaluate(series, now=time.time()):
         store(event); log.warning(event.message)
-        if config.webhook:
-            send_webhook(config.webhook, event)       # never raises on network errors
+        if config.webhook:                            # never raises on network errors
+            send_webhook(config.webhook, event, allow=config.webhook_allow)
 
 A rule is inactive, pending or firing. It goes pending at the first
 evaluation where its condition holds, fires once it has held at every
@@ -22,7 +22,7 @@ the caller provides; any order):
   and malformed points are ignored, never an error;
 - a duration window keeps the points in (now - window, now]; a count window
   keeps the last N points (for a zscore rule the last N + 1: the latest point
-  and the N before it), however old;
+  and the N before it) among those in (now - max_age, now];
 - a threshold rule compares the mean of those values; a zscore rule the
   z-score of the latest point against the others (`anomaly.rolling_zscores`,
   which needs all N points of a count window, or at least MIN_HISTORY points
@@ -34,15 +34,12 @@ the caller provides; any order):
 
 from __future__ import annotations
 
-import json
 import math
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -51,7 +48,6 @@ from modelward.monitoring.anomaly import rolling_zscores
 from modelward.monitoring.rules import (
     AlertConfig,
     AlertRule,
-    check_webhook_url,
     format_duration,
     load_rules,
     parse_duration,
@@ -65,18 +61,13 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "RuleStatus",
-    "WebhookResult",
     "load_rules",
     "parse_duration",
     "parse_rules",
-    "send_webhook",
 ]
 
 MIN_HISTORY = 3
 """Points a duration-window zscore rule needs before the latest one."""
-
-RETRY_DELAYS = (0.2, 0.5)
-"""Pauses before the (at most two) webhook retries."""
 
 EventState = Literal["firing", "resolved"]
 RuleState = Literal["inactive", "pending", "firing"]
@@ -214,6 +205,27 @@ class AlertEvaluator:
                 for track in (self._tracks[rule.name],)
             ]
 
+    def restore(self, statuses: Iterable[RuleStatus]) -> tuple[str, ...]:
+        """Take up where an earlier evaluator stopped (a restarted server): each status
+        of a rule of this configuration sets that rule's state; returns the rules set.
+
+        A restored firing rule does not fire again while its condition holds; it
+        resolves at the first evaluation where it no longer does.
+        """
+        restored: list[str] = []
+        with self._lock:
+            for status in statuses:
+                track = self._tracks.get(status.rule)
+                if track is None or status.state not in ("inactive", "pending", "firing"):
+                    continue
+                track.state = status.state
+                track.started_at = status.since if status.state != "inactive" else None
+                track.fired_at = status.fired_at if status.state == "firing" else None
+                track.value, track.zscore = status.value, status.zscore
+                track.evaluated_at = status.evaluated_at
+                restored.append(status.rule)
+        return tuple(restored)
+
     def _step(
         self, rule: AlertRule, track: _Track, reading: tuple[float, float | None], now: float
     ) -> AlertEvent | None:
@@ -243,6 +255,8 @@ def measure(
     times, values = _clean(points, now)
     if rule.window_seconds is not None:
         values = values[times > now - rule.window_seconds]
+    elif rule.max_age_seconds is not None:
+        values = values[times > now - rule.max_age_seconds]
     if rule.kind == "threshold":
         if rule.window_points is not None:
             values = values[-rule.window_points :]
@@ -270,66 +284,6 @@ def holds(rule: AlertRule, value: float, zscore: float | None) -> bool:
     if rule.op == "below":
         return subject < rule.limit
     return abs(subject) > rule.limit
-
-
-@dataclass(frozen=True)
-class WebhookResult:
-    """How a webhook delivery went: ok on a 2xx answer, else the last status or error."""
-
-    ok: bool
-    status_code: int | None
-    error: str | None
-    attempts: int
-
-
-def send_webhook(
-    url: str, event: AlertEvent, *, timeout: float = 5.0, client: httpx.Client | None = None
-) -> WebhookResult:
-    """POST `event.to_dict()` as JSON to `url`; never raises on a network or HTTP failure.
-
-    A connection error, a timeout, or a 5xx/429 answer is retried at most twice,
-    after RETRY_DELAYS; other answers are final (2xx: ok; 3xx/4xx: not ok).
-    `timeout` bounds the whole call, retries and pauses included: each attempt
-    gets what is left of it, and no retry starts after the deadline, so the
-    call returns within about `timeout` seconds. Raises InvalidInput only for a
-    URL that is not http(s) or a timeout that is not a positive finite number.
-    """
-    url = check_webhook_url(url)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 1e6:
-        raise InvalidInput(f"timeout must be a positive number of seconds, not {timeout!r}")
-    body = json.dumps(event.to_dict(), allow_nan=False).encode("utf-8")
-    headers = {"Content-Type": "application/json", "User-Agent": "modelward-alerts"}
-    deadline = time.monotonic() + float(timeout)
-    http = client if client is not None else httpx.Client()
-    status: int | None = None
-    error = "no attempt was made"
-    attempts = 0
-    try:
-        for delay in (0.0, *RETRY_DELAYS):
-            if attempts and time.monotonic() + delay >= deadline:
-                break
-            time.sleep(delay)
-            attempts += 1
-            try:
-                response = http.post(
-                    url,
-                    content=body,
-                    headers=headers,
-                    timeout=max(deadline - time.monotonic(), 0.001),
-                )
-            except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-                status, error = None, _describe(exc)
-                continue
-            status = response.status_code
-            if response.is_success:
-                return WebhookResult(True, status, None, attempts)
-            error = f"the webhook answered HTTP {status} {response.reason_phrase}".rstrip()
-            if status < 500 and status != 429:
-                break
-    finally:
-        if client is None:
-            http.close()
-    return WebhookResult(False, status, f"{error} (after {attempts} attempt(s))", attempts)
 
 
 def _event(
@@ -388,11 +342,6 @@ def _pairs(points: object) -> Iterable[tuple[float, float]]:
             yield float(t), float(v)
         except (TypeError, ValueError, OverflowError):
             continue
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _json_number(value: float | None) -> float | None:

@@ -1,11 +1,20 @@
 """The server's monitor: every few seconds it turns the prediction log into series and
 gauges (latency, error rate, live quality, missing values, drift) and evaluates the alert
-rules on them. With several workers only one process (holding a file lock) does this."""
+rules on them.
+
+One process per model name monitors (it holds `HOME/locks/monitor-NAME.lock`): with
+several workers, or a second server for the same model, the others serve and log but
+do not monitor, say so once, and take over when the holder stops. The state of each
+alert rule is kept in the store, so a restarted monitor resumes it: a rule that was
+firing does not fire again.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -14,10 +23,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from modelward.monitoring.alert_store import AlertRepository
+from modelward.monitoring.alert_store import AlertRepository, AlertStateRepository
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
-from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
 from modelward.store.workspace import Workspace
 
 log = logging.getLogger("modelward.monitoring")
@@ -59,6 +68,11 @@ class ServerMonitor:
         self.metrics = ServerMetrics.get()
         self.log = PredictionLogRepository(workspace.db)
         self.alerts = AlertRepository(workspace.db)
+        self.alert_states = AlertStateRepository(workspace.db)
+        self._saved_states: tuple[tuple[str, str, float | None, float | None], ...] = ()
+        self.other_monitor_pid: int | None = None  # the process that monitors, when not us
+        self._noted_follower = False
+        self._restored = False  # alert states read back from the store since leading
         self.series: dict[str, deque[tuple[float, float]]] = {}
         self._evaluator: Any = None
         if self.rules is not None:
@@ -69,28 +83,90 @@ class ServerMonitor:
         self._thread: threading.Thread | None = None
         self._lock_file: IO[bytes] | None = None
         self._references: dict[str, Any] = {}
+        self.last_drift: dict[str, Any] | None = None  # the latest drift round
 
     # -- leadership ------------------------------------------------------------
-    def _lead(self) -> bool:
-        """Hold the monitor lock of this model (one monitoring process per model)."""
-        if self._lock_file is not None:
-            return True
+    @property
+    def leading(self) -> bool:
+        """Whether this process is the one monitoring the model."""
+        return self._lock_file is not None
+
+    def lead(self) -> bool:
+        """Become the process that monitors this model, if no other one is; returns whether
+        this one is. The first time another holds it, say which one (a log line)."""
         name = self.holder.current.version.name
+        if self._lock_file is not None:
+            if not self._restored:  # an earlier attempt failed (the store was busy)
+                self._restore_alert_states(name)
+            return True
         path = self.workspace.settings.home / "locks" / f"monitor-{name}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "ab")  # noqa: SIM115 - held open for the process's life
+        handle = open(path, "a+b")  # noqa: SIM115 - held open for the process's life
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
+            self._note_follower(name, path)
             return False
+        os.ftruncate(handle.fileno(), 0)
+        handle.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}).encode())
+        handle.flush()
         self._lock_file = handle
+        if self._noted_follower:
+            log.warning("this process (pid %d) now runs the monitor of model %r", os.getpid(), name)
+        self.other_monitor_pid = None
+        self._restored = False
+        self._restore_alert_states(name)  # before any round: a firing rule stays firing
         return True
+
+    def _note_follower(self, name: str, path: Any) -> None:
+        try:
+            holder = json.loads(path.read_bytes() or b"{}")
+        except (OSError, ValueError):
+            holder = {}
+        pid = holder.get("pid") if isinstance(holder, dict) else None
+        self.other_monitor_pid = pid if isinstance(pid, int) else None
+        if self._noted_follower:
+            return
+        self._noted_follower = True
+        who = f"another process (pid {pid})" if isinstance(pid, int) else "another process"
+        sibling = (
+            os.environ.get("MODELWARD_SERVE_REF") is not None  # a worker of `mw serve --workers`
+            and isinstance(holder, dict)
+            and holder.get("ppid") == os.getppid()
+        )
+        if sibling:
+            log.info("the monitor of model %r runs in worker pid %s", name, pid)
+            return
+        log.warning(
+            "%s runs the monitor of model %r: this server answers and logs predictions, "
+            "but live metrics, drift and alerts come from that process; this one takes "
+            "over if it stops (lock %s)",
+            who,
+            name,
+            path,
+        )
+
+    def _restore_alert_states(self, name: str) -> None:
+        if self._evaluator is None:
+            self._restored = True
+            return
+        digests = {rule.name: rule.digest for rule in self.rules.rules}
+        restored = self._evaluator.restore(self.alert_states.load(name, digests))
+        self._saved_states = self._state_key()
+        self._restored = True
+        firing = [status.rule for status in self._evaluator.status() if status.state == "firing"]
+        if restored:
+            log.info("alert states of %r restored (%s firing)", name, ", ".join(firing) or "none")
 
     def start(self) -> None:
         """Run `tick` every `interval` seconds in a background thread."""
         if self.interval <= 0 or self._thread is not None:
             return
+        try:
+            self.lead()  # now, so a server that will not monitor says so as it starts
+        except Exception as exc:  # retried every round
+            log.warning("monitor lock: %s", exc)
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
         self._thread.start()
 
@@ -106,7 +182,7 @@ class ServerMonitor:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if self._lead():
+                if self.lead():
                     self.tick()
             except Exception as exc:  # never let monitoring take the server down
                 log.warning("monitor tick failed: %s", exc)
@@ -142,16 +218,21 @@ class ServerMonitor:
                         float(share)
                     )
             if frame is not None and len(frame) >= self.min_drift_rows:
-                self._drift(version, frame, now)
+                rows = {
+                    "since_ms": since_ms,
+                    "until_id": max(r.id or 0 for r in records),
+                    "limit": self.drift_rows,  # requests, newest first: the same query again
+                }
+                self._drift(version, frame, now, rows)
         return self._evaluate(version.name, now)
 
     def _add(self, metric: str, now: float, value: float) -> None:
         points = self.series.setdefault(metric, deque(maxlen=SERIES_POINTS))
         points.append((now, float(value)))
 
-    def _drift(self, version: Any, frame: Any, now: float) -> None:
-        from modelward.monitoring.drift import detect_drift
-        from modelward.monitoring.references import reference_dataset, reference_stats
+    def _drift(self, version: Any, frame: Any, now: float, rows: dict[str, int]) -> None:
+        from modelward.monitoring.drift.cache import reference_dataset, reference_stats
+        from modelward.monitoring.drift.engine import detect_drift
 
         columns = [column["name"] for column in version.signature["inputs"]]
         reference = self._references.get(version.ref)
@@ -175,22 +256,49 @@ class ServerMonitor:
         psis = [f["psi"] for f in features if f.get("psi") is not None]
         if psis:
             self._add("drift_psi_max", now, max(psis))
+        # What a drift alert reports: this round's verdict and the exact rows it read, so
+        # `mw monitor drift` (or the demo) can show the same report, not another window's.
+        self.last_drift = {
+            "at": now,
+            "drifted": dataset_verdict["drifted"],
+            "share": dataset_verdict["share"],
+            "n_features": dataset_verdict["n_features"],
+            "n_drifted": dataset_verdict["n_drifted"],
+            "drifted_features": dataset_verdict["drifted_features"],
+            "n_rows": len(frame),
+            **rows,
+        }
 
     def _evaluate(self, model: str, now: float) -> list[Any]:
         if self._evaluator is None:
             return []
         series = {name: list(points) for name, points in self.series.items()}
         events = list(self._evaluator.evaluate(series, now))
+        self._save_alert_states(model)  # first: a crash while notifying must not re-fire
         for event in events:
             self._handle(model, event)
         firing = len(getattr(self._evaluator, "firing", ()) or ())
         self.metrics.alerts_firing.labels(model=model).set(firing)
         return events
 
+    def _state_key(self) -> tuple[tuple[str, str, float | None, float | None], ...]:
+        return tuple((s.rule, s.state, s.since, s.fired_at) for s in self._evaluator.status())
+
+    def _save_alert_states(self, model: str) -> None:
+        # Written when a rule changes state (not every round): what a restart needs.
+        key = self._state_key()
+        if key == self._saved_states:
+            return
+        digests = {rule.name: rule.digest for rule in self.rules.rules}
+        self.alert_states.save(model, [(digests[s.rule], s) for s in self._evaluator.status()])
+        self._saved_states = key
+
     def _handle(self, model: str, event: Any) -> None:
-        from modelward.monitoring.alerts import send_webhook
+        from modelward.monitoring.webhooks import send_webhook
 
         details = event.to_dict()
+        if event.metric.startswith("drift_") and self.last_drift is not None:
+            details["drift"] = dict(self.last_drift)
         log.warning("alert %s %s: %s", event.rule, event.state, event.message)
         alert_id = self.alerts.add(
             rule=event.rule,
@@ -203,23 +311,6 @@ class ServerMonitor:
         )
         webhook = self.rules.webhook if self.rules is not None else None
         if webhook:
-            result = send_webhook(webhook, event)
+            result = send_webhook(webhook, event, allow=self.rules.webhook_allow)
             status = f"ok {result.status_code}" if result.ok else f"failed: {result.error}"
             self.alerts.set_webhook_status(alert_id, status)
-
-
-def inputs_frame(records: list[PredictionRecord]) -> Any:
-    """The logged input rows of answered requests as one DataFrame (None when empty)."""
-    import pandas as pd
-
-    tables = [r.inputs for r in records if r.inputs]
-    if not tables:
-        return None
-    columns: dict[str, list[Any]] = {}
-    for table in tables:
-        for name, values in table.items():
-            columns.setdefault(name, []).extend(values)
-    lengths = {len(values) for values in columns.values()}
-    if len(lengths) != 1:
-        return None
-    return pd.DataFrame(columns)

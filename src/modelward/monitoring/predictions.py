@@ -36,6 +36,7 @@ class PredictionRecord:
     inputs: dict[str, list[Any]] | None = None
     outputs: list[Any] | None = None
     error: str | None = None
+    id: int | None = None  # the row id once stored (ids grow in the order rows are written)
 
     def to_row(self) -> dict[str, Any]:
         """The row as stored."""
@@ -193,9 +194,16 @@ class PredictionLogRepository:
         return True
 
     def records(
-        self, model_name: str, *, since_ms: int = 0, limit: int = 100_000, status: int | None = 200
+        self,
+        model_name: str,
+        *,
+        since_ms: int = 0,
+        limit: int = 100_000,
+        status: int | None = 200,
+        until_id: int | None = None,
     ) -> list[PredictionRecord]:
-        """Logged requests of a model, newest first."""
+        """Logged requests of a model, newest first; `until_id`: only rows stored up to that
+        one (what an earlier read saw, whatever was written since)."""
         query = (
             sa.select(prediction_log)
             .where(
@@ -206,6 +214,8 @@ class PredictionLogRepository:
         )
         if status is not None:
             query = query.where(prediction_log.c.status == status)
+        if until_id is not None:
+            query = query.where(prediction_log.c.id <= until_id)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [
@@ -220,6 +230,7 @@ class PredictionLogRepository:
                 inputs=r.inputs,
                 outputs=r.outputs,
                 error=r.error,
+                id=r.id,
             )
             for r in rows
         ]
@@ -288,6 +299,23 @@ def pairs(labeled: Sequence[LabeledPrediction]) -> tuple[list[Any], list[Any]]:
         truths.extend(labels)
         predictions.extend(item.outputs)
     return truths, predictions
+
+
+def inputs_frame(records: list[PredictionRecord]) -> Any:
+    """The logged input rows of answered requests as one DataFrame (None when empty)."""
+    import pandas as pd
+
+    tables = [r.inputs for r in records if r.inputs]
+    if not tables:
+        return None
+    columns: dict[str, list[Any]] = {}
+    for table in tables:
+        for name, values in table.items():
+            columns.setdefault(name, []).extend(values)
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        return None
+    return pd.DataFrame(columns)
 
 
 def _now_ms() -> int:

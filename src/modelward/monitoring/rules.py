@@ -1,6 +1,7 @@
 """Alert rules: the YAML format, its validation, and durations.
 
     webhook: http://127.0.0.1:9000/hook      # optional: firing/resolved events are POSTed as JSON
+    webhook_allow: [127.0.0.1]               # where webhooks may go (see `monitoring.webhooks`)
     rules:
       - name: slow-predictions               # unique; letters, digits, '_', '-', '.', ':'
         metric: latency_p95_seconds          # a monitored series
@@ -11,6 +12,7 @@
         metric: live_accuracy
         zscore: {below: -3}                  # or {above: 3}, or {abs: 3} for |z|
         window: 30                           # z of the latest point vs the 30 points before it
+        max_age: 1h                          # count windows: ignore points older than this
         for: 0s
 
 A rule has exactly one condition. `threshold` holds when the mean of the
@@ -25,6 +27,16 @@ whole number (30: the last 30 points; for a zscore rule, the 30 points before
 the latest one). Note the asymmetry with `for`, where a plain number means
 seconds. Durations are "250ms", "30s", "5m", "1h", "1d" or sums like "1h30m".
 
+A count window has a staleness limit, `max_age` (default 1h): points older
+than that are left out, so a series that stopped updating (no labels came
+back, no traffic) is not judged on what it said hours ago; with too few
+recent points the rule has no data and keeps its state. A duration window is
+its own age limit and takes no `max_age`.
+
+A `webhook` needs a `webhook_allow` list that allows its host: exact host
+names, IP addresses or CIDR networks (`monitoring.webhooks` has the rules,
+e.g. why a name reaches only public addresses and link-local never).
+
 Every error is an InvalidInput whose one-line message names the rule (by
 position from 1, and name) and the field, e.g.
 `alert rule 2 ('accuracy-drop'): 'window': ...`.
@@ -32,10 +44,12 @@ position from 1, and name) and the field, e.g.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -43,13 +57,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from modelward.errors import InvalidInput
+from modelward.monitoring.durations import format_duration, parse_duration
+from modelward.monitoring.webhooks import WebhookAllow, check_webhook_url
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
     "AlertConfig",
     "AlertRule",
     "Kind",
     "Op",
-    "check_webhook_url",
     "format_duration",
     "load_rules",
     "parse_duration",
@@ -59,11 +75,10 @@ __all__ = [
 Kind = Literal["threshold", "zscore"]
 Op = Literal["above", "below", "abs"]
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)")
-_DURATION = re.compile(rf"(?:{_PART.pattern})+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
-_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "for")
+_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "max_age", "for")
+DEFAULT_MAX_AGE = 3600.0
+"""Seconds after which a point no longer counts in a count window (`max_age`)."""
 _OPS: dict[Kind, tuple[Op, ...]] = {
     "threshold": ("above", "below"),
     "zscore": ("above", "below", "abs"),
@@ -72,7 +87,8 @@ _OPS: dict[Kind, tuple[Op, ...]] = {
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One validated rule. Exactly one of `window_seconds` and `window_points` is set."""
+    """One validated rule. Exactly one of `window_seconds` and `window_points` is set;
+    `max_age_seconds` is the staleness limit of a count window (None for durations)."""
 
     name: str
     metric: str
@@ -82,12 +98,19 @@ class AlertRule:
     window_seconds: float | None
     window_points: int | None
     for_seconds: float
+    max_age_seconds: float | None = None
+
+    @property
+    def digest(self) -> str:
+        """A hash of what the rule checks: a stored state applies only to the same rule."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def window_text(self) -> str:
         """The window as written back: '5m' or '30 points'."""
         if self.window_points is not None:
-            return f"{self.window_points} points"
+            return f"{self.window_points} point{'s' if self.window_points != 1 else ''}"
         return format_duration(self.window_seconds or 0.0)
 
     @property
@@ -109,76 +132,27 @@ class AlertRule:
             "window_seconds": self.window_seconds,
             "window_points": self.window_points,
             "for_seconds": self.for_seconds,
+            "max_age_seconds": self.max_age_seconds,
             "condition": self.condition,
         }
 
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """The rules of one alerts file, and the webhook their events go to (if any)."""
+    """The rules of one alerts file, the webhook their events go to (if any) and where
+    webhooks may go."""
 
     webhook: str | None
     rules: tuple[AlertRule, ...]
+    webhook_allow: WebhookAllow = field(default_factory=WebhookAllow)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready data."""
-        return {"webhook": self.webhook, "rules": [rule.to_dict() for rule in self.rules]}
-
-
-def parse_duration(text: str | float) -> float:
-    """Seconds in '250ms', '30s', '5m', '1h', '1d' or '1h30m'; a plain number is seconds."""
-    if isinstance(text, bool):
-        raise InvalidInput(f"a duration is a number of seconds or text like '5m', not {text!r}")
-    if isinstance(text, int | float):
-        seconds = float(text)
-    elif isinstance(text, str):
-        cleaned = text.strip().replace(" ", "")
-        try:
-            seconds = float(cleaned)
-        except ValueError:
-            if not _DURATION.fullmatch(cleaned):
-                raise InvalidInput(
-                    f"bad duration {text!r}: write e.g. '250ms', '30s', '5m', '1h' or '1h30m'"
-                ) from None
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(cleaned))
-    else:
-        raise InvalidInput(f"a duration is a number of seconds or text like '5m', not {text!r:.40}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidInput(f"a duration must be a finite number of seconds >= 0, got {text!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """A short text for seconds that `parse_duration` reads back: 300 -> '5m', 3725 -> '1h2m5s'."""
-    if seconds < 0:
-        return "-" + format_duration(-seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms" if seconds else "0s"
-    parts: list[str] = []
-    rest = seconds
-    for unit in ("d", "h", "m"):
-        count = int(rest // _UNITS[unit])
-        if count:
-            parts.append(f"{count}{unit}")
-            rest -= count * _UNITS[unit]
-    rest = round(rest, 3)
-    if rest or not parts:
-        parts.append(f"{rest:g}s")
-    return "".join(parts)
-
-
-def check_webhook_url(url: object) -> str:
-    """The URL if it is an http(s) URL with a host; InvalidInput otherwise."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidInput(f"a webhook must be an http(s) URL, not {url!r:.60}")
-    parts = urlsplit(url.strip())
-    try:
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError:
-        raise InvalidInput(f"webhook {url!r:.80} has a bad port") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"webhook {url!r:.80} is not an http(s) URL like http://host:9000/hook")
-    return url.strip()
+        return {
+            "webhook": self.webhook,
+            "webhook_allow": self.webhook_allow.to_list(),
+            "rules": [rule.to_dict() for rule in self.rules],
+        }
 
 
 def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
@@ -194,14 +168,22 @@ def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
         raise InvalidInput(
             f"alert rules must be a mapping with a 'rules' list, got {data!r:.60}{hint}"
         )
-    extra = [key for key in data if key not in ("webhook", "rules")]
+    extra = [key for key in data if key not in ("webhook", "webhook_allow", "rules")]
     if extra:
         raise InvalidInput(
-            f"unknown key {extra[0]!r} in the alert rules; they have only 'webhook' and 'rules'"
+            f"unknown key {extra[0]!r} in the alert rules; they have only 'webhook', "
+            "'webhook_allow' and 'rules'"
         )
+    allow = WebhookAllow.parse(data.get("webhook_allow"))
     webhook = data.get("webhook")
     if webhook is not None:
         webhook = check_webhook_url(webhook)
+        host = urlsplit(webhook).hostname or ""
+        if not allow.allows_host(host):
+            raise InvalidInput(
+                f"webhook host {host} is not in webhook_allow: add it, e.g. "
+                f"webhook_allow: [{host}] (a host name, an address or a network like 10.0.0.0/8)"
+            )
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list | tuple):
         raise InvalidInput(
@@ -219,7 +201,7 @@ def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
             )
         seen[rule.name] = number
         rules.append(rule)
-    return AlertConfig(webhook, tuple(rules))
+    return AlertConfig(webhook, tuple(rules), allow)
 
 
 def load_rules(path: str | Path) -> AlertConfig:
@@ -272,7 +254,27 @@ def _parse_rule(number: int, raw: object) -> AlertRule:
         for_seconds = parse_duration(raw.get("for", 0))
     except InvalidInput as exc:
         raise InvalidInput(f"{where}: 'for': {exc.message}") from None
-    return AlertRule(name, metric.strip(), kind, op, limit, seconds, points, for_seconds)
+    max_age = _parse_max_age(where, raw.get("max_age"), counted=points is not None)
+    return AlertRule(name, metric.strip(), kind, op, limit, seconds, points, for_seconds, max_age)
+
+
+def _parse_max_age(where: str, raw: object, *, counted: bool) -> float | None:
+    if not counted:
+        if raw is not None:
+            raise InvalidInput(
+                f"{where}: 'max_age': only a count window takes one (window: 30); "
+                "a duration window is its own age limit"
+            )
+        return None
+    if raw is None:
+        return DEFAULT_MAX_AGE
+    try:
+        seconds = parse_duration(raw)  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: 'max_age': {exc.message}") from None
+    if seconds <= 0:
+        raise InvalidInput(f"{where}: 'max_age': must be longer than 0s")
+    return seconds
 
 
 def _parse_condition(where: str, kind: Kind, raw: object) -> tuple[Op, float]:

@@ -4,11 +4,19 @@ SQLite (the default) runs in WAL mode with a busy timeout, and every write
 transaction starts with `BEGIN IMMEDIATE`, so several processes can share one
 home: writers queue instead of failing with "database is locked". PostgreSQL
 (or any SQLAlchemy URL) works the same way through `MODELWARD_DB`.
+
+A pooled SQLite connection goes back to the pool with no cursor left open. In
+WAL mode a SELECT statement that was stepped but never reset (a result read
+half-way and still referenced) keeps its read snapshot after COMMIT (Python
+3.11's sqlite3 no longer resets statements on commit), and every later
+transaction on that connection reads the database as it was then: a
+long-lived server would stop seeing other processes' and threads' commits.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,7 +31,7 @@ from modelward.errors import InvalidInput, ModelwardError
 
 # The newest migration; checked cheaply on every open so Alembic is imported
 # only when the schema actually needs upgrading.
-HEAD_REVISION = "0005_monitoring"
+HEAD_REVISION = "0006_alert_states"
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATION_LOCK_KEY = 0x6D77_0001  # PostgreSQL advisory lock id ("mw" 1)
@@ -145,10 +153,36 @@ def _create_engine(url: str) -> Engine:
             raise InvalidInput(f"no database driver for {redact_url(url)}: {exc}") from None
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = sa.create_engine(
+        parsed,
+        connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000, "factory": _SqliteConnection},
+    )
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
+    event.listen(engine, "checkin", _close_open_cursors)
     return engine
+
+
+class _SqliteConnection(sqlite3.Connection):
+    """A sqlite3 connection that knows its cursors, so that none outlives a checkout."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+
+    def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
+        """A new cursor, remembered until it is garbage (`Connection.execute` comes here too)."""
+        cursor = super().cursor(factory)
+        self.open_cursors.add(cursor)
+        return cursor
+
+
+def _close_open_cursors(dbapi_connection: Any, _record: Any) -> None:
+    # Closing a cursor resets its statement, which releases the WAL read snapshot
+    # a half-read result would otherwise keep on this connection for good.
+    if isinstance(dbapi_connection, _SqliteConnection):
+        for cursor in list(dbapi_connection.open_cursors):
+            cursor.close()
 
 
 def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

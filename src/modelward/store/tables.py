@@ -254,6 +254,21 @@ alerts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("model_name", String(128), primary_key=True),
+    Column("rule", String(128), primary_key=True),
+    Column("rule_digest", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("since", Float, nullable=True),
+    Column("fired_at", Float, nullable=True),
+    Column("value", Float, nullable=True),
+    Column("zscore", Float, nullable=True),
+    Column("evaluated_at", Float, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 drift_references = Table(
     "drift_references",
     metadata,

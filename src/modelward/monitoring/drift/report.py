@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from modelward.monitoring.drift import DriftReport, FeatureDrift, Histogram
+from modelward.monitoring.drift.engine import DriftReport, FeatureDrift, Histogram
 
 __all__ = ["MAX_BARS", "render_html"]
 

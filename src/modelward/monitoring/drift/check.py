@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
-from modelward.data.formats import format_of, read_table
+from modelward.data.formats import check_table, format_of, read_table
 from modelward.errors import InvalidInput
-from modelward.monitoring.monitor import inputs_frame
-from modelward.monitoring.predictions import PredictionLogRepository
-from modelward.monitoring.references import reference_dataset, reference_stats
+from modelward.monitoring.drift.cache import reference_dataset, reference_stats
+from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
 from modelward.registry.service import ModelRegistry
 from modelward.store.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class DriftRequest:
-    """What to compare: a model's reference data with a file or a prediction-log window."""
+    """What to compare: a model's reference data with a file or a prediction-log window.
+
+    `histograms` keeps each feature's bucket shares in the result (the HTML report
+    always has them); without, the result stays a few hundred bytes per feature.
+    `since_ms` and `until_id` name exact prediction-log rows instead of `window` (a
+    monitor round's, from a drift alert's details), so the same rows are compared.
+    """
 
     model: str
     reference: str | None = None
@@ -32,6 +39,9 @@ class DriftRequest:
     html_path: Path | None = None
     psi_threshold: float | None = None
     alpha: float | None = None
+    histograms: bool = False
+    since_ms: int | None = None
+    until_id: int | None = None
 
 
 def _quiet(_stage: str) -> None:
@@ -42,8 +52,11 @@ def run_drift_check(
     workspace: Workspace, request: DriftRequest, *, progress: Callable[[str], None] = _quiet
 ) -> dict[str, Any]:
     """Run the check; returns the report as JSON-able data (plus where the HTML went)."""
-    from modelward.monitoring.drift import DriftThresholds, detect_drift
-    from modelward.monitoring.rules import parse_duration
+    # scipy.stats takes a second or more to import and the tests need it only at the
+    # end: import it meanwhile, while the store is read and the current file parsed.
+    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
+    from modelward.monitoring.drift.engine import DriftThresholds, detect_drift
+    from modelward.monitoring.durations import parse_duration
 
     if request.html_path is not None and not request.html_path.parent.is_dir():
         raise InvalidInput(f"cannot write {request.html_path}: its folder does not exist")
@@ -68,41 +81,64 @@ def run_drift_check(
         path = request.current_path
         if not path.is_file():
             raise InvalidInput(f"no such file: {path}")
-        current = read_table(path, format_of(path)).to_pandas()
+        # Kept as Arrow: the engine reads each column straight from it (no pandas copy).
+        current = _read_current(path)
+        n_current = current.num_rows
         current_label = str(path)
     else:
-        seconds = parse_duration(request.window)
-        since_ms = int((time.time() - seconds) * 1000)
+        if request.since_ms is not None:
+            since_ms = request.since_ms
+            current_label = f"prediction log, rows {since_ms} ms on, up to row {request.until_id}"
+        else:
+            since_ms = int((time.time() - parse_duration(request.window)) * 1000)
+            current_label = f"prediction log, last {request.window}"
         records = PredictionLogRepository(workspace.db).records(
-            version.name, since_ms=since_ms, limit=request.rows
+            version.name, since_ms=since_ms, limit=request.rows, until_id=request.until_id
         )
         current = inputs_frame(records)
+        n_current = 0 if current is None else len(current)
         if current is None:
+            where = "those rows" if request.since_ms is not None else f"the last {request.window}"
             raise InvalidInput(
-                f"the prediction log of {version.name} has no answered requests in the last "
-                f"{request.window}: serve some traffic, widen --window or give --current FILE"
+                f"the prediction log of {version.name} has no answered requests in {where}: "
+                "serve some traffic, widen --window or give --current FILE"
             )
-        current_label = f"prediction log, last {request.window}"
     progress("comparing")
     report = detect_drift(reference, current, thresholds=thresholds)
-    result = report.to_dict()
+    result = report.to_dict(histograms=request.histograms)
     result.update(
         {
             "model": version.ref,
             "reference": dataset.ref,
             "current": current_label,
             "n_reference": dataset.n_rows,
-            "n_current": len(current),
+            "n_current": n_current,
             "html": None,
         }
     )
     if request.html_path is not None:
-        from modelward.monitoring.report import render_html
+        from modelward.monitoring.drift.report import render_html
 
         title = f"Data drift of {version.ref}: {dataset.ref} vs {current_label}"
         _write_atomically(request.html_path, render_html(report, title=title))
         result["html"] = str(request.html_path.absolute())
     return result
+
+
+def _read_current(path: Path) -> Any:
+    """The current rows as an Arrow table. Parquet goes through `ParquetFile`, which
+    needs neither pyarrow's dataset layer nor pandas (half a second of imports)."""
+    fmt = format_of(path)
+    if fmt != "parquet":
+        return read_table(path, fmt)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path).read()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError):
+        return read_table(path, fmt)  # the reader's own, one-line message for a bad file
+    return check_table(table, str(path))
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
-from modelward.demo_server import serve_and_watch
+from modelward.demo.traffic import serve_and_watch
 from modelward.errors import GateFailed
 from modelward.evaluation.evaluate import evaluate_run_model
 from modelward.registry.service import ModelRegistry

@@ -76,13 +76,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import InvalidInput
-from modelward.monitoring._drift_reference import (
+from modelward.monitoring.drift.reference import (
     CategoricalReference,
     NumericReference,
     ReferenceStats,
-    compute_reference,
 )
-from modelward.monitoring._drift_stats import (
+from modelward.monitoring.drift.stats import (
     EPSILON,
     CategoryCounts,
     Column,
@@ -98,17 +97,7 @@ from modelward.monitoring._drift_stats import (
     read_column,
 )
 
-__all__ = [
-    "CategoricalReference",
-    "DriftReport",
-    "DriftThresholds",
-    "FeatureDrift",
-    "Histogram",
-    "NumericReference",
-    "ReferenceStats",
-    "compute_reference",
-    "detect_drift",
-]
+__all__ = ["DriftReport", "DriftThresholds", "FeatureDrift", "Histogram", "detect_drift"]
 
 Status = Literal["drifted", "stable", "no data"]
 
@@ -185,10 +174,14 @@ class FeatureDrift:
     def drifted(self) -> bool:
         return self.status == "drifted"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able: NaN and infinities become None."""
+    def to_dict(self, *, histograms: bool = True) -> dict[str, Any]:
+        """JSON-able: NaN and infinities become None. Without `histograms`, `buckets` and
+        `histogram` (the shares per bucket) are left out, and so is nothing else."""
         data = asdict(self)
         data["drifted"] = self.drifted
+        if not histograms:
+            data.pop("buckets")
+            data.pop("histogram")
         return _jsonable(data)  # type: ignore[no-any-return]
 
 
@@ -225,8 +218,9 @@ class DriftReport:
                 return f
         raise InvalidInput(f"the drift report has no feature {name!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able: {"dataset": verdict, "thresholds", "features": [...], "extra_columns"}."""
+    def to_dict(self, *, histograms: bool = True) -> dict[str, Any]:
+        """JSON-able: {"dataset": verdict, "thresholds", "features": [...], "extra_columns"};
+        `histograms=False` leaves the per-feature bucket shares out."""
         dataset = {
             "drifted": self.drifted,
             "reason": self.reason,
@@ -242,7 +236,7 @@ class DriftReport:
         return {
             "dataset": _jsonable(dataset),
             "thresholds": _jsonable(thresholds),
-            "features": [f.to_dict() for f in self.features],
+            "features": [f.to_dict(histograms=histograms) for f in self.features],
             "extra_columns": list(self.extra_columns),
         }
 

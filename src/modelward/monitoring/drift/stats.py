@@ -128,7 +128,10 @@ def read_column(source: Source, name: str) -> Column:
     except (pa.ArrowException, TypeError, ValueError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInput(f"column {name!r} does not hold one type of value: {detail}") from exc
-    return _read_arrow(pa.chunked_array([array]), name, dtype=str(dtype))
+    # An Arrow-backed pandas column (pandas 3's strings) comes back as the ChunkedArray
+    # it holds; wrapping that in pa.chunked_array would convert it value by value.
+    chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    return _read_arrow(chunked, name, dtype=str(dtype))
 
 
 def _read_arrow(column: pa.ChunkedArray, name: str, dtype: str | None = None) -> Column:

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import InvalidInput
-from modelward.monitoring._drift_stats import (
+from modelward.monitoring.drift.stats import (
     CategoryCounts,
     Columns,
     FloatArray,

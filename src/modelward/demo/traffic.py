@@ -23,7 +23,7 @@ rules:
   - name: input-drift
     metric: drift_share            # share of features the monitor finds drifted
     threshold: {above: 0.1}
-    window: 2                      # the last two monitor rounds
+    window: 1                      # the latest drift round
     for: 0s
   - name: slow-predictions
     metric: latency_p95_seconds
@@ -45,8 +45,14 @@ def serve_and_watch(
     """Run the server in the background for the demo's requests; stop it with SIGTERM."""
     import httpx
 
+    from modelward.monitoring.alert_store import AlertStateRepository
+    from modelward.store.workspace import open_workspace
+
     rules = demo_dir / "alerts.yaml"
     rules.write_text(ALERT_RULES, encoding="utf-8")
+    # Each demo shows an alert firing: its server starts with the rules inactive, not
+    # where the previous demo's server left them (a real server resumes them).
+    AlertStateRepository(open_workspace().db).clear(ref.split("@")[0])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -61,7 +67,7 @@ def serve_and_watch(
             "--port",
             str(port),
             "--monitor-interval",
-            "1",
+            "0.5",  # a drift round every 3 s (6 rounds)
             "--alerts",
             str(rules),
         ],
@@ -123,7 +129,7 @@ def _normal_then_drifted(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     from modelward.monitoring.alert_store import AlertRepository
-    from modelward.monitoring.drift_check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
     from modelward.store.workspace import open_workspace
 
     normal = rows.sample(n=min(300, len(rows)), random_state=1)
@@ -138,7 +144,6 @@ def _normal_then_drifted(
         f"   normal traffic: {len(normal)} rows with their labels "
         f"(accuracy {correct / len(normal):.3f})"
     )
-    time.sleep(2.5)  # let the monitor see a normal round first
     drifted = rows.sample(n=min(500, len(rows)), random_state=2).copy()
     shifted = list(drifted.columns[:10])
     drifted[shifted] = drifted[shifted] * 1.6  # sensors recalibrated: the first 10 inputs scale up
@@ -156,23 +161,46 @@ def _normal_then_drifted(
     while time.time() < deadline and not fired:
         fired = [a for a in alerts.list(model=name, state="firing") if a.at.timestamp() >= started]
         time.sleep(0.5)
-    for alert in fired[:1]:
-        say(f"   alert fired: {alert.rule} ({alert.metric} = {alert.value:.2f}): {alert.message}")
-    if not fired:
-        say("   no alert fired within 30 s")
     html = home / "demo" / "drift.html"
-    window = f"{max(1, int(time.time() - started) + 5)}s"
-    report = run_drift_check(workspace, DriftRequest(model=ref, window=window, html_path=html))
+    alert = fired[0] if fired else None
+    seen = alert.details.get("drift") if alert is not None else None
+    if alert is not None and isinstance(seen, dict):
+        # The report on exactly the rows the monitor judged when it fired: one verdict.
+        request = DriftRequest(
+            model=ref,
+            since_ms=int(seen["since_ms"]),
+            until_id=int(seen["until_id"]),
+            rows=int(seen["limit"]),
+            html_path=html,
+        )
+    else:
+        window = f"{max(1, int(time.time() - started) + 5)}s"
+        request = DriftRequest(model=ref, window=window, html_path=html)
+    report = run_drift_check(workspace, request)
     verdict = report["dataset"]
+    if alert is not None:
+        say(
+            f"   alert fired: {alert.rule} (drift share {alert.value:.2f} in the monitor's "
+            f"round of {report['n_current']} rows): {alert.message}"
+        )
+    else:
+        say("   no alert fired within 30 s")
+    names = ", ".join(verdict["drifted_features"]) or "none"
     say(
-        f"   drift report on the served traffic: "
-        f"{'DRIFTED' if verdict['drifted'] else 'no drift'}, {verdict['n_drifted']} of "
-        f"{verdict['n_features']} features ({', '.join(verdict['drifted_features'][:8])})"
+        f"   drift report on {'those rows' if alert is not None else 'the served traffic'}: "
+        f"{'DRIFTED' if verdict['drifted'] else 'no drift'}, share {verdict['share']:.2f}: "
+        f"{verdict['n_drifted']} of {verdict['n_features']} features ({names})"
     )
     say(f"   HTML report: {html}")
     return {
-        "alert": fired[0].to_dict() if fired else None,
-        "drift": {"drifted": verdict["drifted"], "features": verdict["drifted_features"]},
+        "alert": alert.to_dict() if alert is not None else None,
+        "drift": {
+            "drifted": verdict["drifted"],
+            "share": verdict["share"],
+            "n_features": verdict["n_features"],
+            "features": verdict["drifted_features"],
+            "rows": report["n_current"],
+        },
         "html": str(html),
     }
 

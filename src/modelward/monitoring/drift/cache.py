@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from modelward.data.catalog import DatasetCatalog
 from modelward.data.entities import DatasetVersion
 from modelward.errors import InvalidInput
-from modelward.monitoring.drift import ReferenceStats, compute_reference
+from modelward.monitoring.drift.reference import ReferenceStats, compute_reference
 from modelward.registry.entities import ModelVersion
 from modelward.store.tables import drift_references
 from modelward.store.workspace import Workspace

@@ -1,0 +1,6 @@
+"""`mw demo`: the whole loop on a bundled dataset (`loop`), ending with a real server
+that gets good, bad, normal and drifted traffic (`traffic`)."""
+
+from modelward.demo.loop import run_demo
+
+__all__ = ["run_demo"]

@@ -1,0 +1,155 @@
+"""The server monitor in-process: alert state across restarts, one monitoring process per model."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from modelward.monitoring.alert_store import AlertRepository
+from modelward.monitoring.monitor import ServerMonitor
+from modelward.registry.service import ModelRegistry
+from modelward.serving.holder import ModelHolder
+from modelward.store.workspace import open_workspace
+from tests.serving.conftest import Served
+
+
+def _rules(path: Path, rule: str, above: float = 0.5) -> Path:
+    path.write_text(
+        "rules:\n"
+        f"  - name: {rule}\n    metric: request_rate\n    threshold: {{above: {above}}}\n"
+        "    window: 1\n    for: 0s\n"
+    )
+    return path
+
+
+def _monitor(rules: Path | None) -> ServerMonitor:
+    holder = ModelHolder(ModelRegistry(open_workspace()), "bc-clf@1", poll_interval=0)
+    return ServerMonitor(
+        open_workspace(), holder, interval=0, alerts_path=str(rules) if rules else None
+    )
+
+
+def _stored(rule: str, state: str) -> int:
+    found = AlertRepository(open_workspace().db).list(model="bc-clf", state=state, limit=1000)
+    return sum(1 for alert in found if alert.rule == rule)
+
+
+def test_a_firing_alert_does_not_fire_again_when_the_server_restarts(
+    served: Served, tmp_path: Path
+) -> None:
+    rules = _rules(tmp_path / "rules.yaml", "restart-busy")
+    first = _monitor(rules)
+    assert first.lead()
+    now = 2_000_000.0
+    first._add("request_rate", now, 40.0)
+    assert [e.state for e in first._evaluate("bc-clf", now)] == ["firing"]
+    first.stop()  # the server stops; its series are gone with it
+
+    restarted = _monitor(rules)
+    assert restarted.lead()
+    assert restarted._evaluator.firing == ("restart-busy",)
+    restarted._add("request_rate", now + 10, 40.0)
+    assert restarted._evaluate("bc-clf", now + 10) == []  # still firing: nothing new
+    assert _stored("restart-busy", "firing") == 1
+    restarted._add("request_rate", now + 20, 0.1)
+    (resolved,) = restarted._evaluate("bc-clf", now + 20)
+    assert (resolved.state, resolved.fired_at) == ("resolved", now)
+    restarted.stop()
+
+    again = _monitor(rules)  # resolved is a state too: a third start is quiet
+    assert again.lead() and again._evaluator.firing == ()
+    again.stop()
+
+
+def test_an_edited_rule_starts_from_scratch_after_a_restart(served: Served, tmp_path: Path) -> None:
+    first = _monitor(_rules(tmp_path / "rules.yaml", "edited-busy", above=0.5))
+    assert first.lead()
+    first._add("request_rate", 3_000_000.0, 40.0)
+    assert [e.state for e in first._evaluate("bc-clf", 3_000_000.0)] == ["firing"]
+    first.stop()
+    edited = _monitor(_rules(tmp_path / "edited.yaml", "edited-busy", above=10.0))
+    assert edited.lead() and edited._evaluator.firing == ()  # another rule now
+    edited._add("request_rate", 3_000_010.0, 40.0)
+    assert [e.state for e in edited._evaluate("bc-clf", 3_000_010.0)] == ["firing"]
+    edited.stop()
+
+
+def test_a_second_monitor_of_the_same_model_says_who_monitors_and_takes_over_later(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = _monitor(None), _monitor(None)
+    caplog.set_level(logging.INFO, logger="modelward.monitoring")
+    assert first.lead() and first.leading
+    assert not second.lead() and not second.leading
+    assert not second.lead()  # said once, not every round
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert (
+        f"another process (pid {os.getpid()}) runs the monitor of model 'bc-clf'" in (warnings[0])
+    )
+    assert second.other_monitor_pid == os.getpid()
+    first.stop()
+    assert second.lead() and second.other_monitor_pid is None
+    assert "now runs the monitor of model 'bc-clf'" in caplog.records[-1].getMessage()
+    second.stop()
+
+
+def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
+    served: Served, tmp_path: Path
+) -> None:
+    import time
+
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
+    from modelward.monitoring.predictions import PredictionLogWriter, PredictionRecord
+
+    mw_home_model = "bc-clf"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - name: round-drift\n    metric: drift_share\n"
+        "    threshold: {above: 0.1}\n    window: 1\n"
+    )
+    monitor = _monitor(rules)
+    monitor.window_seconds = 60.0
+    writer = PredictionLogWriter(open_workspace().db)
+    shifted = served.raw.iloc[:300].assign(
+        **{"mean area": served.raw["mean area"].iloc[:300] * 1.5}
+    )
+    now_ms = int(time.time() * 1000)
+    for i, start in enumerate(range(0, 300, 50)):
+        rows = shifted.iloc[start : start + 50]
+        writer.record(
+            PredictionRecord(
+                f"round-{now_ms}-{i}", mw_home_model, 1, now_ms, 200, 1.0, len(rows),
+                {name: rows[name].tolist() for name in rows.columns}, [0] * len(rows),
+            )
+        )  # fmt: skip
+    writer.flush()
+    events = monitor.tick(now=time.time())
+    (event,) = [e for e in events if e.rule == "round-drift"]
+    seen = monitor.last_drift
+    assert seen is not None and seen["n_rows"] >= 300 and "mean area" in seen["drifted_features"]
+    (stored,) = [
+        a
+        for a in AlertRepository(open_workspace().db).list(model="bc-clf", state="firing")
+        if a.rule == "round-drift"
+    ]
+    assert stored.details["drift"] == seen and stored.value == pytest.approx(seen["share"])
+    writer.record(  # rows logged after the round do not change what it judged
+        PredictionRecord(f"late-{now_ms}", mw_home_model, 1, now_ms, 200, 1.0, 50,
+                         {name: served.raw[name].iloc[:50].tolist() for name in served.raw.columns},
+                         [0] * 50)
+    )  # fmt: skip
+    writer.flush()
+    again = run_drift_check(
+        open_workspace(),
+        DriftRequest(
+            model="bc-clf@1", since_ms=seen["since_ms"], until_id=seen["until_id"],
+            rows=seen["limit"],
+        ),
+    )  # fmt: skip
+    assert again["dataset"]["share"] == pytest.approx(event.value)
+    assert again["dataset"]["drifted_features"] == seen["drifted_features"]
+    assert again["n_current"] == seen["n_rows"]
