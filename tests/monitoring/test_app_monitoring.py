@@ -17,6 +17,7 @@ from modelward.monitoring.monitor import ServerMonitor
 from modelward.monitoring.predictions import PredictionLogRepository, PredictionLogWriter
 from modelward.registry.service import ModelRegistry
 from modelward.serving.app import create_app
+from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
 from modelward.store.workspace import open_workspace
 from tests.serving.conftest import Served
@@ -57,7 +58,7 @@ def monitored(served: Served) -> Iterator[Monitored]:
     holder = ModelHolder(ModelRegistry(workspace), "bc-clf@monitored", poll_interval=0)
     writer = PredictionLogWriter(workspace.db)  # not started: flushed when the test says
     monitor = ServerMonitor(workspace, holder, interval=0)
-    http = AppClient(create_app(holder, prediction_log=writer))
+    http = AppClient(create_app(Serving.of(holder, prediction_log=writer)))
     yield Monitored(http, writer, monitor, PredictionLogRepository(workspace.db))
     http.close()
     writer.close()
