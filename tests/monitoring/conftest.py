@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import click
 import pytest
-from click.testing import CliRunner
 
-from modelward.cli.main import main
+from tests.helpers import Result, mw_in_process
 from tests.serving.conftest import production_server, served, server_factory
 
 __all__ = [
@@ -25,33 +19,7 @@ __all__ = [
 ]
 
 
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-@click.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    add_help_option=False,
-)
-@click.pass_context
-def _mw(ctx: click.Context) -> None:
-    main(list(ctx.args))  # the real entry point: its error boundary and exit codes
-
-
-def mw_in_process(*args: str | Path, home: Path) -> CliResult:
-    """`mw ARGS` run in this process (click's CliRunner) against the home given."""
-    result = CliRunner().invoke(
-        _mw, [str(a) for a in args], env={"MODELWARD_HOME": str(home), "MODELWARD_DB": None}
-    )
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return CliResult(result.exit_code, result.stdout, result.stderr)
+CliResult = Result  # the name these tests use for `mw`'s exit code, stdout and stderr
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import modelward as mw
 from modelward.errors import InvalidInput
 from modelward.registry.loading import LoadedModel
 from modelward.registry.signature import columns_read
-from tests.inprocess import invoke
+from tests.helpers import mw_in_process
 
 SPEC = {
     "steps": [
@@ -151,7 +151,7 @@ def test_mw_predict_takes_raw_rows_without_the_dropped_columns(
 ) -> None:
     fresh = raw_frame(25, seed=3).drop(columns=["year", "row_id", "label"])
     fresh.to_csv(tmp_path / "new.csv", index=False)
-    result = invoke(
+    result = mw_in_process(
         "predict",
         "birds-clf@1",
         "--data",

@@ -1,6 +1,6 @@
 """`mw train` and `mw evaluate` as a user runs them, checked against scikit-learn.
 
-The commands run in this process through the real entry point (`tests.inprocess`);
+The commands run in this process through the real entry point (`tests.helpers.mw_in_process`);
 the last two tests run `mw` as a separate program, end to end.
 """
 
@@ -18,8 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_sco
 from sklearn.model_selection import train_test_split
 
 from modelward.store.workspace import close_workspaces
-from tests.helpers import Result, mw
-from tests.inprocess import invoke
+from tests.helpers import Result, mw, mw_in_process
 
 
 def _ok(result: Result) -> Result:
@@ -30,12 +29,14 @@ def _ok(result: Result) -> Result:
 def _train(home: Path, data: str, model: str, *options: str) -> dict[str, Any]:
     """`mw train --data DATA --target target --model MODEL OPTIONS --json`, which must work."""
     command = ["train", "--data", data, "--target", "target", "--model", model, *options]
-    answer: dict[str, Any] = _ok(invoke(*command, "--json", home=home)).json()
+    answer: dict[str, Any] = _ok(mw_in_process(*command, "--json", home=home)).json()
     return answer
 
 
 def _runs(home: Path, *options: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = _ok(invoke("runs", "list", *options, "--json", home=home)).json()
+    found: list[dict[str, Any]] = _ok(
+        mw_in_process("runs", "list", *options, "--json", home=home)
+    ).json()
     return found
 
 
@@ -74,18 +75,18 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Any:
     scaled = frame.copy()
     scaled[features] = (frame[features] - frame[features].mean()) / frame[features].std(ddof=0)
     scaled.to_csv(root / "bc.csv", index=False)
-    _ok(invoke("data", "add", root / "bc.csv", "--name", "bc", home=home))
+    _ok(mw_in_process("data", "add", root / "bc.csv", "--name", "bc", home=home))
     diabetes = load_diabetes(as_frame=True).frame
     diabetes.to_csv(root / "diabetes.csv", index=False)
-    _ok(invoke("data", "add", root / "diabetes.csv", "--name", "diabetes", home=home))
+    _ok(mw_in_process("data", "add", root / "diabetes.csv", "--name", "diabetes", home=home))
     text = frame.assign(city=np.where(frame["target"] == 1, "a", "b"))
     text.to_csv(root / "text.csv", index=False)
-    _ok(invoke("data", "add", root / "text.csv", "--name", "with-text", home=home))
+    _ok(mw_in_process("data", "add", root / "text.csv", "--name", "with-text", home=home))
     raw_birds().to_csv(root / "birds.csv", index=False)
     (root / "prep.yaml").write_text(yaml.safe_dump(PREP_SPEC))
-    _ok(invoke("data", "add", root / "birds.csv", "--name", "birds", home=home))
+    _ok(mw_in_process("data", "add", root / "birds.csv", "--name", "birds", home=home))
     _ok(
-        invoke(
+        mw_in_process(
             "data",
             "transform",
             "birds@1",
@@ -127,7 +128,7 @@ def test_sklearn_model_metrics_match_an_independent_fit(home: Path) -> None:
     assert result["metrics"]["roc_auc"] == pytest.approx(
         roc_auc_score(y_test, reference.predict_proba(X_test)[:, 1])
     )
-    shown = _ok(invoke("runs", "show", result["run_id"][:8], "--json", home=home)).json()
+    shown = _ok(mw_in_process("runs", "show", result["run_id"][:8], "--json", home=home)).json()
     assert shown["status"] == "finished"
     assert shown["params"]["n_estimators"] == "30"  # under the name the user gave
     assert shown["params"]["model"] == "sklearn.ensemble.RandomForestClassifier"
@@ -153,7 +154,7 @@ def test_builtin_logistic_logs_its_loss_per_epoch(home: Path, optimizer: str) ->
         "opt",
     )
     assert result["metrics"]["accuracy"] > 0.9
-    run = _ok(invoke("runs", "show", result["run_id"], "--json", home=home)).json()
+    run = _ok(mw_in_process("runs", "show", result["run_id"], "--json", home=home)).json()
     assert run["params"]["optimizer"] == optimizer
     assert run["params"]["l2"] == "0.01" and run["params"]["max_epochs"] == "40"
     assert "loss" in run["metrics"]
@@ -191,11 +192,11 @@ def test_search_and_compare_from_the_cli(home: Path) -> None:
     f1s = [r["metrics"]["f1"] for r in runs]
     assert f1s == sorted(f1s, reverse=True)
     compared = _ok(
-        invoke("runs", "compare", runs[0]["id"], runs[1]["id"], "--json", home=home)
+        mw_in_process("runs", "compare", runs[0]["id"], runs[1]["id"], "--json", home=home)
     ).json()
     optimizer_row = next(r for r in compared["rows"] if r["key"] == "optimizer")
     assert optimizer_row["differs"] is True
-    assert _ok(invoke("runs", "compare", runs[0]["id"], runs[1]["id"], home=home)).stdout
+    assert _ok(mw_in_process("runs", "compare", runs[0]["id"], runs[1]["id"], home=home)).stdout
 
 
 def test_a_model_with_tuple_params_trains_and_records_them(home: Path) -> None:
@@ -209,7 +210,7 @@ def test_a_model_with_tuple_params_trains_and_records_them(home: Path) -> None:
         "--param",
         "random_state=0",
     )
-    run = _ok(invoke("runs", "show", result["run_id"], "--json", home=home)).json()
+    run = _ok(mw_in_process("runs", "show", result["run_id"], "--json", home=home)).json()
     assert run["params"]["hidden_layer_sizes"] == "(100,)"
 
 
@@ -219,7 +220,7 @@ def test_evaluate_regression_matches_sklearn_and_creates_the_plots_folder(
     trained = _train(home, "diabetes", "sklearn.linear_model.Ridge", "--param", "alpha=0.5")
     plots = tmp_path / "new" / "plots"  # does not exist yet
     record = _ok(
-        invoke(
+        mw_in_process(
             "evaluate",
             trained["run_id"][:8],
             "--data",
@@ -245,7 +246,7 @@ def test_evaluate_regression_matches_sklearn_and_creates_the_plots_folder(
 def test_evaluate_classification_writes_its_plots(home: Path, tmp_path: Path) -> None:
     trained = _train(home, "bc", "logistic", "--param", "max_epochs=30")
     record = _ok(
-        invoke(
+        mw_in_process(
             "evaluate",
             trained["run_id"],
             "--data",
@@ -265,9 +266,11 @@ def test_evaluate_on_raw_data_applies_the_stored_transform(home: Path) -> None:
     trained = _train(
         home, "birds-prep", "sklearn.linear_model.LogisticRegression", "--experiment", "birds"
     )
-    on_raw = _ok(invoke("evaluate", trained["run_id"], "--data", "birds@1", "--json", home=home))
+    on_raw = _ok(
+        mw_in_process("evaluate", trained["run_id"], "--data", "birds@1", "--json", home=home)
+    )
     on_prep = _ok(
-        invoke("evaluate", trained["run_id"], "--data", "birds-prep", "--json", home=home)
+        mw_in_process("evaluate", trained["run_id"], "--data", "birds-prep", "--json", home=home)
     )
     raw, prep = on_raw.json(), on_prep.json()
     assert raw["n_rows"] == prep["n_rows"] == 300
@@ -288,20 +291,22 @@ def test_evaluate_on_raw_data_applies_the_stored_transform(home: Path) -> None:
 
 def test_evaluate_takes_a_registered_model_ref_as_the_contract_writes_it(home: Path) -> None:
     trained = _train(home, "bc", "logistic", "--param", "max_epochs=20", "--register", "bc-clf")
-    by_ref = _ok(invoke("evaluate", "bc-clf@1", "--data", "bc", "--json", home=home)).json()
-    by_run = _ok(invoke("evaluate", trained["run_id"], "--data", "bc", "--json", home=home)).json()
+    by_ref = _ok(mw_in_process("evaluate", "bc-clf@1", "--data", "bc", "--json", home=home)).json()
+    by_run = _ok(
+        mw_in_process("evaluate", trained["run_id"], "--data", "bc", "--json", home=home)
+    ).json()
     assert by_ref["model"] == "bc-clf@1" and by_run["model"] == f"run:{trained['run_id']}"
     assert by_ref["run_id"] == trained["run_id"] and by_ref["metrics"] == by_run["metrics"]
-    shown = _ok(invoke("evaluate", "bc-clf", "--data", "bc", home=home)).stdout
+    shown = _ok(mw_in_process("evaluate", "bc-clf", "--data", "bc", home=home)).stdout
     assert "bc-clf@1 on bc@1" in shown  # a bare name is the latest version
-    missing = invoke("evaluate", "nobody@1", "--data", "bc", home=home)
+    missing = mw_in_process("evaluate", "nobody@1", "--data", "bc", home=home)
     assert missing.code == 2 and len(missing.stderr.strip().splitlines()) == 1
 
 
 def test_evaluate_refuses_a_plots_path_that_is_a_file(home: Path, tmp_path: Path) -> None:
     trained = _train(home, "bc", "logistic", "--param", "max_epochs=5")
     (tmp_path / "plots").write_text("not a folder")
-    result = invoke(
+    result = mw_in_process(
         "evaluate", trained["run_id"], "--data", "bc", "--plots", tmp_path / "plots", home=home
     )
     assert result.code == 2 and "is a file, not a folder" in result.stderr
@@ -335,7 +340,7 @@ def test_bad_training_input_exits_2_with_one_line(
         if flag not in merged:
             merged += [flag, value]
     before = len(_runs(home, "--limit", "1000"))
-    result = invoke("train", *merged, "--experiment", "bad", home=home)
+    result = mw_in_process("train", *merged, "--experiment", "bad", home=home)
     assert result.code == 2, (result.stdout, result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1
     assert fragment in result.stderr
@@ -343,7 +348,7 @@ def test_bad_training_input_exits_2_with_one_line(
 
 
 def test_a_fit_that_fails_marks_the_run_failed(home: Path) -> None:
-    result = invoke(
+    result = mw_in_process(
         "train",
         "--data",
         "diabetes",
@@ -366,10 +371,10 @@ def test_a_fit_that_fails_marks_the_run_failed(home: Path) -> None:
 
 
 def test_evaluate_bad_input(home: Path) -> None:
-    result = invoke("evaluate", "ffffffff", "--data", "bc", home=home)
+    result = mw_in_process("evaluate", "ffffffff", "--data", "bc", home=home)
     assert result.code == 2 and "unknown run" in result.stderr
     trained = _train(home, "bc", "logistic", "--param", "max_epochs=5")
-    wrong = invoke("evaluate", trained["run_id"], "--data", "diabetes", home=home)
+    wrong = mw_in_process("evaluate", trained["run_id"], "--data", "diabetes", home=home)
     assert wrong.code == 2 and "lacks column" in wrong.stderr
 
 
