@@ -16,6 +16,18 @@ import pytest
 from modelward.config import Settings, load_settings
 from modelward.store.workspace import Workspace, close_workspaces, open_workspace
 
+# The served models are one session-wide home for every test directory that uses them
+# (a conftest per directory would make one per directory).
+from tests.serving.support import (  # noqa: F401
+    _in_served_home,
+    anyio_backend,
+    penguins,
+    production_app,
+    production_server,
+    served,
+    server_factory,
+)
+
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 
 

@@ -7,16 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.helpers import Result, mw_in_process
-from tests.serving.conftest import production_server, served, server_factory
 
-__all__ = [
-    "CliResult",
-    "mw_cli",
-    "mw_in_process",
-    "production_server",
-    "served",
-    "server_factory",
-]
+__all__ = ["CliResult", "mw_cli", "mw_in_process"]
 
 
 CliResult = Result  # the name these tests use for `mw`'s exit code, stdout and stderr

@@ -20,7 +20,7 @@ from modelward.serving.app import create_app
 from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
 from modelward.store.workspace import open_workspace
-from tests.serving.conftest import Served
+from tests.serving.support import Served
 
 
 class AppClient:
@@ -42,6 +42,9 @@ class AppClient:
         self._loop.close()
 
 
+MODEL = "bc-mon"
+
+
 @dataclass
 class Monitored:
     http: AppClient
@@ -52,10 +55,13 @@ class Monitored:
 
 @pytest.fixture
 def monitored(served: Served) -> Iterator[Monitored]:
-    """`mw serve bc-clf@monitored` put together in this process."""
-    mw.models.set_alias("bc-clf", 1, "monitored")
+    """`mw serve bc-mon@monitored` put together in this process: bc-clf's first model
+    under a name of its own, so other tests' traffic to bc-clf is not in its log."""
+    if not any(model.name == MODEL for model in mw.models.list()):
+        mw.models.register(mw.models.get("bc-clf@1").run_id or "", MODEL)
+    mw.models.set_alias(MODEL, 1, "monitored")
     workspace = open_workspace()
-    holder = ModelHolder(ModelRegistry(workspace), "bc-clf@monitored", poll_interval=0)
+    holder = ModelHolder(ModelRegistry(workspace), f"{MODEL}@monitored", poll_interval=0)
     writer = PredictionLogWriter(workspace.db)  # not started: flushed when the test says
     monitor = ServerMonitor(workspace, holder, interval=0)
     http = AppClient(create_app(Serving.of(holder, prediction_log=writer)))
@@ -65,7 +71,7 @@ def monitored(served: Served) -> Iterator[Monitored]:
 
 
 def _scraped(http: AppClient, metric: str) -> float | None:
-    prefix = f'modelward_live_metric{{metric="{metric}",model="bc-clf"}}'
+    prefix = f'modelward_live_metric{{metric="{metric}",model="{MODEL}"}}'
     for line in http.get("/metrics").text.splitlines():
         if line.startswith(prefix):
             return float(line.split()[-1])
@@ -85,13 +91,13 @@ def test_requests_are_logged_and_feedback_drives_live_accuracy(
         rows.append((start, answer["predictions"]))
     assert http.post("/predict", json={"instances": [[1.0]]}).status_code == 422
     monitored.writer.flush()  # what the writer thread does every half second
-    assert set(ids) <= log.request_ids("bc-clf")
-    record = next(r for r in log.records("bc-clf", limit=5000) if r.request_id == ids[0])
+    assert set(ids) <= log.request_ids(MODEL)
+    record = next(r for r in log.records(MODEL, limit=5000) if r.request_id == ids[0])
     assert record.model_version == 1 and record.n_rows == 3 and record.latency_ms > 0
     assert record.inputs is not None
     assert record.inputs["mean area"] == served.raw["mean area"].iloc[:3].tolist()
     assert record.outputs == rows[0][1]
-    failed = log.records("bc-clf", status=422, limit=10)
+    failed = log.records(MODEL, status=422, limit=10)
     assert failed and "row 0 has 1 values" in (failed[0].error or "")
 
     labels_sent, predicted = [], []
@@ -121,5 +127,5 @@ def test_feedback_that_arrives_before_its_prediction_is_written_still_counts(
     assert (
         http.post("/feedback", json={"request_id": request_id, "label": label}).status_code == 200
     )
-    labeled = {item.request_id for item in monitored.log.labeled("bc-clf", last=5000)}
+    labeled = {item.request_id for item in monitored.log.labeled(MODEL, last=5000)}
     assert request_id in labeled

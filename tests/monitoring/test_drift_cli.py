@@ -22,7 +22,7 @@ from modelward.serving.holder import ModelHolder
 from modelward.store.tables import drift_references
 from modelward.store.workspace import open_workspace
 from tests.monitoring.conftest import CliResult
-from tests.serving.conftest import Served
+from tests.serving.support import Served
 
 
 def _files(served: Served, tmp_path: Path) -> tuple[Path, Path]:

@@ -13,7 +13,7 @@ from modelward.monitoring.monitor import ServerMonitor
 from modelward.registry.service import ModelRegistry
 from modelward.serving.holder import ModelHolder
 from modelward.store.workspace import open_workspace
-from tests.serving.conftest import Served
+from tests.serving.support import Served
 
 
 def _rules(path: Path, rule: str, above: float = 0.5) -> Path:

@@ -22,7 +22,7 @@ from sklearn.metrics import accuracy_score
 import modelward as mw
 from modelward.monitoring.predictions import PredictionLogRepository
 from modelward.store.workspace import open_workspace
-from tests.serving.conftest import Served, Server
+from tests.serving.support import Served, Server
 
 
 def _log() -> PredictionLogRepository:

@@ -12,7 +12,7 @@ import modelward as mw
 from modelward.errors import InvalidInput, NotFound
 from modelward.serving.batch import predict_batch
 from modelward.store.workspace import open_workspace
-from tests.serving.conftest import Served, run_main
+from tests.serving.support import Served, run_main
 
 
 def _expected(served: Served) -> list[int]:

@@ -16,7 +16,7 @@ from modelward.errors import NotFound
 from modelward.serving.app import create_app
 from modelward.serving.errors import EXCEPTION_HANDLERS, ErrorBoundary
 from modelward.serving.limits import BodyLimit
-from tests.serving.conftest import Served, client, serving_for
+from tests.serving.support import Served, client, serving_for
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from modelward.monitoring.predictions import PredictionLogRepository
 from modelward.serving.app import create_app
 from modelward.store.workspace import open_workspace
-from tests.serving.conftest import Penguins, Served, client, serving_for
+from tests.serving.support import Penguins, Served, client, serving_for
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from modelward import __version__
 from modelward.serving.app import create_app
 from modelward.serving.server import bind
-from tests.serving.conftest import Penguins, Served, client, penguin_predictions, serving_for
+from tests.serving.support import Penguins, Served, client, penguin_predictions, serving_for
 
 # MLflow's own client (mlflow-skinny, a dev dependency; untyped, so reached as modules)
 scoring = importlib.import_module("mlflow.pyfunc.scoring_server.client")

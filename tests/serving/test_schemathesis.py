@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 from starlette.applications import Starlette
 
 from modelward.serving.app import create_app
-from tests.serving.conftest import Penguins, serving_for
+from tests.serving.support import Penguins, serving_for
 
 numeric = schemathesis.pytest.from_fixture("numeric_schema")
 categorical = schemathesis.pytest.from_fixture("categorical_schema")

@@ -12,7 +12,7 @@ import pytest
 import modelward as mw
 from modelward.serving.app import create_app
 from modelward.store.workspace import close_workspaces
-from tests.serving.conftest import Served, client, run_main, serving_for
+from tests.serving.support import Served, client, in_home, run_main, serving_for
 
 
 @pytest.fixture
@@ -86,9 +86,9 @@ def test_a_tampered_artifact_is_exit_1(
 def pickled(served: Served) -> str:
     from sklearn.linear_model import LogisticRegression
 
-    prepared = mw.data.load("bc-prep")
-    X, y = prepared.drop(columns=["target"]), prepared["target"]
-    with mw.start_run(experiment="pickles") as run:
+    with in_home(served.home), mw.start_run(experiment="pickles") as run:
+        prepared = mw.data.load("bc-prep")
+        X, y = prepared.drop(columns=["target"]), prepared["target"]
         version = run.log_model(
             LogisticRegression(max_iter=500).fit(X, y),
             name="pickled",

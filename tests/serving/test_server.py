@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from modelward.serving.app import create_app
-from tests.serving.conftest import FEATURES, Served, client, serving_for
+from tests.serving.support import FEATURES, Served, client, serving_for
 
 pytestmark = pytest.mark.anyio
 

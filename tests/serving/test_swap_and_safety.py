@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import modelward as mw
-from tests.serving.conftest import Served, Server
+from tests.serving.support import Served, Server
 
 
 @pytest.mark.timeout(120)

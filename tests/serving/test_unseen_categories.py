@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 from modelward.serving.app import create_app
-from tests.serving.conftest import ISLANDS, Penguins, client, penguin_predictions, serving_for
+from tests.serving.support import ISLANDS, Penguins, client, penguin_predictions, serving_for
 
 pytestmark = pytest.mark.anyio
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from starlette.applications import Starlette
+
+from modelward.config import load_settings
 
 # Imported before any in-process `mw serve`: prometheus_client's storage is chosen on
 # first import, and that command sets PROMETHEUS_MULTIPROC_DIR for its own workers.
@@ -46,6 +49,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_SERVED_HOME: list[Path] = []  # the session's served home, once `served` made it
+
+
+@contextlib.contextmanager
+def in_home(home: Path) -> Iterator[None]:
+    """MODELWARD_HOME=home for the block: session fixtures must not depend on the
+    environment a test's monkeypatch happens to leave behind (or restore)."""
+    previous = os.environ.get("MODELWARD_HOME")
+    os.environ["MODELWARD_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MODELWARD_HOME", None)
+        else:
+            os.environ["MODELWARD_HOME"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _in_served_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test built on `served` talks to the served home, whatever ran before it."""
+    if "served" in request.fixturenames:
+        monkeypatch.setenv("MODELWARD_HOME", str(request.getfixturevalue("served").home))
+        monkeypatch.delenv("MODELWARD_DB", raising=False)
+        monkeypatch.delenv("MODELWARD_ARTIFACTS", raising=False)
+
+
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Home with `bc-clf` v1 (logistic) and v2 (random forest), production -> 1."""
@@ -53,6 +83,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from sklearn.linear_model import LogisticRegression
 
     home = tmp_path_factory.mktemp("serving") / "home"
+    _SERVED_HOME[:] = [home]
     previous = os.environ.get("MODELWARD_HOME")
     os.environ["MODELWARD_HOME"] = str(home)
     os.environ.pop("MODELWARD_DB", None)
@@ -99,8 +130,9 @@ def anyio_backend() -> str:
 
 
 def serving_for(ref: str, *, trust: bool = False, log: bool = False) -> Serving:
-    """What the endpoints need, for `ref` in the current home (no background threads)."""
-    workspace = open_workspace()
+    """What the endpoints need, for `ref` in the served home (no background threads)."""
+    home = _SERVED_HOME[0] if _SERVED_HOME else None
+    workspace = open_workspace(load_settings({"MODELWARD_HOME": str(home)}) if home else None)
     holder = ModelHolder(ModelRegistry(workspace), ref, trust=trust, poll_interval=0)
     # A short flush interval: /feedback for an unknown id waits two of them for other workers.
     writer = PredictionLogWriter(workspace.db, flush_interval=0.05) if log else None
@@ -131,40 +163,41 @@ def penguins(served: Served) -> Penguins:
 
     import modelward as mw
 
-    rng = np.random.default_rng(0)
-    n = 300
-    island = rng.choice(ISLANDS, n)
-    bill = rng.normal(44.0, 5.0, n).round(1)
-    flipper = rng.normal(200.0, 14.0, n).round(0)
-    species = np.where(island == "Biscoe", "Gentoo", np.where(bill > 45, "Chinstrap", "Adelie"))
-    frame = pd.DataFrame(
-        {"island": island, "bill_length": bill, "flipper": flipper, "species": species}
-    )
-    raw = mw.data.add(frame, name="peng")
-    spec = {
-        "steps": [
-            {"one_hot": {"columns": ["island"]}},
-            {"normalize": {"columns": ["bill_length", "flipper"], "method": "zscore"}},
-        ]
-    }
-    prep = mw.data.transform(raw.ref, spec, name="peng-prep")
-    prepared = mw.data.load(prep.ref)
-    X = prepared.drop(columns=["species"])
-    with mw.start_run(experiment="penguins") as run:
-        run.log_model(
-            LogisticRegression(max_iter=1000).fit(X, prepared["species"]),
-            name="peng-clf",
-            data=prep.ref,
-            target="species",
+    with in_home(served.home):
+        rng = np.random.default_rng(0)
+        n = 300
+        island = rng.choice(ISLANDS, n)
+        bill = rng.normal(44.0, 5.0, n).round(1)
+        flipper = rng.normal(200.0, 14.0, n).round(0)
+        species = np.where(island == "Biscoe", "Gentoo", np.where(bill > 45, "Chinstrap", "Adelie"))
+        frame = pd.DataFrame(
+            {"island": island, "bill_length": bill, "flipper": flipper, "species": species}
         )
-    with mw.start_run(experiment="penguins") as run:
-        numbers = mw.data.add(frame.drop(columns=["island", "species"]), name="peng-numbers")
-        run.log_model(
-            LinearRegression().fit(frame[["bill_length"]], frame["flipper"]),
-            name="peng-reg",
-            data=numbers.ref,
-            target="flipper",
-        )
+        raw = mw.data.add(frame, name="peng")
+        spec = {
+            "steps": [
+                {"one_hot": {"columns": ["island"]}},
+                {"normalize": {"columns": ["bill_length", "flipper"], "method": "zscore"}},
+            ]
+        }
+        prep = mw.data.transform(raw.ref, spec, name="peng-prep")
+        prepared = mw.data.load(prep.ref)
+        X = prepared.drop(columns=["species"])
+        with mw.start_run(experiment="penguins") as run:
+            run.log_model(
+                LogisticRegression(max_iter=1000).fit(X, prepared["species"]),
+                name="peng-clf",
+                data=prep.ref,
+                target="species",
+            )
+        with mw.start_run(experiment="penguins") as run:
+            numbers = mw.data.add(frame.drop(columns=["island", "species"]), name="peng-numbers")
+            run.log_model(
+                LinearRegression().fit(frame[["bill_length"]], frame["flipper"]),
+                name="peng-reg",
+                data=numbers.ref,
+                target="flipper",
+            )
     return Penguins(frame=frame, features=["island", "bill_length", "flipper"])
 
 
