@@ -88,10 +88,13 @@ def build_app(options: ServeOptions) -> Starlette:
         alerts_path=options.alerts,
     )
 
+    serving = Serving.of(holder, prediction_log=writer)
+
     @contextlib.asynccontextmanager
     async def background_work(_app: Starlette) -> AsyncIterator[None]:
         holder.start()
         writer.start()
+        serving.metrics.start()
         monitor.start()
         try:
             yield
@@ -100,9 +103,9 @@ def build_app(options: ServeOptions) -> Starlette:
             # request is in the writer's queue and is written here.
             monitor.stop()
             holder.stop()
+            serving.metrics.stop()
             writer.close()
 
-    serving = Serving.of(holder, prediction_log=writer)
     app = create_app(serving, max_body_bytes=options.max_body_bytes, lifespan=background_work)
     app.state.monitor = monitor
     return app
