@@ -2,7 +2,7 @@
 scikit-learn ``predict`` and writes the answer (issue 8, item 7).
 
     MODELWARD_HOME=DIR FLOOR_MODEL=REF python bench/_serving_floor_app.py --port P \
-        [--server uvicorn|granian] [--json orjson|msgspec]
+        [--server uvicorn|granian] [--json orjson|msgspec] [--plain-asyncio]
 
 At start-up it loads the model (``mw.models.load(REF)``) and, for a model trained on
 transformed data, reads the fitted transform's constants (fill values, means and
@@ -159,6 +159,11 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     p.add_argument("--json", choices=("orjson", "msgspec"), default="orjson")
+    p.add_argument(
+        "--plain-asyncio",
+        action="store_true",
+        help="uvicorn with asyncio + h11, not uvloop + httptools",
+    )
     args = p.parse_args()
     os.environ["FLOOR_JSON"] = args.json
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -187,6 +192,7 @@ def main() -> int:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        **({"loop": "asyncio", "http": "h11"} if args.plain_asyncio else {}),
     )
     return 0
 
