@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from _serving_model import TARGET, make_model
+from _serving_model import PENGUIN_TARGET, TARGET, make_model, make_pipeline
 
 NAME = "bench-clf"
 WARM_REPEAT = 5
@@ -41,6 +41,7 @@ def main() -> int:
     p.add_argument("csv", type=Path)
     p.add_argument("workdir", type=Path)
     p.add_argument("mw_json", type=Path)
+    p.add_argument("--transformed", type=Path, help="penguins CSV: also log a pipeline")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -108,8 +109,37 @@ def main() -> int:
     out["run_id"] = run_id
     # MLflow 3 stores the model as a "logged model" (models:/m-...), not under the run.
     out["model_uri"] = model_uri
+    if args.transformed:
+        out["transformed"] = log_pipeline(args.transformed, theirs["transformed"], experiment)
     print(json.dumps(out), flush=True)
     return 0
+
+
+def log_pipeline(csv: Path, theirs: dict[str, Any], experiment: str) -> dict[str, Any]:
+    """The penguins model as one scikit-learn pipeline, logged like the numeric one."""
+    import mlflow
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    frame = pd.read_csv(csv)
+    X = frame[theirs["columns"]]
+    model = make_pipeline().fit(X, frame[PENGUIN_TARGET])
+    mine = [str(v) for v in model.predict(X)]
+    with mlflow.start_run(experiment_id=experiment):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(X, model.predict(X)),
+            skops_trusted_types=["numpy.dtype"],  # the encoders' dtype parameter
+        )
+    return {
+        "model_uri": info.model_uri,
+        "rows_compared": len(mine),
+        "prediction_mismatches": sum(
+            a != b for a, b in zip(mine, theirs["predictions"], strict=True)
+        ),
+    }
 
 
 if __name__ == "__main__":

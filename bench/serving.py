@@ -1,49 +1,52 @@
-"""Model serving benchmark: ``mw serve`` versus ``mlflow models serve``, same model, same load.
+"""Model serving benchmark: ``mw serve`` against its floor and ``mlflow models serve``.
 
 Run from the repository root::
 
-    python bench/serving.py --rounds 2 --profile          # the README figures, ~15 min
-    python bench/serving.py                               # one round, ~7 min
-    python bench/serving.py --duration 3 --workers 1      # quick run, ~2 min
-    python bench/serving.py --skip-mlflow                 # ratios vs published MLflow figures
+    python bench/serving.py --rounds 2 --profile     # the README figures, ~12 min
+    python bench/serving.py                          # one round, ~5 min
+    python bench/serving.py --duration 3 --skip-mlflow --no-alternatives   # ~2 min
 
-In one run, on the same CSV (scikit-learn's breast-cancer set, 569 rows x 30 numeric
-features, written to ``bench/_data/serving/``), it
+Two models, each served by every server in turn, in one run (issue 8, item 7):
 
-1. registers the model in a fresh ``MODELWARD_HOME`` (``mw data add``, then
-   ``run.log_model(model, name=..., data="bc")``, timed cold and warm, and
-   ``mw.models.register``) and measures the floor for the model itself: bare
-   ``model.predict`` on a one-row and a 100-row DataFrame (``_serving_mw_worker.py``);
-2. fits the same estimator in ``bench/.venv-mlflow`` (``mlflow==3.17.2``, installed on
-   first use), checks its predictions equal modelward's on every row, and times
-   ``mlflow.sklearn.log_model`` and ``mlflow.register_model`` in a fresh SQLite store
-   (``_serving_mlflow_worker.py``);
-3. for each ``--workers`` count, starts in turn the HTTP floor (an empty Starlette app
-   under uvicorn, ``_serving_empty_app.py``), ``mlflow models serve --env-manager local``
-   and ``mw serve`` (default options, plus ``--mw-serve-args``; each start on a fresh
-   copy of the home as registration left it), each on 127.0.0.1; times how long each
-   takes from process start to ready (first 200 from ``GET /ready``; ``GET /ping`` for
-   MLflow) and until all its processes are idle; checks its answers; then loads it
-   with ``wrk`` (one thread, keep-alive, ``-c`` connections) with the same body for
-   every server: ``POST /invocations`` with ``{"dataframe_split": ...}`` of 1 and of
-   100 rows, at concurrency 1 and 8, a warm-up then ``--duration`` seconds each;
-   ``--rounds N`` repeats the whole sequence and keeps the best of each cell;
-4. prints requests/s, p50 and p99 latency, errors (non-2xx, socket errors, timeouts:
-   a cell with any is invalid) and the server's CPU time per request (from /proc),
-   the ratios to MLflow and to the floor, and the targets.
+- ``numeric``: scikit-learn's breast-cancer set (569 rows x 30 numbers),
+  ``LogisticRegression(solver="newton-cholesky")``, no transform;
+- ``transformed``: palmerpenguins' CSV prepared by a transform spec (median fill,
+  most frequent sex, z-score, one_hot of ``island`` and ``sex``, drop ``year``), then
+  ``LogisticRegression``; requests send the raw columns. MLflow serves the same
+  preparation and estimator as one scikit-learn pipeline.
 
-The floor for a latency is the empty app's p50 in the same scenario plus the bare
-predict time, times the requests queued per worker (concurrency / workers, at least 1).
+Servers, one at a time on 127.0.0.1, each on a fresh copy of the home:
 
-Targets (issue 3/4, item 6): at concurrency 8, single-row requests/s >= 10x MLflow's;
-single-row p50 <= 2x the floor; registering a model version < 100 ms; ``mw serve``
+- ``floor``: a bare ASGI app (``_serving_floor_app.py``) that parses the JSON with
+  orjson, builds the feature matrix with NumPy (the transform hand-written from the
+  fitted constants), calls the same ``model.predict`` and writes the answer, on the
+  same uvicorn (uvloop + httptools) with ``mw serve``'s settings;
+- ``mlflow``: ``mlflow models serve --env-manager local`` (mlflow 3.17.2 in
+  ``bench/.venv-mlflow``, installed on first use);
+- ``mw``: ``mw serve MODEL@production`` with its default options (prediction log on,
+  monitor every 10 s, metrics).
+
+Load: ``wrk -t1 -cC`` (keep-alive), a 2 s warm-up then ``--duration`` s, single-row
+bodies: ``POST /invocations`` with ``dataframe_split`` and ``POST /predict`` with
+``instances`` as objects (MLflow: the same ``instances`` body on ``/invocations``).
+Answers are checked first (the predictions modelward's own model makes). Per cell:
+requests/s, p50/p99 (wrk's histogram), errors (a cell with any is invalid), server CPU
+ms per request (/proc). ``--rounds N`` repeats the whole sequence and keeps each cell's
+best valid run.
+
+Alternatives (numeric model, ``/invocations``, unless ``--no-alternatives``): the floor
+under granian, on uvicorn with asyncio + h11, with msgspec for JSON, and ``mw serve``'s
+app under granian (``_serving_mw_granian.py``). Start-up: ``mw serve`` ready (first 200
+from ``GET /ready``) with 1 and with 2 workers.
+
+Targets, one worker, 8 connections, both models and both routes: mw requests/s >= 0.8x
+the floor's and >= 20x MLflow's, mw p50 <= 1.5x the floor's; ``mw serve --workers 2``
 ready < 3 s. Exit status 0 only if every target is met and no step failed.
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``). ``--profile`` runs one extra,
-unreported 1-row load at the highest concurrency on ``mw serve`` under py-spy
-(installed on first use into ``bench/.venv-py-spy``; raw stacks kept in
-``bench/_data/serving/pyspy-wN/``) and prints where the time goes per request, then
-times ``mw serve``'s start-up step by step (``_serving_startup_probe.py``).
+unreported load on ``mw serve`` (numeric, ``/invocations``) under py-spy (installed on
+first use into ``bench/.venv-py-spy``; raw stacks kept in ``bench/_data/serving/pyspy/``)
+and prints where the time goes.
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ import json
 import math
 import os
 import resource
-import shlex
 import shutil
 import signal
 import socket
@@ -87,27 +89,37 @@ from _common import (
     now_utc,
     table,
 )
-from _serving_model import MODEL_KINDS, TARGET
+from _serving_model import TARGET
 
 MLFLOW_REQ = "mlflow==3.17.2"
 PYSPY_REQ = "py-spy"
 MW_WORKER = BENCH_DIR / "_serving_mw_worker.py"
 MLFLOW_WORKER = BENCH_DIR / "_serving_mlflow_worker.py"
-EMPTY_APP = BENCH_DIR / "_serving_empty_app.py"
-STARTUP_PROBE = BENCH_DIR / "_serving_startup_probe.py"
+FLOOR_APP = BENCH_DIR / "_serving_floor_app.py"
+MW_GRANIAN = BENCH_DIR / "_serving_mw_granian.py"
 CSV_PATH = DATA_DIR / "serving" / "breast_cancer.csv"
+PENGUINS_PATH = DATA_DIR / "serving" / "penguins.csv"
 PROFILE_DIR = DATA_DIR / "serving"
-MODEL_NAME = "bench-clf"
 
-TARGET_RPS_X = 10.0  # mw / MLflow requests/s, single row, concurrency 8
-TARGET_P50_X = 2.0  # mw single-row p50 / floor p50
-TARGET_REGISTER_S = 0.100
-TARGET_READY_S = 3.0
-# Published figures for mlflow 3.17 on this kind of machine (for --skip-mlflow).
-REFERENCE = {"rps_1row_c8": 170.0, "p50_1row_c8_ms": 44.0, "ready_s": 10.0, "log_model_s": 3.0}
+TARGET_FLOOR_RPS_X = 0.8  # mw / floor requests/s
+TARGET_FLOOR_P50_X = 1.5  # mw p50 / floor p50
+TARGET_MLFLOW_X = 20.0  # mw / MLflow requests/s
+TARGET_READY_S = 3.0  # mw serve --workers 2
 
+MODELS = ("numeric", "transformed")
+MW_REF = {"numeric": "bench-clf@production", "transformed": "bench-peng@production"}
+ROUTES = ("/invocations", "/predict")
 SERVERS = ("floor", "mlflow", "mw")
-SERVER_LABEL = {"floor": "empty ASGI", "mlflow": "mlflow serve", "mw": "mw serve"}
+ALTERNATIVES = ("floor-granian", "floor-asyncio-h11", "floor-msgspec", "mw-granian")
+SERVER_LABEL = {
+    "floor": "floor (uvicorn, orjson)",
+    "mlflow": "mlflow models serve",
+    "mw": "mw serve",
+    "floor-granian": "floor on granian",
+    "floor-asyncio-h11": "floor on uvicorn asyncio + h11",
+    "floor-msgspec": "floor with msgspec",
+    "mw-granian": "mw serve's app on granian",
+}
 
 # wrk script: POST the body file; print the summary as one JSON line at the end.
 WRK_LUA = """
@@ -127,7 +139,6 @@ done = function(summary, latency, requests)
     latency:percentile(99), latency.max, latency.mean))
 end
 """
-
 
 # --------------------------------------------------------------------------- data
 
@@ -393,19 +404,6 @@ def run_wrk(url: str, lua: Path, conc: int, seconds: int, pgid: int, profile: An
     )
 
 
-def check_answers(server: str, url: str, bodies: dict[int, bytes], expected: list[Any]) -> None:
-    """One request per body: 200, and (model servers) the predictions modelward's model made."""
-    for rows, body in bodies.items():
-        status, answer = post_json(url, body)
-        if status != 200:
-            raise BenchError(f"{server}: {rows}-row request answered {status}: {answer}")
-        if server == "floor":
-            continue
-        got = answer.get("predictions") if isinstance(answer, dict) else None
-        if got != expected[:rows]:
-            raise BenchError(f"{server}: wrong predictions for {rows} rows: {str(answer)[:300]}")
-
-
 # --------------------------------------------------------------------------- profile
 
 
@@ -452,7 +450,7 @@ def pyspy_finish(procs: list[Any], timeout: float) -> list[Path]:
     return done
 
 
-HANDLER = "_predict (modelward/serving/endpoints.py)"
+HANDLER = "PredictRoute._answer (modelward/serving/endpoints.py)"
 # A sample whose stack holds one of these is on a thread other than the main thread
 # (which runs uvicorn's event loop).
 THREAD_START = ("Thread._bootstrap (", "Thread.run (")
@@ -561,119 +559,159 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
-def floor_p50_ms(
-    runs: dict[tuple[str, int], ServerRun],
-    predict_s: dict[int, float],
-    rows: int,
-    conc: int,
-    w: int,
-) -> float | None:
-    empty = runs.get(("floor", w))
-    load = empty.loads.get(scenario_key(rows, conc)) if empty else None
-    if load is None or rows not in predict_s:
-        return None
-    queued = max(1.0, conc / w)
-    return load.p50_ms + predict_s[rows] * 1e3 * queued
-
-
 # --------------------------------------------------------------------------- servers
 
 
 @dataclass
-class ServerCommands:
-    """How to start each server: the environments and what MLflow serves."""
+class Setup:
+    """What the servers need: environments, what MLflow serves, expected answers."""
 
     mw_env: dict[str, str]
     mlflow_env: dict[str, str]
     mlflow_bin: Path | None
-    mlflow_model_uri: str | None
+    mlflow_uris: dict[str, str] = field(default_factory=dict)  # model -> models:/m-...
     mw_args: list[str] = field(default_factory=list)
     starts: int = 0
 
-    def command(self, server: str, port: int, w: int) -> tuple[list[str], dict[str, str], str]:
-        """(argv, environment, readiness URL) for `server` on `port` with `w` workers."""
+    def command(
+        self, server: str, model: str, port: int, w: int
+    ) -> tuple[list[str], dict[str, str], str]:
+        """(argv, environment, readiness URL) for `server` serving `model` on `port`."""
         base = f"http://127.0.0.1:{port}"
         where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(w)]
-        if server == "floor":
-            return [sys.executable, str(EMPTY_APP), *where], dict(os.environ), f"{base}/ready"
         if server == "mlflow":
-            assert self.mlflow_bin is not None and self.mlflow_model_uri is not None
+            assert self.mlflow_bin is not None
             cmd = [str(self.mlflow_bin / "mlflow"), "models", "serve"]
-            cmd += ["-m", self.mlflow_model_uri, "--env-manager", "local", *where]
+            cmd += ["-m", self.mlflow_uris[model], "--env-manager", "local", *where]
             return cmd, self.mlflow_env, f"{base}/ping"
-        cmd = [*mw_command(), "serve", f"{MODEL_NAME}@production", *where, *self.mw_args]
+        env = self._fresh_home()
+        if server.startswith("floor"):
+            env["FLOOR_MODEL"] = MW_REF[model]
+            extra = {
+                "floor": [],
+                "floor-granian": ["--server", "granian"],
+                "floor-asyncio-h11": ["--plain-asyncio"],
+                "floor-msgspec": ["--json", "msgspec"],
+            }[server]
+            return [sys.executable, str(FLOOR_APP), *where, *extra], env, f"{base}/ready"
+        if server == "mw-granian":
+            env["MW_REF"] = MW_REF[model]
+            return [sys.executable, str(MW_GRANIAN), *where], env, f"{base}/ready"
+        cmd = [*mw_command(), "serve", MW_REF[model], *where, *self.mw_args]
+        return cmd, env, f"{base}/ready"
+
+    def _fresh_home(self) -> dict[str, str]:
         # Each server starts from a copy of the home as registration left it, so the
         # prediction log (and the monitor's work on it) of one run does not carry over.
         home = Path(self.mw_env["MODELWARD_HOME"])
         self.starts += 1
         fresh = home.with_name(f"{home.name}-serve-{self.starts}")
         shutil.copytree(home, fresh)
-        return cmd, {**self.mw_env, "MODELWARD_HOME": str(fresh)}, f"{base}/ready"
+        return {**self.mw_env, "MODELWARD_HOME": str(fresh)}
+
+
+@dataclass
+class Bodies:
+    """The request bodies of one model (the same bytes for every server) and the answer."""
+
+    files: dict[str, Path]  # route -> body file
+    luas: dict[str, Path]
+    expected: Any  # the prediction for the row
+
+
+def make_bodies(model: str, columns: list[str], row: list[Any], expected: Any, tmp: Path) -> Bodies:
+    files, luas = {}, {}
+    for route in ROUTES:
+        if route == "/invocations":
+            payload: dict[str, Any] = {"dataframe_split": {"columns": columns, "data": [row]}}
+        else:
+            payload = {"instances": [dict(zip(columns, row, strict=True))]}
+        slug = route.strip("/")
+        files[route] = tmp / f"body-{model}-{slug}.json"
+        files[route].write_text(json.dumps(payload))
+        luas[route] = tmp / f"post-{model}-{slug}.lua"
+        luas[route].write_text(WRK_LUA.format(body=files[route]))
+    return Bodies(files, luas, expected)
+
+
+def url_for(server: str, port: int, route: str) -> str:
+    # MLflow's scoring server has no /predict: it takes the same `instances` body on
+    # /invocations (its protocol reads that key too).
+    return f"http://127.0.0.1:{port}{'/invocations' if server == 'mlflow' else route}"
 
 
 def bench_server(
     run: ServerRun,
-    commands: ServerCommands,
-    bodies: dict[int, bytes],
-    luas: dict[int, Path],
-    expected: list[Any],
+    model: str,
+    setup: Setup,
+    bodies: Bodies,
     args: argparse.Namespace,
+    routes: tuple[str, ...],
     pyspy_bin: Path | None,
     tmp: Path,
     failures: list[str],
 ) -> dict[str, Any] | None:
-    """Start one server, time it to ready, check it, load it in every scenario, stop it.
-
-    With `pyspy_bin`, samples the server during the 1-row load at the highest
-    concurrency and returns the summary of the stacks.
-    """
+    """Start one server, time it to ready, check it, load it on every route, stop it."""
     server, w = run.server, run.workers
-    label = f"{SERVER_LABEL[server]} (workers {w})"
+    label = f"{SERVER_LABEL[server]} ({model}, workers {w})"
     port = free_port()
-    cmd, env, ready_url = commands.command(server, port, w)
+    cmd, env, ready_url = setup.command(server, model, port, w)
     log(f"{label}: starting on port {port}")
-    srv = Server(cmd, env, tmp / f"{server}-w{w}-{len(run.ready_all)}.log")
+    srv = Server(cmd, env, tmp / f"{server}-{model}-w{w}-{len(run.ready_all)}.log")
     profile = None
-    concs = [int(x) for x in args.concurrency.split(",")]
     try:
         ready_s = srv.wait_ready(ready_url, args.ready_timeout)
         run.add_ready(ready_s)
         run.add_settled(srv.wait_settled(args.ready_timeout))
-        log(f"{label}: ready in {ready_s:.2f} s, all workers idle at {run.settled_all[-1]:.2f} s")
-        url = f"http://127.0.0.1:{port}/invocations"
-        check_answers(server, url, bodies, expected)
-        for rows, lua in luas.items():
-            for conc in concs:
+        log(f"{label}: ready in {ready_s:.2f} s, idle at {run.settled_all[-1]:.2f} s")
+        for route in routes:
+            url = url_for(server, port, route)
+            status, answer = post_json(url, bodies.files[route].read_bytes())
+            got = answer.get("predictions") if isinstance(answer, dict) else None
+            if status != 200 or got is None or [str(v) for v in got] != [str(bodies.expected)]:
+                raise BenchError(f"{server} {route}: answered {status}: {str(answer)[:300]}")
+        if args.load_seconds == 0:
+            return None
+        for route in routes:
+            url = url_for(server, port, route)
+            lua = bodies.luas[route]
+            for conc in args.concs:
                 if args.warmup:
                     run_wrk(url, lua, conc, args.warmup, srv.proc.pid)
-                load = run_wrk(url, lua, conc, args.duration, srv.proc.pid)
-                if pyspy_bin and rows == 1 and conc == max(concs):
-                    # An extra, unreported run under py-spy, so sampling does not skew figures.
-                    pids = worker_pids(srv.proc.pid, w)
-                    spy = pyspy_start(pyspy_bin, pids, args.duration, tmp)
-                    sampled = run_wrk(url, lua, conc, args.duration, srv.proc.pid)
-                    files = pyspy_finish(spy, args.duration + 30)
-                    keep_dir = PROFILE_DIR / f"pyspy-w{w}"
-                    shutil.rmtree(keep_dir, ignore_errors=True)
-                    keep_dir.mkdir(parents=True)
-                    for f in files:
-                        shutil.copy(f, keep_dir / f.name)
-                    profile = summarize_stacks(files)
-                    profile["cpu_ms_per_req"] = sampled.server_cpu_ms_per_req
-                    profile["rps"] = sampled.rps
-                    log(f"py-spy stacks kept in {keep_dir}")
-                run.add_load(scenario_key(rows, conc), load)
+                load = run_wrk(url, lua, conc, args.load_seconds, srv.proc.pid)
+                run.add_load(f"{route} c{conc}", load)
                 log(
-                    f"  {rows:>3} rows, c{conc}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
+                    f"  {route} c{conc}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
                     f"p99 {load.p99_ms:.2f} ms, errors {load.errors}"
                 )
                 if not load.valid:
-                    failures.append(f"{server} w{w} {rows} rows c{conc}: {load.errors} errors")
+                    failures.append(f"{server} {model} {route} c{conc}: {load.errors} errors")
+        if pyspy_bin:
+            # An extra, unreported run under py-spy, so sampling does not skew figures.
+            route, conc = "/invocations", max(args.concs)
+            spy = pyspy_start(pyspy_bin, worker_pids(srv.proc.pid, w), args.load_seconds, tmp)
+            sampled = run_wrk(
+                url_for(server, port, route),
+                bodies.luas[route],
+                conc,
+                args.load_seconds,
+                srv.proc.pid,
+            )
+            files = pyspy_finish(spy, args.load_seconds + 30)
+            keep_dir = PROFILE_DIR / "pyspy"
+            shutil.rmtree(keep_dir, ignore_errors=True)
+            keep_dir.mkdir(parents=True)
+            for f in files:
+                shutil.copy(f, keep_dir / f.name)
+            profile = summarize_stacks(files)
+            profile["cpu_ms_per_req"] = sampled.server_cpu_ms_per_req
+            profile["rps"] = sampled.rps
+            log(f"py-spy stacks kept in {keep_dir}")
     except BenchError as exc:
         run.error = str(exc)
-        failures.append(f"{server} w{w}: {exc}")
+        failures.append(f"{server} {model} w{w}: {exc}")
         log(f"{label} failed: {exc}")
-        kept = PROFILE_DIR / f"failed-{server}-w{w}.log"
+        kept = PROFILE_DIR / f"failed-{server}-{model}-w{w}.log"
         kept.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             shutil.copy(srv.log_path, kept)
@@ -686,102 +724,141 @@ def bench_server(
 # --------------------------------------------------------------------------- main
 
 
+def ensure_penguins() -> Path:
+    """palmerpenguins' CSV (344 rows; NA in numbers and in `sex`), copied once."""
+    if not PENGUINS_PATH.is_file():
+        try:
+            import palmerpenguins
+        except ImportError as exc:
+            raise BenchError(
+                "pip install palmerpenguins (a dev dependency) for the transformed model"
+            ) from exc
+        PENGUINS_PATH.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(palmerpenguins.__file__).parent / "data" / "penguins.csv", PENGUINS_PATH)
+    return PENGUINS_PATH
+
+
+def penguin_row(path: Path, columns: list[str]) -> list[Any]:
+    """The first complete row of the penguins CSV, in `columns` order, typed as JSON."""
+    with path.open(newline="") as fh:
+        for record in csv.DictReader(fh):
+            if all(record[c] not in ("", "NA") for c in columns):
+                return [_typed(record[c]) for c in columns]
+    raise BenchError("no complete row in the penguins CSV")
+
+
+def _typed(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, help="seconds of load per measurement")
     p.add_argument("--warmup", type=int, default=2, help="seconds of discarded load before each")
-    p.add_argument("--workers", default="1,2", help="server worker counts, comma-separated")
-    p.add_argument("--rows", default="1,100", help="rows per request, comma-separated")
-    p.add_argument("--concurrency", default="1,8", help="connections, comma-separated")
-    p.add_argument("--model", choices=MODEL_KINDS, default="logreg", help="the estimator")
+    p.add_argument("--concurrency", default="8", help="connections, comma-separated")
+    p.add_argument("--models", default=",".join(MODELS), help="numeric,transformed")
+    p.add_argument("--skip-mlflow", action="store_true", help="no MLflow")
+    p.add_argument("--no-alternatives", action="store_true", help="skip the stack alternatives")
+    p.add_argument("--rounds", type=int, default=1, help="repeat everything; keep each cell's best")
+    p.add_argument("--profile", action="store_true", help="py-spy mw serve under load")
     p.add_argument(
-        "--skip-mlflow", action="store_true", help="no MLflow; ratios vs its published figures"
-    )
-    p.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="run every server this many times (interleaved); report the best of each cell",
-    )
-    p.add_argument("--profile", action="store_true", help="py-spy mw serve under 1-row load")
-    p.add_argument(
-        "--mw-serve-args",
-        default="",
-        help='extra options for mw serve, e.g. "--log-sample 0 --monitor-interval 0"',
+        "--mw-serve-args", default="", help='extra options for mw serve, e.g. "--log-sample 0"'
     )
     p.add_argument("--ready-timeout", type=float, default=120, help="seconds for a server")
     p.add_argument("--timeout", type=float, default=900, help="limit for each set-up step")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stores)")
     p.add_argument("--json-out", type=Path, help="also write the raw results to this file")
     args = p.parse_args(argv)
-    workers = [int(x) for x in args.workers.split(",")]
-    row_counts = [int(x) for x in args.rows.split(",")]
-    concs = [int(x) for x in args.concurrency.split(",")]
-    if args.duration < 1 or args.warmup < 0 or args.rounds < 1:
-        p.error("--duration and --rounds must be >= 1, --warmup >= 0")
+    args.concs = [int(x) for x in args.concurrency.split(",")]
+    args.load_seconds = args.duration
+    models = [m for m in args.models.split(",") if m]
+    if args.duration < 1 or args.warmup < 0 or args.rounds < 1 or not set(models) <= set(MODELS):
+        p.error(
+            "--duration and --rounds must be >= 1, --warmup >= 0, --models of " + ",".join(MODELS)
+        )
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
 
     machine = machine_line()
     log(f"machine: {machine}")
-    load_at_start = os.getloadavg()
     (DATA_DIR / "tmp").mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="serving-", dir=DATA_DIR / "tmp"))
     failures: list[str] = []
-    runs: dict[tuple[str, int], ServerRun] = {}
-    mw_setup: dict[str, Any] = {}
+    runs: dict[tuple[str, str, int], ServerRun] = {}  # (server, model, workers)
+    profile: dict[str, Any] | None = None
     ml_setup: dict[str, Any] = {}
-    profiles: dict[int, dict[str, Any]] = {}
-    startup: dict[str, Any] = {}
-    mlflow_bin: Path | None = None
+    mw_setup: dict[str, Any] = {}
     try:
-        csv_path = ensure_csv()
+        csv_path, penguins = ensure_csv(), ensure_penguins()
         columns, features = read_features(csv_path)
 
-        # 1. modelward: dataset, model, registration, bare predict.
+        # 1. modelward: both models registered in a fresh home.
         env = mw_env()
         for var in ("MODELWARD_DB", "MODELWARD_ARTIFACTS", "MODELWARD_URI"):
             env.pop(var, None)
         env["MODELWARD_HOME"] = str(tmp / "mw-home")
-        log("modelward: mw data add, fit, log_model + register (fresh MODELWARD_HOME)")
-        added = measure(
+        log("modelward: mw data add, fit, log_model + register both models (fresh home)")
+        measure(
             [*mw_command(), "data", "add", str(csv_path), "--name", "bc"],
             env=env,
             timeout=args.timeout,
         ).check()
         mw_json = tmp / "mw-worker.json"
         measure(
-            [sys.executable, str(MW_WORKER), args.model, str(mw_json)],
+            [
+                sys.executable,
+                str(MW_WORKER),
+                "logreg",
+                str(mw_json),
+                "--predict-calls",
+                "200",
+                "--transformed",
+                str(penguins),
+            ],
             cwd=tmp,
             env=env,
             timeout=args.timeout,
         ).check()
         mw_setup = json.loads(mw_json.read_text())
-        mw_setup["data_add_s"] = added.wall_s
-        expected = mw_setup["predictions"]
-        log(
-            f"modelward: log_model+register cold {mw_setup['log_register_cold_s'] * 1e3:.0f} ms, "
-            f"warm {mw_setup['log_register_warm_s'] * 1e3:.1f} ms, "
-            f"register {mw_setup['register_s'] * 1e3:.1f} ms"
-        )
+        peng = mw_setup["transformed"]
+        if not peng["plan_compiled"]:
+            failures.append("the transformed model's transform did not compile to the NumPy path")
+        row = penguin_row(penguins, peng["columns"])
+        all_rows = penguin_rows_expected(penguins, peng)
+        bodies = {
+            "numeric": make_bodies(
+                "numeric", columns, features[0], mw_setup["predictions"][0], tmp
+            ),
+            "transformed": make_bodies(
+                "transformed", peng["columns"], row, all_rows[tuple(map(str, row))], tmp
+            ),
+        }
 
-        # 2. MLflow: same estimator in its venv, same predictions, log_model timings.
+        # 2. MLflow: the same estimators (the transformed one as a pipeline), logged.
         ml_env = dict(os.environ)
+        mlflow_bin = None
         if not args.skip_mlflow:
             try:
                 mlflow_bin = ensure_venv("mlflow", [MLFLOW_REQ])
                 work = tmp / "mlflow"
                 work.mkdir()
-                log("mlflow: fit, check predictions, log_model + register_model")
+                log("mlflow: fit, check predictions, log_model")
                 out = measure(
                     [
                         str(mlflow_bin / "python"),
                         str(MLFLOW_WORKER),
-                        args.model,
+                        "logreg",
                         str(csv_path),
                         str(work),
                         str(mw_json),
+                        "--transformed",
+                        str(penguins),
                     ],
                     cwd=work,
                     timeout=args.timeout,
@@ -789,68 +866,55 @@ def main(argv: list[str] | None = None) -> int:
                 ml_setup = last_json_line(out.stdout)
                 if ml_setup["prediction_mismatches"] or not ml_setup["same_columns"]:
                     raise BenchError(
-                        "MLflow's model differs from modelward's: "
-                        f"{ml_setup['prediction_mismatches']} of {ml_setup['rows_compared']} "
-                        "predictions differ"
+                        "MLflow's numeric model differs: "
+                        f"{ml_setup['prediction_mismatches']} predictions"
                     )
                 log(
-                    f"mlflow: log_model cold {ml_setup['log_model_cold_s']:.2f} s, "
-                    f"warm {ml_setup['log_model_warm_s']:.2f} s; predictions equal on "
-                    f"{ml_setup['rows_compared']} rows (max proba diff "
-                    f"{ml_setup.get('max_proba_diff', 0):.1e})"
+                    f"mlflow: same predictions on {ml_setup['rows_compared']} rows (numeric); "
+                    f"{ml_setup['transformed']['prediction_mismatches']} of "
+                    f"{ml_setup['transformed']['rows_compared']} differ (transformed pipeline)"
                 )
-                # `mlflow models serve` execs `uvicorn` from PATH: the venv's must come first.
                 ml_env["PATH"] = f"{mlflow_bin}{os.pathsep}{ml_env.get('PATH', '')}"
                 ml_env["MLFLOW_TRACKING_URI"] = ml_setup["tracking_uri"]
             except BenchError as exc:
                 failures.append(f"mlflow set-up: {exc}")
                 log(f"mlflow set-up failed: {exc}")
                 mlflow_bin = None
-
-        # 3. request bodies (the same bytes for every server) and wrk scripts.
-        bodies: dict[int, bytes] = {}
-        luas: dict[int, Path] = {}
-        for rows in row_counts:
-            data = features[:rows]
-            body = json.dumps({"dataframe_split": {"columns": columns, "data": data}}).encode()
-            bodies[rows] = body
-            body_path = tmp / f"body-{rows}.json"
-            body_path.write_bytes(body)
-            luas[rows] = tmp / f"post-{rows}.lua"
-            luas[rows].write_text(WRK_LUA.format(body=body_path))
+        setup = Setup(env, ml_env, mlflow_bin, mw_args=args.mw_serve_args.split())
+        if ml_setup:
+            setup.mlflow_uris = {
+                "numeric": ml_setup["model_uri"],
+                "transformed": ml_setup["transformed"]["model_uri"],
+            }
 
         pyspy_bin = ensure_venv("py-spy", [PYSPY_REQ]) if args.profile else None
 
-        # 4. the servers, one at a time; with --rounds, the whole sequence again.
-        commands = ServerCommands(
-            env, ml_env, mlflow_bin, ml_setup.get("model_uri"), shlex.split(args.mw_serve_args)
-        )
+        # 3. the servers, one at a time; with --rounds, the whole sequence again.
         for round_no in range(1, args.rounds + 1):
-            if args.rounds > 1:
-                log(f"round {round_no} of {args.rounds} (load average {os.getloadavg()[0]:.1f})")
-            for w in workers:
+            log(f"round {round_no} of {args.rounds} (load average {os.getloadavg()[0]:.1f})")
+            plan: list[tuple[str, str, int, tuple[str, ...]]] = []
+            for model in models:
                 for server in SERVERS:
-                    if server == "mlflow" and mlflow_bin is None:
-                        continue
-                    run = runs.setdefault((server, w), ServerRun(server, w))
-                    spy_bin = pyspy_bin if round_no == 1 and server == "mw" else None
-                    prof = bench_server(
-                        run, commands, bodies, luas, expected, args, spy_bin, tmp, failures
-                    )
-                    if prof:
-                        profiles[w] = prof
-        if args.profile:
-            log("mw serve start-up, step by step (_serving_startup_probe.py)")
-            probe = measure(
-                [sys.executable, str(STARTUP_PROBE), f"{MODEL_NAME}@production"],
-                cwd=tmp,
-                env=env,
-                timeout=args.timeout,
-            ).check()
-            startup = last_json_line(probe.stdout)
-            startup["process_s"] = probe.wall_s
-            interp = measure([sys.executable, "-c", "pass"], timeout=60).check()
-            startup["python_s"] = interp.wall_s
+                    if server != "mlflow" or mlflow_bin is not None:
+                        plan.append((server, model, 1, ROUTES))
+            if not args.no_alternatives:
+                plan += [(alt, "numeric", 1, ("/invocations",)) for alt in ALTERNATIVES]
+            plan.append(("mw", "numeric", 2, ()))  # start-up with two workers
+            for server, model, w, routes in plan:
+                run = runs.setdefault((server, model, w), ServerRun(server, w))
+                spy = (
+                    pyspy_bin
+                    if round_no == 1 and (server, model, w) == ("mw", "numeric", 1)
+                    else None
+                )
+                if not routes:
+                    saved, args.load_seconds = args.load_seconds, 0
+                got = bench_server(
+                    run, model, setup, bodies[model], args, routes or ROUTES, spy, tmp, failures
+                )
+                if not routes:
+                    args.load_seconds = saved
+                profile = got or profile
     except BenchError as exc:
         failures.append(str(exc))
         log(f"failed: {exc}")
@@ -860,35 +924,40 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    ok = report(args, runs, mw_setup, ml_setup, workers, row_counts, concs, failures, machine)
-    for w, prof in profiles.items():
-        print_profile(w, prof)
-    if startup:
-        print_startup(startup)
+    ok = report(args, runs, models, ml_setup, failures, machine)
+    if profile:
+        print_profile(profile)
     if args.json_out:
         raw = {
             "machine": machine,
-            "load_at_start": load_at_start,
-            "args": vars(args) | {"json_out": str(args.json_out)},
-            "modelward": {k: v for k, v in mw_setup.items() if k not in ("predictions", "proba")},
+            "args": {k: str(v) for k, v in vars(args).items()},
             "mlflow": ml_setup,
             "runs": [
-                {**asdict(r), "loads": {k: asdict(v) for k, v in r.loads.items()}}
-                for r in runs.values()
+                {"key": list(key), **asdict(r), "loads": {k: asdict(v) for k, v in r.loads.items()}}
+                for key, r in runs.items()
             ],
             "failures": failures,
-            "profiles": profiles,
-            "startup": startup,
+            "profile": profile,
         }
         args.json_out.write_text(json.dumps(raw, indent=1, default=str))
     return 0 if ok else 1
 
 
-def print_profile(w: int, prof: dict[str, Any]) -> None:
+def penguin_rows_expected(path: Path, peng: dict[str, Any]) -> dict[tuple[str, ...], str]:
+    """modelward's prediction for each raw penguins row, keyed by its values as text."""
+    with path.open(newline="") as fh:
+        records = list(csv.DictReader(fh))
+    return {
+        tuple(str(_typed(r[c])) for c in peng["columns"]): pred
+        for r, pred in zip(records, peng["predictions"], strict=True)
+    }
+
+
+def print_profile(prof: dict[str, Any]) -> None:
     cpu = prof.get("cpu_ms_per_req") or 0.0
     print(
-        f"\n### Where `mw serve` (workers {w}) spends its time: 1-row requests at the highest "
-        f"concurrency ({prof['rps']:,.0f} req/s, {cpu:.2f} ms server CPU per request; "
+        f"\n### Where `mw serve` spends its time (numeric model, /invocations, "
+        f"{prof['rps']:,.0f} req/s, {cpu:.2f} ms server CPU per request; "
         f"{prof['samples']} py-spy samples, all threads, on-CPU only)\n"
     )
     if not prof["samples"]:
@@ -898,87 +967,70 @@ def print_profile(w: int, prof: dict[str, Any]) -> None:
         [("  " * d) + ("- " if d else "") + name, f"{share:.1%}", f"{share * cpu:.3f}"]
         for d, name, share in prof["tree"]
     ]
-    print("Inside modelward's request handler (call tree, >= 1% of samples):\n")
-    print(table(rows, ["function", "share", "~ms/req"]))
+    print(table(rows, ["in the request handler (call tree, >= 1% of samples)", "share", "~ms/req"]))
     print(
-        f"\nEvent loop outside the handler (uvicorn, Starlette/FastAPI, asyncio): "
-        f"{prof['loop_share']:.1%} (~{prof['loop_share'] * cpu:.3f} ms/req); "
-        "functions on CPU there:\n"
+        f"\nEvent loop outside the handler (uvicorn, asyncio): {prof['loop_share']:.1%}; "
+        f"other threads: {prof['threads_share']:.1%}\n"
     )
     rows = [[name, f"{share:.1%}", f"{share * cpu:.3f}"] for name, share in prof["loop"]]
-    print(table(rows, ["function (self)", "share", "~ms/req"]))
+    print(table(rows, ["event loop, function (self)", "share", "~ms/req"]))
     if prof["threads"]:
-        print(
-            f"\nOther threads (prediction log, monitor, alias poller...): "
-            f"{prof['threads_share']:.1%} (~{prof['threads_share'] * cpu:.3f} ms/req), by "
-            "thread function:\n"
-        )
         rows = [[name, f"{share:.1%}", f"{share * cpu:.3f}"] for name, share in prof["threads"]]
-        print(table(rows, ["thread runs", "share", "~ms/req"]))
+        print()
+        print(table(rows, ["other threads run", "share", "~ms/req"]))
 
 
-def print_startup(startup: dict[str, Any]) -> None:
-    print(
-        f"\n### `mw serve` start-up, step by step (one process; `python -c pass` takes "
-        f"{startup['python_s'] * 1e3:.0f} ms, the whole probe process "
-        f"{startup['process_s'] * 1e3:,.0f} ms)\n"
-    )
-    rows = [[name, f"{secs * 1e3:,.0f}"] for name, secs in startup["steps"]]
-    rows.append(["total (from the probe's first line)", f"{startup['total_s'] * 1e3:,.0f}"])
-    print(table(rows, ["step", "ms"]))
+def _cell(load: Load | None) -> str:
+    if load is None:
+        return "-"
+    return f"{fmt_rps(load)} / {fmt_ms(load.p50_ms)} / {fmt_ms(load.p99_ms)}"
 
 
 def report(
     args: argparse.Namespace,
-    runs: dict[tuple[str, int], ServerRun],
-    mw_setup: dict[str, Any],
+    runs: dict[tuple[str, str, int], ServerRun],
+    models: list[str],
     ml_setup: dict[str, Any],
-    workers: list[int],
-    row_counts: list[int],
-    concs: list[int],
     failures: list[str],
     machine: str,
 ) -> bool:
-    predict_s = {}
-    if mw_setup:
-        predict_s = {1: mw_setup["predict_1_s"], 100: mw_setup["predict_100_s"]}
-
-    def load_of(server: str, w: int, rows: int, conc: int) -> Load | None:
-        run = runs.get((server, w))
-        return run.loads.get(scenario_key(rows, conc)) if run else None
+    def load_of(server: str, model: str, key: str, w: int = 1) -> Load | None:
+        run = runs.get((server, model, w))
+        return run.loads.get(key) if run else None
 
     print(f"\n## Serving benchmark ({now_utc()})\n")
     print(f"Machine: {machine}")
     print(
-        f"modelward {modelward_version()}, mlflow {ml_setup.get('mlflow_version', 'not run')}, "
-        f"scikit-learn {mw_setup.get('sklearn', '?')}; model: {args.model}; "
-        f"mw serve {args.mw_serve_args or '(default options)'}; "
-        f"wrk -t1, {args.warmup} s warm-up + {args.duration} s per cell"
+        f"modelward {modelward_version()}, mlflow {ml_setup.get('mlflow_version', 'not run')}; "
+        f"mw serve {args.mw_serve_args or '(default options)'}; one worker; wrk -t1, "
+        f"{args.warmup} s warm-up + {args.duration} s per cell, 1-row requests"
         + (f", best of {args.rounds} rounds" if args.rounds > 1 else "")
         + "\n"
     )
-
-    rows_out = []
-    for rows in row_counts:
-        for conc in concs:
-            for w in workers:
-                fl = load_of("floor", w, rows, conc)
-                ml = load_of("mlflow", w, rows, conc)
-                mw = load_of("mw", w, rows, conc)
-                floor_ms = floor_p50_ms(runs, predict_s, rows, conc, w)
-                ratio = mw.rps / ml.rps if mw and ml and ml.rps else None
+    rows_out: list[list[str]] = []
+    results: list[bool | None] = []
+    for model in models:
+        for route in ROUTES:
+            for conc in args.concs:
+                key = f"{route} c{conc}"
+                fl, ml, mw = (load_of(s, model, key) for s in SERVERS)
+                rps_x = mw.rps / fl.rps if mw and fl and mw.valid and fl.valid else None
+                p50_x = mw.p50_ms / fl.p50_ms if mw and fl and mw.valid and fl.valid else None
+                ml_x = mw.rps / ml.rps if mw and ml and mw.valid and ml.valid else None
+                if conc == 8:
+                    results += [
+                        None if rps_x is None else rps_x >= TARGET_FLOOR_RPS_X,
+                        None if p50_x is None else p50_x <= TARGET_FLOOR_P50_X,
+                    ]
+                    if not args.skip_mlflow:
+                        results.append(None if ml_x is None else ml_x >= TARGET_MLFLOW_X)
                 rows_out.append(
                     [
-                        f"{rows} row{'s' if rows > 1 else ''}, c{conc}",
-                        str(w),
-                        f"{fmt_rps(fl)} / {fmt_ms(fl.p50_ms) if fl else '-'}",
-                        fmt_ms(floor_ms),
-                        f"{fmt_rps(ml)} / {fmt_ms(ml.p50_ms) if ml else '-'}"
-                        + (f" / {fmt_ms(ml.p99_ms)}" if ml else ""),
-                        f"{fmt_rps(mw)} / {fmt_ms(mw.p50_ms) if mw else '-'}"
-                        + (f" / {fmt_ms(mw.p99_ms)}" if mw else ""),
-                        fmt_x(ratio),
-                        fmt_x(mw.p50_ms / floor_ms if mw and floor_ms else None),
+                        f"{model}, {route}, c{conc}",
+                        *(_cell(x) for x in (fl, ml, mw)),
+                        fmt_x(rps_x),
+                        fmt_x(p50_x),
+                        fmt_x(ml_x),
                         " / ".join(
                             fmt_ms(x.server_cpu_ms_per_req) if x else "-" for x in (fl, ml, mw)
                         ),
@@ -988,178 +1040,75 @@ def report(
         table(
             rows_out,
             [
-                "scenario",
-                "workers",
-                "empty ASGI req/s / p50 ms",
-                "floor p50 ms",
+                "model, route, connections",
+                "floor req/s / p50 / p99 ms",
                 "mlflow req/s / p50 / p99 ms",
                 "mw req/s / p50 / p99 ms",
-                "mw / mlflow req/s",
-                "mw p50 / floor",
-                "server CPU ms/req (empty / mlflow / mw)",
+                f"mw / floor req/s (>= {TARGET_FLOOR_RPS_X}x)",
+                f"mw / floor p50 (<= {TARGET_FLOOR_P50_X}x)",
+                f"mw / mlflow req/s (>= {TARGET_MLFLOW_X:.0f}x)",
+                "server CPU ms/req floor / mlflow / mw",
             ],
         )
     )
-
-    # At concurrency 1 a request's latency is its server CPU time plus the network; a p50
-    # far above that means the server waited (e.g. Nagle + delayed ACK on kept-alive
-    # connections), which says nothing about its speed.
-    waits = []
-    for (server, w), run in sorted(runs.items()):
-        for rows in row_counts:
-            load = run.loads.get(scenario_key(rows, 1))
-            cpu = load.server_cpu_ms_per_req if load else None
-            if load and cpu is not None and load.p50_ms > 2 * cpu + 10:
-                waits.append(
-                    f"{SERVER_LABEL[server]} w{w} {rows} row(s) c1: p50 {load.p50_ms:.1f} ms "
-                    f"for {cpu:.1f} ms of CPU"
-                )
-    if waits:
+    if ml_setup.get("transformed"):
+        t = ml_setup["transformed"]
         print(
-            "\nIdle waits (p50 at c1 far above the server's CPU time per request; not "
-            "compute, see bench/README.md): " + "; ".join(waits) + "."
+            f"\nMLflow serves the same estimators (the transformed model as one scikit-learn "
+            f"pipeline); predictions equal modelward's on {ml_setup['rows_compared']} rows "
+            f"(numeric) and differ on {t['prediction_mismatches']} of {t['rows_compared']} "
+            "(transformed)."
         )
-
-    # Set-up figures.
-    print()
-    setup_rows = []
-    if mw_setup:
-        ml_cold = ml_setup.get("log_model_cold_s")
-        setup_rows += [
+    alt_rows = []
+    base = load_of("floor", "numeric", f"/invocations c{max(args.concs)}")
+    mw_base = load_of("mw", "numeric", f"/invocations c{max(args.concs)}")
+    for server in ("floor", *ALTERNATIVES[:3], "mw", ALTERNATIVES[3]):
+        load = load_of(server, "numeric", f"/invocations c{max(args.concs)}")
+        ref = mw_base if server.startswith("mw") else base
+        if load is None:
+            continue
+        alt_rows.append(
             [
-                "log a model + register a version (first call in the process)",
-                f"{ml_cold * 1e3:,.0f}" if ml_cold else f"~{REFERENCE['log_model_s'] * 1e3:,.0f}*",
-                f"{mw_setup['log_register_cold_s'] * 1e3:,.1f}",
-            ],
-            [
-                "log a model + register a version (again, median of 5)",
-                f"{ml_setup['log_model_warm_s'] * 1e3:,.0f}" if ml_setup else "-",
-                f"{mw_setup['log_register_warm_s'] * 1e3:,.1f}",
-            ],
-            [
-                "register an already-logged model (median of 10 / MLflow 5)",
-                f"{ml_setup['register_s'] * 1e3:,.1f}" if ml_setup else "-",
-                f"{mw_setup['register_s'] * 1e3:,.1f}",
-            ],
-            [
-                "bare model.predict, 1 row (lowest of 5 batch medians)",
-                "-",
-                f"{mw_setup['predict_1_s'] * 1e3:.3f}",
-            ],
-            [
-                "bare model.predict, 1 row as a NumPy array (reference)",
-                "-",
-                f"{mw_setup['predict_1_numpy_s'] * 1e3:.3f}",
-            ],
-            [
-                "bare model.predict, 100 rows (lowest of 5 batch medians)",
-                "-",
-                f"{mw_setup['predict_100_s'] * 1e3:.3f}",
-            ],
-        ]
-    for w in workers:
-        for attr, what in (("ready_s", "first 200"), ("settled_s", "all workers idle")):
-            got = {
-                name: getattr(runs[(name, w)], attr) if (name, w) in runs else None
-                for name in SERVERS
-            }
-            setup_rows.append(
-                [
-                    f"server start -> {what}, workers {w} [empty ASGI: {fmt_s_ms(got['floor'])}]",
-                    fmt_s_ms(got["mlflow"]),
-                    fmt_s_ms(got["mw"]),
-                ]
-            )
-    print(table(setup_rows, ["step (ms)", "mlflow", "modelward"]))
-    if args.skip_mlflow:
-        print("\n* published figure (MLflow not run)")
-    mlflow_note = ""
-    if ml_setup:
-        mlflow_note = (
-            f"; MLflow's model: same estimator, predictions equal on "
-            f"{ml_setup['rows_compared']} rows"
-        )
-    print(
-        f"\n`mw data add` of the CSV (whole command): {mw_setup.get('data_add_s', 0) * 1e3:,.0f} "
-        f"ms; stored format: {mw_setup.get('format')}{mlflow_note}."
-    )
-
-    # Targets.
-    target_rows: list[list[str]] = []
-    results: list[bool | None] = []
-    c_hi, c_lo = max(concs), min(concs)
-    for w in workers:
-        mw = load_of("mw", w, 1, c_hi)
-        ml = load_of("mlflow", w, 1, c_hi)
-        base = ml.rps if ml and ml.valid else None
-        source = "measured"
-        if base is None and args.skip_mlflow:
-            base, source = REFERENCE["rps_1row_c8"], "published"
-        ratio = mw.rps / base if mw and mw.valid and base else None
-        ok = None if ratio is None else ratio >= TARGET_RPS_X
-        results.append(ok)
-        target_rows.append(
-            [
-                f"1-row req/s at c{c_hi}, workers {w}: mw / mlflow ({source})",
-                fmt_x(ratio),
-                f">= {TARGET_RPS_X:.0f}x",
-                verdict(ok),
+                SERVER_LABEL[server],
+                f"{fmt_rps(load)} / {fmt_ms(load.p50_ms)} / {fmt_ms(load.p99_ms)}",
+                fmt_x(load.rps / ref.rps if ref and ref.rps else None),
+                fmt_ms(load.server_cpu_ms_per_req),
             ]
         )
-    for w in workers:
-        for conc in (c_lo, c_hi):
-            mw = load_of("mw", w, 1, conc)
-            floor_ms = floor_p50_ms(runs, predict_s, 1, conc, w)
-            ratio = mw.p50_ms / floor_ms if mw and mw.valid and floor_ms else None
-            ok = None if ratio is None else ratio <= TARGET_P50_X
-            results.append(ok)
-            target_rows.append(
+    if len(alt_rows) > 2:
+        print(f"\nAlternatives (numeric model, /invocations, c{max(args.concs)}, same run):\n")
+        print(
+            table(
+                alt_rows,
                 [
-                    f"1-row p50 at c{conc}, workers {w}: mw / floor "
-                    f"({fmt_ms(mw.p50_ms) if mw else '-'} / {fmt_ms(floor_ms)} ms)",
-                    fmt_x(ratio),
-                    f"<= {TARGET_P50_X:.0f}x",
-                    verdict(ok),
-                ]
+                    "stack",
+                    "req/s / p50 / p99 ms",
+                    "req/s vs its baseline",
+                    "server CPU ms/req (granian: its workers not counted)",
+                ],
             )
-            if c_lo == c_hi:
-                break
-    if mw_setup:
-        for label, key in (
-            ("register an already-logged model (mw.models.register)", "register_s"),
-            ("log_model(name=...) + register, warm", "log_register_warm_s"),
-            ("log_model(name=...) + register, first call in the process", "log_register_cold_s"),
-        ):
-            ok = mw_setup[key] < TARGET_REGISTER_S
-            results.append(ok)
-            target_rows.append(
-                [
-                    label,
-                    f"{mw_setup[key] * 1e3:,.1f} ms",
-                    f"< {TARGET_REGISTER_S * 1e3:.0f} ms",
-                    verdict(ok),
-                ]
-            )
-    for w in workers:
-        run = runs.get(("mw", w))
-        ready_s = run.ready_s if run else None
-        ok = None if ready_s is None else ready_s < TARGET_READY_S
-        results.append(ok)
-        target_rows.append(
-            [
-                f"mw serve ready, workers {w}",
-                f"{ready_s:.2f} s" if ready_s else "-",
-                f"< {TARGET_READY_S:.0f} s",
-                verdict(ok),
-            ]
         )
-    print()
-    print(table(target_rows, ["target", "measured", "target", "result"]))
+    start_rows = []
+    for (server, model, w), run in sorted(runs.items()):
+        if model == "numeric" and run.ready_s is not None and server in SERVERS:
+            start_rows.append(
+                [
+                    f"{SERVER_LABEL[server]}, {w} worker(s)",
+                    fmt_s_ms(run.ready_s),
+                    fmt_s_ms(run.settled_s),
+                ]
+            )
+    print("\nStart-up (numeric model; ms from process start):\n")
+    print(table(start_rows, ["server", "first 200 from /ready (/ping)", "all processes idle"]))
+    two = runs.get(("mw", "numeric", 2))
+    results.append(None if two is None or two.ready_s is None else two.ready_s < TARGET_READY_S)
     if failures:
         print("\nFailed steps:")
         for f in failures:
             lines = [x.strip() for x in f.strip().splitlines() if x.strip()]
             print(f"- {' ... '.join(dict.fromkeys([lines[0], lines[-1]]))[:400]}")
+    verdicts = ", ".join("PASS" if r else ("n/a" if r is None else "FAIL") for r in results)
+    print(f"\nTargets ({len(results)}): {verdicts}")
     return not failures and all(r is True for r in results)
 
 

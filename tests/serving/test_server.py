@@ -269,6 +269,7 @@ async def test_answers_and_errors_are_logged_and_counted(
     from modelward.store.workspace import open_workspace
 
     serving = production_app.state.serving
+    serving.metrics.flush()  # counts reach prometheus_client in batches (and before /metrics)
     before = serving.metrics.requests.labels(route="/predict", status="422")._value.get()
     body = {"instances": served.raw.iloc[:2].to_numpy().tolist()}
     async with client(production_app) as http:
@@ -288,5 +289,6 @@ async def test_answers_and_errors_are_logged_and_counted(
     assert records["logged-1"].inputs == {f: served.raw[f].iloc[:2].tolist() for f in FEATURES}
     assert records["logged-2"].status == 422
     assert "has 1 values" in str(records["logged-2"].error)
+    serving.metrics.flush()
     after = serving.metrics.requests.labels(route="/predict", status="422")._value.get()
     assert after == before + 1

@@ -9,12 +9,20 @@ sets (live accuracy, drift) report the most recent value.
 
 Per-feature missing rate: `modelward_feature_missing_ratio`, over the monitor's window of
 the prediction log (kept off the request path).
+
+The per-request counts (requests, latency, predicted classes and values) are added up
+in plain dictionaries under one lock, and passed to prometheus_client by `flush`:
+every second from a background thread (`start`), and before every exposition. A
+request then costs a dictionary update instead of several prometheus_client calls
+(each a lock, and in multiprocess mode a write to a memory-mapped file).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +33,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from modelward.registry.entities import ModelVersion
 
 _ROUTES = {"/predict", "/invocations", "/feedback"}
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+VALUE_BUCKETS = (-1000, -100, -10, -1, 0, 1, 10, 100, 1000, 10000)
+FLUSH_INTERVAL = 1.0
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
@@ -53,7 +64,7 @@ class ServerMetrics:
             "modelward_request_duration_seconds",
             "Time to answer a request, in seconds.",
             ["route"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            buckets=LATENCY_BUCKETS,
         )
         self.predicted_class = Counter(
             "modelward_predictions", "Predicted rows by predicted class.", ["model", "class"]
@@ -62,7 +73,7 @@ class ServerMetrics:
             "modelward_predicted_value",
             "Predicted values of a regression model.",
             ["model"],
-            buckets=(-1000, -100, -10, -1, 0, 1, 10, 100, 1000, 10000),
+            buckets=VALUE_BUCKETS,
         )
         self.feedback = Counter("modelward_feedback", "Labels received through /feedback.")
         self.unseen = Counter(
@@ -119,30 +130,77 @@ class ServerMetrics:
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # starts the CPU measurement window
         self._shown_model: tuple[str, str, str] | None = None
-        self._class_children: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._pending = _Pending()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def observe(self, route: str, status: int, started: float) -> None:
         """Count one answered request and its latency."""
+        seconds = time.perf_counter() - started
         route = route if route in _ROUTES else "other"
-        self.requests.labels(route=route, status=str(status)).inc()
-        self.latency.labels(route=route).observe(time.perf_counter() - started)
+        with self._lock:
+            pending = self._pending
+            key = (route, status)
+            pending.requests[key] = pending.requests.get(key, 0) + 1
+            latency = pending.latency.get(route)
+            if latency is None:
+                latency = pending.latency[route] = _Buckets(len(LATENCY_BUCKETS))
+            latency.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            latency.total += seconds
 
     def observe_predictions(self, version: ModelVersion, predictions: list[Any]) -> None:
         """Count predicted classes, or record predicted values."""
+        name = version.name
         if version.task == "regression":
-            histogram = self.predicted_value.labels(model=version.name)
-            for value in predictions:
-                histogram.observe(float(value))
+            values = [float(value) for value in predictions]
+            with self._lock:
+                histogram = self._pending.values.get(name)
+                if histogram is None:
+                    histogram = self._pending.values[name] = _Buckets(len(VALUE_BUCKETS))
+                for value in values:
+                    histogram.counts[bisect_left(VALUE_BUCKETS, value)] += 1
+                histogram.total += sum(values)
             return
-        counts: dict[str, int] = {}
-        for value in predictions:
-            counts[str(value)] = counts.get(str(value), 0) + 1
-        for label, count in counts.items():
-            child = self._class_children.get((version.name, label))
-            if child is None:
-                child = self.predicted_class.labels(model=version.name, **{"class": label})
-                self._class_children[(version.name, label)] = child
-            child.inc(count)
+        with self._lock:
+            classes = self._pending.classes
+            for value in predictions:
+                key = (name, str(value))
+                classes[key] = classes.get(key, 0) + 1
+
+    def flush(self) -> None:
+        """Pass the counts gathered since the last flush to prometheus_client."""
+        with self._lock:
+            pending, self._pending = self._pending, _Pending()
+        for (route, status), count in pending.requests.items():
+            self.requests.labels(route=route, status=str(status)).inc(count)
+        for route, buckets in pending.latency.items():
+            _add(self.latency.labels(route=route), buckets)
+        for (model, label), count in pending.classes.items():
+            self.predicted_class.labels(model=model, **{"class": label}).inc(count)
+        for model, buckets in pending.values.items():
+            _add(self.predicted_value.labels(model=model), buckets)
+
+    def start(self, interval: float = FLUSH_INTERVAL) -> None:
+        """Flush every `interval` seconds from a background thread, until `stop`."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, args=(interval,), name="metrics-flush", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background flush, and flush what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.flush()
 
     def observe_unseen(self, version: ModelVersion, column: str, rows: int) -> None:
         """Count rows whose `column` held a category the model never saw."""
@@ -170,6 +228,7 @@ class ServerMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition of every worker's metrics."""
+        self.flush()
         self.sample_resources()
         if MULTIPROCESS:
             from prometheus_client import multiprocess
@@ -180,3 +239,34 @@ class ServerMetrics:
         from prometheus_client import REGISTRY
 
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+class _Buckets:
+    """Observations of a histogram, by bucket (the last one is +Inf), and their sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self, bounds: int) -> None:
+        self.counts = [0] * (bounds + 1)
+        self.total = 0.0
+
+
+class _Pending:
+    """Counts gathered since the last flush."""
+
+    __slots__ = ("classes", "latency", "requests", "values")
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = {}
+        self.latency: dict[str, _Buckets] = {}
+        self.classes: dict[tuple[str, str], int] = {}
+        self.values: dict[str, _Buckets] = {}
+
+
+def _add(histogram: Any, buckets: _Buckets) -> None:
+    # prometheus_client has no "observe n values at once": a histogram child keeps one
+    # value per bucket (not cumulative) and their sum, which observe() increments.
+    histogram._sum.inc(buckets.total)
+    for bucket, count in zip(histogram._buckets, buckets.counts, strict=True):
+        if count:
+            bucket.inc(count)

@@ -1,6 +1,7 @@
 """The model server's endpoints, with their dependencies passed in (`Serving`).
 
-Each endpoint is `async def endpoint(serving, request) -> Response`; `app.py`
+Each endpoint is `async def endpoint(serving, request) -> Response`, but for the
+prediction routes (`PredictRoute`, a plain ASGI app on the hot path); `app.py`
 binds `serving` and routes to them. Errors are answered by the one error path
 (`serving.errors`); a request that reaches the model is counted on /metrics
 and queued for the prediction log, answered or not.
@@ -9,6 +10,7 @@ and queued for the prediction log, answered or not.
 from __future__ import annotations
 
 import html
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +19,9 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 
-from modelward.errors import DoesNotFit, InvalidInput, ModelwardError, NotFound
+from modelward.errors import DoesNotFit, InvalidInput, ModelwardError, NotFound, TooLarge
 from modelward.monitoring.metrics import ServerMetrics
 from modelward.monitoring.predictions import (
     PredictionLogRepository,
@@ -30,11 +33,14 @@ from modelward.serving.bodies import CSV, JSON, media_type, parse_json
 from modelward.serving.errors import error_response, http_status
 from modelward.serving.feedback import read_feedback
 from modelward.serving.holder import ModelHolder
+from modelward.serving.limits import body_limit_message
 from modelward.serving.openapi import DOCS_HTML, openapi_document
-from modelward.serving.predicting import predict_table
-from modelward.serving.request_id import request_id_of
-from modelward.serving.validation import columns_from_csv, columns_from_payload
+from modelward.serving.predicting import predict_table, prepare
+from modelward.serving.request_id import request_id_of, set_request_id
+from modelward.serving.validation import columns_from_csv
 from modelward.version import __version__
+
+log = logging.getLogger("modelward.serving")
 
 DEFAULT_MAX_ROWS = 100_000
 PREDICT_TYPES = (JSON,)
@@ -69,54 +75,131 @@ class Serving:
         )
 
 
-async def predict(serving: Serving, request: Request) -> Response:
-    """POST /predict: predictions for a JSON batch of rows."""
-    return await _predict(serving, request, PREDICT_TYPES)
+class PredictRoute:
+    """POST /predict and /invocations as a plain ASGI app: the hot path.
 
+    The app calls it directly, before Starlette's middleware and router: it reads
+    the body under the size limit itself, answers every error through the one error
+    path, and logs an unexpected exception with the request id, as `ErrorBoundary`
+    does for the other routes.
+    """
 
-async def invocations(serving: Serving, request: Request) -> Response:
-    """POST /invocations: the same, with every body MLflow's scoring protocol allows."""
-    return await _predict(serving, request, INVOCATION_TYPES)
+    def __init__(
+        self, serving: Serving, route: str, accepted: tuple[str, ...], max_body_bytes: int
+    ) -> None:
+        self.serving = serving
+        self.route = route
+        self.accepted = accepted
+        self.max_body_bytes = max_body_bytes
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sent = False
 
-async def _predict(serving: Serving, request: Request, accepted: tuple[str, ...]) -> Response:
-    started = time.perf_counter()
-    request_id = request_id_of(request.scope)
-    route: str = request.scope["path"]
-    loaded = serving.holder.current  # read once: one version answers the whole request
-    served = loaded.version
-    table: dict[str, list[Any]] | None = None
-    try:
-        kind = media_type(request.headers.get("content-type"), accepted)
-        content = await request.body()  # TooLarge past the body limit
-        inputs = served.signature["inputs"]
-        if kind == CSV:
-            table = columns_from_csv(content, inputs, max_rows=serving.max_rows)
-        else:
-            payload = parse_json(content, non_finite=True)
-            table = columns_from_payload(payload, inputs, max_rows=serving.max_rows)
-        predictions = predict_table(loaded, table)
-    except ModelwardError as exc:
-        status = http_status(exc)
-        _log(serving, request_id, served, started, status, table, None, exc.message)
-        serving.metrics.observe(route, status, started)
-        return error_response(exc, request_id=request_id)
-    answer: dict[str, Any] = {
-        "predictions": predictions.values,
-        "model": {"name": served.name, "version": served.version},
-        "request_id": request_id,
-    }
-    if predictions.unseen:
-        answer["warnings"] = [warning.to_dict() for warning in predictions.unseen]
-        for column, rows in predictions.unseen_rows.items():
-            serving.metrics.observe_unseen(served, column, rows)
-    serving.metrics.show_model(served)
-    serving.metrics.observe_predictions(served, predictions.values)
-    _log(serving, request_id, served, started, 200, table, predictions.values, None)
-    serving.metrics.observe(route, 200, started)
-    return Response(
-        orjson.dumps(answer), media_type="application/json", headers={"x-request-id": request_id}
-    )
+        async def tracking_send(message: Message) -> None:
+            nonlocal sent
+            sent = True
+            await send(message)
+
+        try:
+            await self._answer(scope, receive, tracking_send)
+        except Exception as exc:  # a bug: a JSON 500 naming the request id, and the log
+            request_id = request_id_of(scope)
+            log.error(
+                "request %s to %s failed: %s: %s",
+                request_id,
+                self.route,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+            if sent:
+                raise
+            await error_response(exc, request_id=request_id)(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        serving = self.serving
+        content_type = declared = given_id = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+            elif name == b"x-request-id":
+                given_id = value
+        request_id = set_request_id(scope, given_id)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            # refused before reading, like the body limit of every other route
+            too_large = TooLarge(body_limit_message(int(declared), self.max_body_bytes))
+            await error_response(too_large, request_id=request_id)(scope, receive, send)
+            return
+        prepared = prepare(serving.holder.current)  # read once: one version answers
+        served = prepared.loaded.version
+        table: dict[str, list[Any]] | None = None
+        try:
+            kind = media_type(content_type, self.accepted)
+            content = await self._body(receive)
+            if content is None:
+                return  # the client went away
+            if kind == CSV:
+                table = columns_from_csv(content, prepared.reader.inputs, max_rows=serving.max_rows)
+            else:
+                payload = parse_json(content, non_finite=True)
+                table = prepared.reader.columns(payload, max_rows=serving.max_rows)
+            predictions = predict_table(prepared.loaded, table)
+        except ModelwardError as exc:
+            status = http_status(exc)
+            _log(serving, request_id, served, started, status, table, None, exc.message)
+            serving.metrics.observe(self.route, status, started)
+            await error_response(exc, request_id=request_id)(scope, receive, send)
+            return
+        answer: dict[str, Any] = {
+            "predictions": predictions.values,
+            "model": {"name": served.name, "version": served.version},
+            "request_id": request_id,
+        }
+        if predictions.unseen:
+            answer["warnings"] = [warning.to_dict() for warning in predictions.unseen]
+            for column, rows in predictions.unseen_rows.items():
+                serving.metrics.observe_unseen(served, column, rows)
+        serving.metrics.show_model(served)
+        serving.metrics.observe_predictions(served, predictions.values)
+        _log(serving, request_id, served, started, 200, table, predictions.values, None)
+        serving.metrics.observe(self.route, 200, started)
+        body = orjson.dumps(answer)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _body(self, receive: Receive) -> bytes | None:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False) and len(body) <= self.max_body_bytes:
+            return body  # the usual case: the whole body in one message
+        chunks = [body]
+        size = len(body)
+        while True:
+            if size > self.max_body_bytes:
+                raise TooLarge(body_limit_message(size, self.max_body_bytes))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
 
 
 def _log(

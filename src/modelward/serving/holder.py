@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from modelward.refs import Ref
 from modelward.registry.loading import LoadedModel
 from modelward.registry.service import ModelRegistry
+from modelward.serving.predicting import prepare
 
 log = logging.getLogger("modelward.serving")
 
@@ -47,6 +48,7 @@ class ModelHolder:
         self.poll_interval = poll_interval
         self.follows = Ref.parse(ref).version is None  # an alias or latest may move
         self.current: LoadedModel = registry.load(ref, trust=trust)
+        prepare(self.current)  # its request reader and compiled transform, before any request
         self.swaps: list[SwapEvent] = []
         self._refused: set[int] = set()  # versions that failed to load: not retried every poll
         self._stop = threading.Event()
@@ -72,6 +74,7 @@ class ModelHolder:
             return False
         try:
             loaded = self.registry.load(target, trust=self.trust)
+            prepare(loaded)
         except Exception as exc:  # keep serving the verified version we have
             self._refused.add(target.id)
             self.swaps.append(SwapEvent(time.time(), current.version, target.version, str(exc)))

@@ -39,10 +39,15 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
     def _too_large(self, size: int) -> TooLarge:
-        return TooLarge(
-            f"request body of {size:,} bytes or more is over the {self.max_bytes:,}-byte "
-            "limit: split the batch"
-        )
+        return TooLarge(body_limit_message(size, self.max_bytes))
+
+
+def body_limit_message(size: int, max_bytes: int) -> str:
+    """What a 413 says."""
+    return (
+        f"request body of {size:,} bytes or more is over the {max_bytes:,}-byte limit: "
+        "split the batch"
+    )
 
 
 def _content_length(scope: Scope) -> int | None:

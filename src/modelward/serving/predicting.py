@@ -1,14 +1,28 @@
-"""Calling the model for a request's rows: the numeric fast path and the transform path."""
+"""Calling the model for a request's rows.
+
+Three paths, chosen once per model version (`prepare`): numbers in signature order
+straight into one float matrix (no transform); a fitted transform compiled to NumPy
+(`features.FeaturePlan`); and, for a transform the plan does not cover, the pandas
+path that replays the stored transform on a DataFrame. All three answer alike.
+"""
 
 from __future__ import annotations
 
+import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelward.errors import DoesNotFit, InvalidInput
 from modelward.registry.loading import LoadedModel
 from modelward.serving.categories import UnseenCategory, unseen_categories
-from modelward.serving.validation import array_from_columns, frame_from_columns
+from modelward.serving.features import FeaturePlan
+from modelward.serving.validation import (
+    RequestReader,
+    array_from_columns,
+    frame_from_columns,
+    not_finite,
+)
 
 
 @dataclass(frozen=True)
@@ -20,10 +34,63 @@ class Predictions:
     unseen_rows: dict[str, int] = field(default_factory=dict)  # per input column
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A served version with what its requests need, worked out once."""
+
+    loaded: LoadedModel
+    reader: RequestReader
+    plan: FeaturePlan | None  # the compiled transform (None: none, or pandas only)
+
+
+_prepared: dict[int, Prepared] = {}
+_lock = threading.Lock()
+_KEEP = 8  # versions kept prepared (a server holds one, a swap briefly two)
+
+
+def prepare(loaded: LoadedModel) -> Prepared:
+    """`loaded` with its request reader and compiled transform (cached per version)."""
+    found = _prepared.get(id(loaded))
+    if found is not None and found.loaded is loaded:
+        return found
+    plan = None
+    if loaded.transform is not None:
+        plan = FeaturePlan.compile(
+            loaded.transform, loaded.version.signature["inputs"], loaded.feature_names
+        )
+    prepared = Prepared(loaded, RequestReader(loaded.version.signature["inputs"]), plan)
+    with _lock:
+        while len(_prepared) >= _KEEP:
+            del _prepared[next(iter(_prepared))]
+        _prepared[id(loaded)] = prepared
+    return prepared
+
+
 def predict_table(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictions:
     """Predictions for checked columns; DoesNotFit (422) when the model cannot take them."""
     if loaded.numeric_only:  # numbers in signature order: no transform, no DataFrame
         return Predictions(_predict_array(loaded, array_from_columns(table, loaded.input_names)))
+    plan = prepare(loaded).plan
+    if plan is None:
+        return predict_with_pandas(loaded, table)
+    import numpy as np
+
+    features, raw, unseen = plan.matrix(table)
+    infinite = np.isinf(raw)
+    if infinite.any():  # in signature order, as the pandas path finds it
+        column = int(infinite.any(axis=0).argmax())
+        row = int(infinite[:, column].argmax())
+        name = plan.numbers[column]
+        not_finite(name, row, table[name][row])
+    if not loaded.allows_nan:
+        missing = np.isnan(features).any(axis=0)
+        if missing.any():
+            raise _missing(plan.feature_names[int(missing.argmax())])
+    return Predictions(_call(loaded, features), unseen.warnings, unseen.rows)
+
+
+def predict_with_pandas(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictions:
+    """The transform replayed on a pandas DataFrame (any stored transform)."""
     import numpy as np
 
     frame = frame_from_columns(table, loaded.version.signature["inputs"])
@@ -52,11 +119,33 @@ def _predict_array(loaded: LoadedModel, X: Any) -> list[Any]:
         missing = np.isnan(X).any(axis=0)
         if missing.any():
             raise _missing(loaded.input_names[int(np.argmax(missing))])
+    return _call(loaded, X)
+
+
+def _call(loaded: LoadedModel, X: Any) -> list[Any]:
+    """The model's predictions for a float matrix in feature order."""
+    _quiet_feature_names()
     try:
-        predictions = loaded.predict_array(X)
+        predictions = loaded.model.predict(X)
     except (ValueError, TypeError) as exc:
         raise _cannot(exc) from None
     return list(predictions.tolist())
+
+
+_QUIET: list[Any] = []  # the filter entry, once made
+
+
+def _quiet_feature_names() -> None:
+    # A model fitted on a DataFrame warns on every NumPy matrix that it has no column
+    # names; the matrix is in the signature's feature order, which is what the names
+    # would check. One filter for the process, put back if something reset the filters
+    # (pytest does, per test): `warnings.catch_warnings` around each call costs more
+    # than the prediction of a small model.
+    if not _QUIET or _QUIET[0] not in warnings.filters:
+        warnings.filterwarnings(
+            "ignore", message="X does not have valid feature names", category=UserWarning
+        )
+        _QUIET[:] = [warnings.filters[0]]
 
 
 def _missing(name: str) -> DoesNotFit:

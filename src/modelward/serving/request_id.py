@@ -21,11 +21,17 @@ def request_id_of(scope: Scope) -> str:
     known = scope.get(_SCOPE_KEY)
     if known is not None:
         return str(known)
-    chosen = ""
+    given = None
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            chosen = value.decode("latin-1")
+            given = value
             break
+    return set_request_id(scope, given)
+
+
+def set_request_id(scope: Scope, given: bytes | None) -> str:
+    """Choose the request's id from its `X-Request-ID` header value (None: absent)."""
+    chosen = given.decode("latin-1") if given is not None else ""
     if not is_request_id(chosen):
         chosen = uuid.uuid4().hex
     scope[_SCOPE_KEY] = chosen

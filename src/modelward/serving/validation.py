@@ -17,6 +17,7 @@ other format) is a header row naming the columns, then one line per row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, NoReturn
 
 from modelward.errors import DoesNotFit, InvalidInput, TooLarge
@@ -27,45 +28,86 @@ _ONE_OF = "one of 'instances', 'inputs', 'dataframe_split' or 'dataframe_records
 _NUMBER_KINDS = ("number", "integer")
 
 
+class RequestReader:
+    """Reads request bodies for one signature, checked against it (compiled once per
+    model version: names, kinds and allowed types are worked out here, not per request)."""
+
+    def __init__(self, inputs: Sequence[dict[str, str]]) -> None:
+        self.inputs = tuple(inputs)
+        self.names = [column["name"] for column in inputs]
+        self._number_names = [c["name"] for c in inputs if c.get("kind", "number") in _NUMBER_KINDS]
+        self._others = [
+            c for c in inputs if c.get("kind", "number") not in _NUMBER_KINDS
+        ]  # checked column by column
+        self._all_numbers = not self._others
+
+    def columns(self, payload: Any, *, max_rows: int) -> dict[str, list[Any]]:
+        """Column name -> values, checked against the signature's inputs."""
+        if not isinstance(payload, dict):
+            raise InvalidInput(f"the body must be a JSON object with {_ONE_OF}")
+        if len(payload) == 1:
+            key = next(iter(payload))
+            if key not in FORMATS:
+                raise InvalidInput(f"give exactly {_ONE_OF}")
+        else:
+            key = self._one_key(payload)
+        value = payload[key]
+        names = self.names
+        flat: list[Any] | None = None  # rows in signature order, when the body has them
+        if key == "dataframe_split":
+            table, flat = _split(value, names, max_rows)
+        elif key == "inputs" and isinstance(value, dict):
+            table = _by_column(value, names, max_rows)
+        else:
+            if not isinstance(value, list):
+                what = "objects" if key == "dataframe_records" else "rows"
+                raise InvalidInput(f"'{key}' must be a list of {what}", field=key)
+            _check_count(len(value), max_rows, key)
+            if key == "dataframe_records" and not isinstance(value[0], dict):
+                raise InvalidInput("'dataframe_records' must be a list of objects", field=key)
+            if isinstance(value[0], dict):
+                table = _by_name(value, names, key)
+            elif len(names) == 1 and not isinstance(value[0], list):  # one value per row
+                table = {names[0]: value}
+            else:
+                table = _by_position(value, names, key)
+                flat = value
+        self._check_kinds(table, flat)
+        return table
+
+    def _one_key(self, payload: dict[str, Any]) -> str:
+        keys = [key for key in payload if key in FORMATS]
+        if len(keys) != 1:
+            raise InvalidInput(f"give exactly {_ONE_OF}")
+        extra = next((key for key in payload if key not in FORMATS), None)
+        if extra == "params":
+            raise DoesNotFit("'params': this model takes no inference parameters", field="params")
+        if extra is not None:
+            raise InvalidInput(
+                f"unknown key {shown(extra)}: the body holds {_ONE_OF}", field=str(extra)
+            )
+        return keys[0]
+
+    def _check_kinds(self, table: dict[str, list[Any]], flat: list[Any] | None) -> None:
+        # The common case in one pass over the values: every number column holds numbers.
+        if self._all_numbers and flat is not None:
+            if set(map(type, chain.from_iterable(flat))) <= _NUMBER_TYPES:
+                return
+        elif self._number_names:
+            values = chain.from_iterable(table[name] for name in self._number_names)
+            if set(map(type, values)) <= _NUMBER_TYPES:
+                for column in self._others:
+                    _check_kind(column, table[column["name"]])
+                return
+        for column in self.inputs:  # find the first offending value, in signature order
+            _check_kind(column, table[column["name"]])
+
+
 def columns_from_payload(
     payload: Any, inputs: Sequence[dict[str, str]], *, max_rows: int
 ) -> dict[str, list[Any]]:
     """Column name -> values, checked against the signature's inputs."""
-    if not isinstance(payload, dict):
-        raise InvalidInput(f"the body must be a JSON object with {_ONE_OF}")
-    keys = [key for key in payload if key in FORMATS]
-    if len(keys) != 1:
-        raise InvalidInput(f"give exactly {_ONE_OF}")
-    extra = next((key for key in payload if key not in FORMATS), None)
-    if extra == "params":
-        raise DoesNotFit("'params': this model takes no inference parameters", field="params")
-    if extra is not None:
-        raise InvalidInput(
-            f"unknown key {shown(extra)}: the body holds {_ONE_OF}", field=str(extra)
-        )
-    key = keys[0]
-    value = payload[key]
-    names = [column["name"] for column in inputs]
-    if key == "dataframe_split":
-        table = _split(value, names, max_rows)
-    elif key == "inputs" and isinstance(value, dict):
-        table = _by_column(value, names, max_rows)
-    else:
-        if not isinstance(value, list):
-            what = "objects" if key == "dataframe_records" else "rows"
-            raise InvalidInput(f"'{key}' must be a list of {what}", field=key)
-        _check_count(len(value), max_rows, key)
-        if key == "dataframe_records" and not isinstance(value[0], dict):
-            raise InvalidInput("'dataframe_records' must be a list of objects", field=key)
-        if isinstance(value[0], dict):
-            table = _by_name(value, names, key)
-        elif len(names) == 1 and not isinstance(value[0], list):  # one value per row
-            table = {names[0]: value}
-        else:
-            table = _by_position(value, names, key)
-    for column in inputs:
-        _check_kind(column, table[column["name"]])
-    return table
+    return RequestReader(inputs).columns(payload, max_rows=max_rows)
 
 
 def columns_from_csv(
@@ -84,7 +126,9 @@ def _check_count(count: int, max_rows: int, field: str) -> None:
         raise TooLarge(f"too many rows: {count} > {max_rows} per request", field=field)
 
 
-def _split(body: Any, names: list[str], max_rows: int) -> dict[str, list[Any]]:
+def _split(
+    body: Any, names: list[str], max_rows: int
+) -> tuple[dict[str, list[Any]], list[Any] | None]:
     if not isinstance(body, dict) or "columns" not in body or "data" not in body:
         raise InvalidInput("'dataframe_split' needs 'columns' and 'data'", field="dataframe_split")
     extra = next((key for key in body if key not in ("columns", "data", "index")), None)
@@ -99,11 +143,12 @@ def _split(body: Any, names: list[str], max_rows: int) -> dict[str, list[Any]]:
         raise InvalidInput("'dataframe_split.columns' must be a list of names", field="columns")
     if not isinstance(data, list):
         raise InvalidInput("'dataframe_split.data' must be a list of rows", field="data")
-    check_columns(columns, names)
+    if columns != names:
+        check_columns(columns, names)
     _check_count(len(data), max_rows, "data")
     if any(not isinstance(row, list) for row in data):
         raise InvalidInput("every row of 'dataframe_split.data' must be a list", field="data")
-    return _by_position(data, columns, "data")
+    return _by_position(data, columns, "data"), data if columns == names else None
 
 
 def _by_column(body: dict[str, Any], names: list[str], max_rows: int) -> dict[str, list[Any]]:
@@ -157,7 +202,9 @@ def _by_position(rows: list[Any], names: list[str], field: str) -> dict[str, lis
                 f"row {index} has {len(row)} values; the model takes {width}: {', '.join(names)}",
                 field=field,
             )
-    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    if len(rows) == 1:
+        return {name: [value] for name, value in zip(names, rows[0], strict=True)}
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 _ALLOWED_TYPES: dict[str, set[type]] = {
@@ -166,6 +213,7 @@ _ALLOWED_TYPES: dict[str, set[type]] = {
     "boolean": {bool, type(None)},
     "string": {str, type(None)},
 }
+_NUMBER_TYPES = frozenset(_ALLOWED_TYPES["number"])
 _EXPECTED = {"number": "a number", "integer": "a number", "boolean": "true/false", "string": "text"}
 
 
@@ -189,7 +237,7 @@ def array_from_columns(table: dict[str, list[Any]], names: Sequence[str]) -> Any
     infinite = np.isinf(matrix)
     if infinite.any():
         row, column = (int(i) for i in np.argwhere(infinite)[0])
-        _not_finite(names[column], row, table[names[column]][row])
+        not_finite(names[column], row, table[names[column]][row])
     return matrix
 
 
@@ -206,7 +254,7 @@ def frame_from_columns(table: dict[str, list[Any]], inputs: Sequence[dict[str, s
             infinite = np.isinf(array)
             if infinite.any():
                 row = int(np.argmax(infinite))
-                _not_finite(name, row, values[row])
+                not_finite(name, row, values[row])
             if kind == "integer" and not np.isnan(array).any():
                 data[name] = array.astype(np.int64)
             else:
@@ -216,7 +264,8 @@ def frame_from_columns(table: dict[str, list[Any]], inputs: Sequence[dict[str, s
     return pd.DataFrame(data)
 
 
-def _not_finite(name: str, row: int, value: Any) -> NoReturn:
+def not_finite(name: str, row: int, value: Any) -> NoReturn:
+    """DoesNotFit for an infinite number sent in column `name`."""
     raise DoesNotFit(
         f"column {name!r}, row {row}: {shown(value)} is not a finite number", field=name
     )
