@@ -20,7 +20,7 @@ from modelward.registry.loading import LoadedModel
 from modelward.serving.features import FeaturePlan
 from modelward.serving.predicting import predict_table, predict_with_pandas, prepare
 from modelward.serving.validation import frame_from_columns
-from tests.serving.conftest import Served
+from tests.serving.support import Served
 
 ISLANDS = ["Biscoe", "Dream", "Torgersen"]
 NUMBERS = ["bill", "depth", "flipper", "mass"]
