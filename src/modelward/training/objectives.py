@@ -38,8 +38,8 @@ class Penalty:
 
 
 @dataclass(frozen=True)
-class SquaredError:
-    """1/(2m) ||X theta - y||^2 + penalty; X carries a ones column when fitting an intercept."""
+class _Penalised:
+    """An objective's penalty, and the two numbers the optimizers read from it."""
 
     penalty: Penalty
 
@@ -50,6 +50,11 @@ class SquaredError:
     @property
     def n_weights(self) -> int:
         return self.penalty.n_weights
+
+
+@dataclass(frozen=True)
+class SquaredError(_Penalised):
+    """1/(2m) ||X theta - y||^2 + penalty; X carries a ones column when fitting an intercept."""
 
     @property
     def linear(self) -> bool:
@@ -76,18 +81,8 @@ class SquaredError:
 
 
 @dataclass(frozen=True)
-class BinaryLogLoss:
+class BinaryLogLoss(_Penalised):
     """Mean log loss of sigmoid(X theta) against y in {0, 1}, plus penalty."""
-
-    penalty: Penalty
-
-    @property
-    def l2(self) -> float:
-        return self.penalty.l2
-
-    @property
-    def n_weights(self) -> int:
-        return self.penalty.n_weights
 
     @property
     def linear(self) -> bool:
@@ -121,18 +116,8 @@ class BinaryLogLoss:
 
 
 @dataclass(frozen=True)
-class CrossEntropy:
+class CrossEntropy(_Penalised):
     """Mean cross-entropy of softmax(X theta) against one-hot Y, plus penalty."""
-
-    penalty: Penalty
-
-    @property
-    def l2(self) -> float:
-        return self.penalty.l2
-
-    @property
-    def n_weights(self) -> int:
-        return self.penalty.n_weights
 
     @property
     def linear(self) -> bool:
