@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -84,3 +86,19 @@ def mw_in_process(
         finally:
             close_workspaces()
     return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def bird_features(n: int, seed: int) -> tuple[pd.DataFrame, np.random.Generator]:
+    """Raw penguin-like rows (an id, a text column, two numbers, a year) and the generator
+    that made them, for the caller to draw its label from."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "row_id": np.arange(n),
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], size=n),
+            "bill": rng.normal(44.0, 5.0, size=n),
+            "mass": rng.normal(4200.0, 800.0, size=n),
+            "year": rng.choice([2007, 2008, 2009], size=n),
+        }
+    )
+    return frame, rng

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pandas._libs.parsers import STR_NA_VALUES  # type: ignore[import-not-found]  # no stub
 
 from modelward.data.catalog import DatasetCatalog
 from modelward.store.workspace import open_workspace
@@ -44,28 +45,8 @@ def test_empty_cells_of_a_text_column_are_missing(catalog: DatasetCatalog, tmp_p
     assert catalog.load_frame(version)["city"].isna().sum() == 163
 
 
-# Every default null marker of pandas.read_csv (its documentation lists them).
-MARKERS = [
-    "",
-    "#N/A",
-    "#N/A N/A",
-    "#NA",
-    "-1.#IND",
-    "-1.#QNAN",
-    "-NaN",
-    "-nan",
-    "1.#IND",
-    "1.#QNAN",
-    "<NA>",
-    "N/A",
-    "NA",
-    "NULL",
-    "NaN",
-    "None",
-    "n/a",
-    "nan",
-    "null",
-]
+# Every default null marker of pandas.read_csv, from pandas itself (the reference).
+MARKERS = sorted(STR_NA_VALUES)
 
 
 def test_text_and_numbers_read_the_null_markers_of_pandas(

@@ -14,7 +14,7 @@ import modelward as mw
 from modelward.errors import InvalidInput
 from modelward.registry.loading import LoadedModel
 from modelward.registry.signature import columns_read
-from tests.helpers import mw_in_process
+from tests.helpers import bird_features, mw_in_process
 
 SPEC = {
     "steps": [
@@ -26,16 +26,7 @@ SPEC = {
 
 
 def raw_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "row_id": np.arange(n),
-            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], size=n),
-            "bill": rng.normal(44.0, 5.0, size=n),
-            "mass": rng.normal(4200.0, 800.0, size=n),
-            "year": rng.choice([2007, 2008, 2009], size=n),
-        }
-    )
+    frame, rng = bird_features(n, seed)
     score = (frame["bill"] - 44) / 5 + (frame["island"] == "Dream") - 0.3
     frame["label"] = (score + rng.normal(0, 0.5, size=n) > 0).astype(int)
     return frame

@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_sco
 from sklearn.model_selection import train_test_split
 
 from modelward.store.workspace import close_workspaces
-from tests.helpers import Result, mw, mw_in_process
+from tests.helpers import Result, bird_features, mw, mw_in_process
 
 
 def _ok(result: Result) -> Result:
@@ -42,16 +42,7 @@ def _runs(home: Path, *options: str) -> list[dict[str, Any]]:
 
 def raw_birds(n: int = 300, seed: int = 0) -> pd.DataFrame:
     """Raw rows with a text column, an id and a year the transform drops."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "row_id": np.arange(n),
-            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], size=n),
-            "bill": rng.normal(44.0, 5.0, size=n),
-            "mass": rng.normal(4200.0, 800.0, size=n),
-            "year": rng.choice([2007, 2008, 2009], size=n),
-        }
-    )
+    frame, rng = bird_features(n, seed)
     score = (frame["bill"] - 44) / 5 + 1.5 * (frame["island"] == "Dream") - 0.5
     frame["target"] = (score + rng.normal(0, 0.7, size=n) > 0).astype(int)
     return frame

@@ -123,7 +123,7 @@ def _print_mapping(title: str, values: dict[str, Any]) -> None:
     if not values:
         return
     out = console()
-    out.print(f"[bold]{title}[/bold]")
+    out.print(f"[bold]{safe_markup(title)}[/bold]")
     width = max(len(key) for key in values)
     for key in sorted(values):
         out.print(f"  {safe_markup(f'{key:<{width}}')}  {safe_markup(values[key])}")
