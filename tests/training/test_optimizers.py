@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from modelward.training.epochs import run_epochs
 from modelward.training.objectives import BinaryLogLoss, CrossEntropy, Penalty, SquaredError
 from modelward.training.optimizers import (
     DEFAULT_LEARNING_RATES,
@@ -19,7 +20,6 @@ from modelward.training.optimizers import (
     GradientDescent,
     OneRowSteps,
     make_plan,
-    run_epochs,
     split_validation,
 )
 

@@ -37,6 +37,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from modelward.training import advice
+from modelward.training.epochs import run_epochs
 from modelward.training.objectives import (
     BinaryLogLoss,
     CrossEntropy,
@@ -44,7 +45,7 @@ from modelward.training.objectives import (
     SquaredError,
     separates,
 )
-from modelward.training.optimizers import FloatArray, History, make_plan, run_epochs
+from modelward.training.optimizers import FloatArray, History, make_plan
 
 EpochCallback = Callable[[int, float], None]
 
