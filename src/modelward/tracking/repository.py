@@ -27,9 +27,8 @@ from modelward.tracking.entities import (
     MetricPoint,
     MetricRow,
     Run,
-    RunArtifact,
-    RunInput,
 )
+from modelward.tracking.hydration import FULL_SELECT, SUMMARY_SELECT, hydrate_runs
 from modelward.tracking.search import Node, OrderBy
 from modelward.tracking.search_sql import condition, order_column
 
@@ -190,13 +189,13 @@ class RunRepository:
         if not run_id:
             raise NotFound("unknown run '': see `mw runs list`")
         with self.db.read() as conn:
-            query = _FULL_SELECT.where(runs.c.id.startswith(run_id, autoescape=True))
+            query = FULL_SELECT.where(runs.c.id.startswith(run_id, autoescape=True))
             rows = conn.execute(query.limit(2)).all()
             if not rows:
                 raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
             if len(rows) > 1:
                 raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more characters")
-            return self._hydrate(conn, rows, with_artifacts=True)[0]
+            return hydrate_runs(conn, rows, with_artifacts=True)[0]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every logged point of one metric, by step then time."""
@@ -237,7 +236,7 @@ class RunRepository:
         Search results carry params, tags, latest metrics and inputs; the
         environment and the artifact list come with `get` (one run).
         """
-        query = _SUMMARY_SELECT
+        query = SUMMARY_SELECT
         if where is not None:
             query = query.where(condition(where))
         for index, order in enumerate(order_by):
@@ -258,13 +257,13 @@ class RunRepository:
                     raise NotFound(f"unknown experiment {experiment!r}: see `mw runs list`")
                 query = query.where(self._experiment_condition(conn, found, where))
             # SQLAlchemy builds and binds the query; the rows are read from the driver's
-            # cursor as they come (`_hydrate` converts them), without its per-row work.
+            # cursor as they come (`hydrate_runs` converts them), without its per-row work.
             result = conn.execute(query)
             try:
                 rows = result.cursor.fetchall()
             finally:
                 result.close()
-            return self._hydrate(conn, rows, with_artifacts=False)
+            return hydrate_runs(conn, rows, with_artifacts=False)
 
     def _experiment_condition(
         self, conn: Connection, experiment_id: int, where: Node | None
@@ -286,164 +285,5 @@ class RunRepository:
                 column = column + 0
         return column == experiment_id  # type: ignore[no-any-return]
 
-    def _hydrate(self, conn: Connection, rows: Sequence[Any], *, with_artifacts: bool) -> list[Run]:
-        """Runs from rows of `_RUN_COLUMNS` (+ environment), with what was logged to them.
 
-        The hot path of `mw runs list`: rows are read by position (a SQLAlchemy Row's
-        attribute lookup costs about as much as the SQL for thousands of rows), may come
-        straight from the driver (SQLite's times as ISO text, booleans as 0/1), and the
-        logged values come through the driver in one query per table.
-        """
-        if not rows:
-            return []
-        ids = [row[0] for row in rows]
-        params = _grouped(conn, "run_params", ids)
-        tags = _grouped(conn, "run_tags", ids)
-        metrics = _grouped(conn, "run_latest_metrics", ids)
-        inputs: dict[str, list[RunInput]] = {}
-        for run_id, role, name, version, digest in _by_ids(conn, _INPUTS_SQL, ids):
-            inputs.setdefault(run_id, []).append(RunInput(f"{name}@{version}", digest, role))
-        artifacts: dict[str, list[RunArtifact]] = {}
-        if with_artifacts:
-            for a in conn.execute(
-                sa.select(run_artifacts)
-                .where(run_artifacts.c.run_id.in_(ids))
-                .order_by(run_artifacts.c.path)
-            ):
-                artifacts.setdefault(a.run_id, []).append(
-                    RunArtifact(a.path, a.digest, a.size_bytes)
-                )
-        empty: dict[str, Any] = {}
-        found = []
-        new_run = _new_run
-        for row in rows:
-            (
-                run_id,
-                experiment,
-                name,
-                status,
-                start,
-                end,
-                user,
-                commit,
-                dirty,
-                source,
-                seed,
-                error,
-                *environment,
-            ) = row
-            found.append(
-                new_run(
-                    id=run_id,
-                    experiment=experiment,
-                    name=name,
-                    status=status,
-                    start_time=_utc(start),
-                    end_time=None if end is None else _utc(end),
-                    user=user,
-                    git_commit=commit,
-                    git_dirty=None if dirty is None else bool(dirty),
-                    source=source,
-                    environment=environment[0] if environment else None,
-                    seed=seed,
-                    error=error,
-                    params=params.get(run_id, empty),
-                    tags=tags.get(run_id, empty),
-                    metrics=metrics.get(run_id, empty),
-                    inputs=tuple(inputs.get(run_id, ())),
-                    artifacts=tuple(artifacts.get(run_id, ())),
-                )
-            )
-        return found
-
-
-def _new_run(**fields: Any) -> Run:
-    """A Run from values read back from the store, without the frozen dataclass' __init__.
-
-    That __init__ sets each of the 18 fields through object.__setattr__: about 7 us a
-    run, a fifth of a 2,000-run search. The values are what was validated when they
-    were written; tests check that every field is given (`Run.__dataclass_fields__`).
-    """
-    run: Run = object.__new__(Run)
-    run.__dict__.update(fields)
-    return run
-
-
-def _utc(moment: datetime | str) -> datetime:
-    """A stored time as an aware UTC datetime: all are UTC; SQLite's come back naive, or as
-    the ISO text SQLAlchemy wrote when read from the driver."""
-    if isinstance(moment, str):
-        try:  # one C call instead of parse + replace: the text carries no offset
-            return datetime.fromisoformat(moment + "+00:00")
-        except ValueError:
-            moment = datetime.fromisoformat(moment)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-# The columns `_hydrate` reads, in its order; `get` adds the environment at the end.
-_RUN_COLUMNS = (
-    runs.c.id,
-    experiments.c.name.label("experiment_name"),
-    runs.c.name,
-    runs.c.status,
-    runs.c.start_time,
-    runs.c.end_time,
-    runs.c.user,
-    runs.c.git_commit,
-    runs.c.git_dirty,
-    runs.c.source,
-    runs.c.seed,
-    runs.c.error,
-)
-_FULL_SELECT = sa.select(*_RUN_COLUMNS, runs.c.environment).join(
-    experiments, experiments.c.id == runs.c.experiment_id
-)
-_SUMMARY_SELECT = sa.select(*_RUN_COLUMNS).join(
-    experiments, experiments.c.id == runs.c.experiment_id
-)
-
-
-_ID_CHUNK = 5000
 _SMALL_EXPERIMENT = 2000  # runs: walking them all costs a few milliseconds
-
-
-_INPUTS_SQL = (
-    "SELECT ri.run_id, ri.role, d.name, dv.version, dv.digest FROM run_inputs ri "
-    "JOIN dataset_versions dv ON dv.id = ri.dataset_version_id "
-    "JOIN datasets d ON d.id = dv.dataset_id WHERE ri.run_id {ids} ORDER BY ri.role, d.name"
-)
-
-
-def _by_ids(conn: Connection, sql: str, ids: list[str]) -> list[Any]:
-    """Rows of `sql` (whose `{ids}` is the run-id condition) for a known list of run ids.
-
-    Driver-level SQL with positional parameters: hydrating thousands of search
-    results is the hot path of `mw runs list`, and SQLAlchemy's per-parameter
-    compilation dominated it. `sql` is always one of this module's constants.
-    """
-    rows: list[Any] = []
-    postgres = conn.dialect.name == "postgresql"
-    # The DBAPI cursor of this same connection (and transaction): plain tuples,
-    # without SQLAlchemy's per-row result processing.
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
-            if postgres:
-                cursor.execute(sql.format(ids="= ANY(%s)"), (chunk,))
-            else:
-                condition = f"IN ({','.join('?' * len(chunk))})"
-                cursor.execute(sql.format(ids=condition), tuple(chunk))
-            rows.extend(cursor.fetchall())
-    finally:
-        cursor.close()
-    return rows
-
-
-def _grouped(conn: Connection, table: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """key -> value per run, from one of the key/value tables."""
-    grouped: dict[str, dict[str, Any]] = {}
-    sql = f"SELECT run_id, key, value FROM {table} WHERE run_id {{ids}}"
-    for run_id, key, value in _by_ids(conn, sql, ids):
-        grouped.setdefault(run_id, {})[key] = value
-    return grouped
