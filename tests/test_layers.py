@@ -20,6 +20,7 @@ import modelward
 STAGES: dict[str, int] = {
     # base utilities, used by everything
     "errors": 0,
+    "identity": 0,
     "config": 0,
     "refs": 0,
     "serialization": 0,
@@ -36,6 +37,7 @@ STAGES: dict[str, int] = {
     "demo": 9,
     "demo_server": 9,
     "cli": 9,
+    "server": 9,
     "__init__": 9,
     "__main__": 9,
 }

@@ -5,17 +5,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from modelward.errors import InvalidInput
+
+DEFAULT_PROTECTED_ALIASES = ("production",)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where modelward keeps its metadata and artifacts."""
+    """Where modelward keeps its metadata and artifacts, or which server keeps them."""
 
     home: Path
     db_url: str
     artifacts: str
+    # MODELWARD_URI: a team server every command and the Python API talk to instead
+    uri: str | None = None
+    token: str | None = None
+    protected_aliases: tuple[str, ...] = DEFAULT_PROTECTED_ALIASES
+
+    @property
+    def remote(self) -> bool:
+        """True when a team server, not a local store, holds everything."""
+        return self.uri is not None
 
     @property
     def artifact_root(self) -> Path:
@@ -26,11 +38,45 @@ class Settings:
             )
         return Path(self.artifacts.removeprefix("file://"))
 
+    def __repr__(self) -> str:  # never print the token
+        token = "set" if self.token else None
+        return (
+            f"Settings(home={str(self.home)!r}, uri={self.uri!r}, token={token!r}, "
+            f"protected_aliases={self.protected_aliases!r})"
+        )
+
+
+def server_uri(value: str) -> str:
+    """MODELWARD_URI checked: `http(s)://host[:port]`, without credentials or a query."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"MODELWARD_URI={value!r} is not a server address: use http://host:port")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidInput(
+            f"MODELWARD_URI={value!r}: give the address only; the token goes in MODELWARD_TOKEN"
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def protected_aliases(value: str | None) -> tuple[str, ...]:
+    """MODELWARD_PROTECTED_ALIASES: comma-separated alias names (default `production`)."""
+    if value is None:
+        return DEFAULT_PROTECTED_ALIASES
+    return tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
+
 
 def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
-    """Read MODELWARD_HOME, MODELWARD_DB and MODELWARD_ARTIFACTS (see PRODUCT.md)."""
+    """Read the MODELWARD_* variables (see PRODUCT.md, "Configuration")."""
     env = os.environ if environ is None else environ
     home = Path(env.get("MODELWARD_HOME") or ".modelward").expanduser().absolute()
     db_url = env.get("MODELWARD_DB") or f"sqlite:///{home / 'modelward.db'}"
     artifacts = env.get("MODELWARD_ARTIFACTS") or str(home / "blobs")
-    return Settings(home=home, db_url=db_url, artifacts=artifacts)
+    uri = env.get("MODELWARD_URI") or None
+    return Settings(
+        home=home,
+        db_url=db_url,
+        artifacts=artifacts,
+        uri=server_uri(uri) if uri else None,
+        token=env.get("MODELWARD_TOKEN") or None,
+        protected_aliases=protected_aliases(env.get("MODELWARD_PROTECTED_ALIASES")),
+    )

@@ -11,12 +11,17 @@
     +-- Conflict                  the state changed under us; retrying may help
     |   +-- GateFailed            a promotion gate's requirement does not hold
     +-- IntegrityError            stored bytes do not match their digest
+    +-- AccessDenied              the team server refused the caller
+    |   +-- Unauthorized          no token, or a wrong, expired or revoked one
+    |   +-- Forbidden             a valid token whose role may not do this
+    +-- Unavailable               the team server could not be reached or is overloaded
 
 Each error carries a one-line message that says what was wrong and, where it
 helps, what to do, and optionally the input `field` at fault. The errors know
 nothing of their audiences: each boundary maps them in one table, the CLI to
-exit codes (`modelward.cli.main.EXIT_CODES`), the model server to HTTP statuses
-(`modelward.serving.errors.HTTP_ERRORS`).
+exit codes (`modelward.cli.main.EXIT_CODES`), the servers to HTTP statuses
+(`modelward.serving.errors.HTTP_ERRORS`), and the remote client back from them
+(`modelward.store.remote.ERROR_TYPES`).
 """
 
 from __future__ import annotations
@@ -68,3 +73,19 @@ class GateFailed(Conflict):
 
 class IntegrityError(ModelwardError):
     """Stored content does not match the digest it is addressed by."""
+
+
+class AccessDenied(ModelwardError):
+    """The team server refused the request's credentials."""
+
+
+class Unauthorized(AccessDenied):
+    """No token, or one that is wrong, expired or revoked."""
+
+
+class Forbidden(AccessDenied):
+    """A valid token whose role does not allow the operation."""
+
+
+class Unavailable(ModelwardError):
+    """The team server could not be reached (after retries) or asked to come back later."""

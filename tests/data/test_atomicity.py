@@ -39,7 +39,7 @@ def test_metadata_failure_after_the_first_insert_rolls_everything_back(
     monkeypatch.undo()
 
     assert _counts(workspace) == (0, 0)  # neither the dataset nor the version row
-    tmp = workspace.artifacts.root / "tmp"
+    tmp = workspace.local_artifacts.root / "tmp"
     assert not any(tmp.iterdir())  # no temporary file left behind
     # The content-addressed blob, if kept, is whole: adding again works and verifies.
     version, created = catalog.add_file(source, "atomic")
@@ -83,5 +83,5 @@ def test_a_file_that_fails_after_it_was_copied_leaves_no_blob(
     with pytest.raises(InvalidInput, match=fragment):
         DatasetCatalog(workspace).add_file(source, "broken")
     assert _counts(workspace) == (0, 0)
-    left = [p for p in workspace.artifacts.root.rglob("*") if not p.is_dir()]
+    left = [p for p in workspace.local_artifacts.root.rglob("*") if not p.is_dir()]
     assert left == []

@@ -15,7 +15,7 @@ def init(as_json: bool) -> None:
     from modelward.store.workspace import open_workspace
 
     workspace = open_workspace()
-    workspace.artifacts.create()
+    workspace.local_artifacts.create()
     info = {
         "home": str(workspace.settings.home),
         "database": redact_url(workspace.settings.db_url),

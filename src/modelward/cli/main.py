@@ -16,15 +16,19 @@ import click
 
 from modelward.cli.output import emit_error
 from modelward.errors import (
+    AccessDenied,
     AlreadyExists,
     Conflict,
     DoesNotFit,
+    Forbidden,
     GateFailed,
     IntegrityError,
     InvalidInput,
     ModelwardError,
     NotFound,
     TooLarge,
+    Unauthorized,
+    Unavailable,
     UnsupportedMediaType,
 )
 from modelward.version import __version__
@@ -41,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "serve": "modelward.cli.serve:serve",
     "predict": "modelward.cli.predict:predict",
     "monitor": "modelward.cli.monitor:monitor",
+    "server": "modelward.cli.server:server",
+    "token": "modelward.cli.token:token",
 }
 
 
@@ -57,6 +63,11 @@ EXIT_CODES: dict[type[ModelwardError], int] = {
     Conflict: 1,
     GateFailed: 1,
     IntegrityError: 1,
+    # a missing or weak token is bad usage: retrying the same command cannot help
+    AccessDenied: 2,
+    Unauthorized: 2,
+    Forbidden: 2,
+    Unavailable: 1,
 }
 INTERRUPTED = 130
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from modelward.data.formats import (
 )
 from modelward.data.repository import DatasetRepository
 from modelward.errors import InvalidInput
+from modelward.identity import current_user
 from modelward.refs import Ref, validate_name
 from modelward.store.workspace import Workspace
 
@@ -186,7 +186,7 @@ class DatasetCatalog:
             schema=tuple(ColumnSchema(f.name, str(f.type)) for f in table.schema),
             profile=profile,
             source=source,
-            created_by=_current_user(),
+            created_by=current_user(),
             description=description,
             parent_id=lineage.get("parent_id"),
             spec_digest=lineage.get("spec_digest"),
@@ -285,10 +285,3 @@ def _spec_source(spec: str | Path | Mapping[str, Any]) -> str | Mapping[str, Any
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"cannot read spec {path}: {exc}") from None
     return str(spec)
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -22,15 +22,19 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelward.errors import (
+    AccessDenied,
     AlreadyExists,
     Conflict,
     DoesNotFit,
+    Forbidden,
     GateFailed,
     IntegrityError,
     InvalidInput,
     ModelwardError,
     NotFound,
     TooLarge,
+    Unauthorized,
+    Unavailable,
     UnsupportedMediaType,
 )
 from modelward.serving.request_id import request_id_of
@@ -49,6 +53,10 @@ HTTP_ERRORS: dict[type[ModelwardError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     GateFailed: (409, "gate_failed"),
     IntegrityError: (500, "integrity_error"),
+    AccessDenied: (403, "access_denied"),
+    Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    Unavailable: (503, "unavailable"),
 }
 _ROUTING_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 

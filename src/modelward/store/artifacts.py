@@ -87,6 +87,14 @@ class ArtifactStore(Protocol):
         """A local file with the artifact's verified bytes (for readers that want a path)."""
         ...
 
+    def verify(self, digest: str) -> Path:
+        """Check the artifact against its digest (IntegrityError if not); its local path."""
+        ...
+
+    def size_of(self, digest: str) -> int:
+        """Size in bytes of a stored artifact."""
+        ...
+
 
 class StagedArtifact:
     """A whole, hashed copy waiting in the store's temporary folder.

@@ -1,22 +1,55 @@
-"""A workspace: the metadata database and artifact store that settings point at."""
+"""A workspace: what the settings point at, a local store or a team server.
+
+Locally (the default) it is the metadata database and the artifact store under
+MODELWARD_HOME. With MODELWARD_URI set it is a `ServerClient` for that server
+and no database at all: each aggregate's port (`data`, `tracking`, `registry`,
+`monitoring`) picks its remote adapter from `workspace.remote`, once, where the
+workspace is opened, and everything above the ports works unchanged.
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelward.config import Settings, load_settings
-from modelward.store.artifacts import DIR_MODE, LocalArtifactStore
+from modelward.errors import InvalidInput
+from modelward.store.artifacts import DIR_MODE, ArtifactStore, LocalArtifactStore
 from modelward.store.database import Database
+
+if TYPE_CHECKING:
+    from modelward.store.remote import ServerClient
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """Everything modelward persists, for one MODELWARD_HOME / MODELWARD_DB."""
+    """Everything modelward persists, for one MODELWARD_HOME / MODELWARD_DB / MODELWARD_URI."""
 
     settings: Settings
-    db: Database
-    artifacts: LocalArtifactStore
+    artifacts: ArtifactStore
+    database: Database | None = None
+    remote: ServerClient | None = None
+
+    @property
+    def db(self) -> Database:
+        """The local metadata database (a remote workspace has none)."""
+        if self.database is None:
+            raise InvalidInput(
+                f"this needs a local store, but MODELWARD_URI={self.settings.uri} names a "
+                "team server: unset MODELWARD_URI, or run it on the server"
+            )
+        return self.database
+
+    @property
+    def local_artifacts(self) -> LocalArtifactStore:
+        """The local artifact store (a remote workspace has none)."""
+        if not isinstance(self.artifacts, LocalArtifactStore):
+            raise InvalidInput(
+                f"this needs a local artifact store, but MODELWARD_URI={self.settings.uri} "
+                "names a team server"
+            )
+        return self.artifacts
 
 
 _open: dict[Settings, Workspace] = {}
@@ -29,21 +62,52 @@ def open_workspace(settings: Settings | None = None) -> Workspace:
     with _lock:
         workspace = _open.get(settings)
         if workspace is None:
-            if not settings.home.exists():
-                # Private like the artifact store: the database in it holds every record.
-                settings.home.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
-            workspace = Workspace(
-                settings=settings,
-                db=Database(settings.db_url),
-                artifacts=LocalArtifactStore(settings.artifact_root),
-            )
+            workspace = _remote(settings) if settings.uri else _local(settings)
             _open[settings] = workspace
         return workspace
+
+
+def _local(settings: Settings) -> Workspace:
+    if not settings.home.exists():
+        # Private like the artifact store: the database in it holds every record.
+        settings.home.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
+    return Workspace(
+        settings=settings,
+        database=Database(settings.db_url),
+        artifacts=LocalArtifactStore(settings.artifact_root),
+    )
+
+
+def _remote(settings: Settings) -> Workspace:
+    from modelward.store.remote import ServerClient
+    from modelward.store.remote_artifacts import RemoteArtifactStore
+
+    assert settings.uri is not None
+    client = ServerClient(settings.uri, settings.token)
+    return Workspace(settings=settings, artifacts=RemoteArtifactStore(client), remote=client)
+
+
+def remote_workspace(client: ServerClient, settings: Settings | None = None) -> Workspace:
+    """A workspace over an already built client (tests hand in an in-process transport)."""
+    from modelward.store.remote_artifacts import RemoteArtifactStore
+
+    settings = settings or load_settings()
+    return Workspace(settings=settings, artifacts=RemoteArtifactStore(client), remote=client)
+
+
+def register_workspace(workspace: Workspace) -> Workspace:
+    """Make `open_workspace()` answer `workspace` for its settings (an in-process server)."""
+    with _lock:
+        _open[workspace.settings] = workspace
+    return workspace
 
 
 def close_workspaces() -> None:
     """Dispose every open workspace (tests use it between homes)."""
     with _lock:
         for workspace in _open.values():
-            workspace.db.dispose()
+            if workspace.database is not None:
+                workspace.database.dispose()
+            if workspace.remote is not None:
+                workspace.remote.close()
         _open.clear()

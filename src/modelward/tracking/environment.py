@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import platform
 import subprocess
 import sys
@@ -10,15 +9,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelward.identity import current_user
+
+__all__ = ["current_user", "environment", "git_state", "package_versions", "source"]
+
 KEY_PACKAGES = ("modelward", "numpy", "pandas", "scikit-learn", "scipy", "pyarrow")
-
-
-def current_user() -> str:
-    """The login name, or "unknown" where there is none (some containers)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def git_state(cwd: Path | None = None) -> tuple[str | None, bool | None]:

@@ -1,0 +1,1 @@
+"""The team server (`mw server`): REST API, MLflow-compatible API, auth."""

@@ -1,0 +1,124 @@
+"""Authentication and roles for every route of the team server, failing closed.
+
+`TokenAuth` wraps the whole app: every request but `GET /health` must carry a
+valid token (`Authorization: Bearer <token>`), else 401. The role a route needs
+is decided here, from the method, so a route nobody thought about is protected
+all the same:
+
+- GET, HEAD, OPTIONS, and the POSTs listed in `READ_POSTS` (searches): reader;
+- DELETE: admin;
+- any other method: writer.
+
+Handlers ask for more where the contract says so (`require(request, ADMIN)`:
+token management, protected aliases). Inside the request, `current_user()` is the
+token's name, so every record a request makes names the token that made it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelward.errors import AccessDenied, Forbidden, ModelwardError, Unauthorized
+from modelward.identity import acting_as
+from modelward.server.tokens import ADMIN, READER, WRITER, Principal, TokenRepository
+
+OPEN_PATHS = frozenset({"/health"})
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POST routes that only read (search bodies are too rich for a query string)
+READ_POSTS: set[str] = {"/api/v1/runs/search"}
+MLFLOW_PREFIX = "/api/2.0/"
+_MLFLOW_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
+
+
+def required_role(method: str, path: str) -> str:
+    """The least role that may send `method` to `path` (before any handler's own check)."""
+    if method in _READ_METHODS or (method == "POST" and path in READ_POSTS):
+        return READER
+    if method == "DELETE":
+        return ADMIN
+    return WRITER
+
+
+def principal_of(request: Request) -> Principal:
+    """The principal the auth middleware attached to this request."""
+    principal = request.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal):  # only reachable if a route escaped TokenAuth
+        raise Unauthorized("this request carries no authenticated token")
+    return principal
+
+
+def require(request: Request, role: str, *, why: str = "") -> Principal:
+    """The request's principal, if its role covers `role`; else Forbidden."""
+    principal = principal_of(request)
+    if not principal.allows(role):
+        what = f" to {why}" if why else ""
+        raise Forbidden(
+            f"the token {principal.name!r} is a {principal.role}; an {role} token is needed{what}"
+            if role == ADMIN
+            else f"the token {principal.name!r} is a {principal.role}; "
+            f"a {role} token is needed{what}"
+        )
+    return principal
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of `Authorization: Bearer ...` (None when absent or another scheme)."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            text: str = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+class TokenAuth:
+    """The ASGI middleware that authenticates every request and checks its method's role."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenRepository) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in OPEN_PATHS and method in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = self.tokens.authenticate(bearer_token(scope))
+            needed = required_role(method, path)
+            if not principal.allows(needed):
+                raise Forbidden(
+                    f"the token {principal.name!r} is a {principal.role}; "
+                    f"{method} {path} needs a {needed} token"
+                )
+        except AccessDenied as exc:
+            await _deny(scope, send, exc)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        with acting_as(principal.name):
+            await self.app(scope, receive, send)
+
+
+async def _deny(scope: Scope, send: Send, exc: ModelwardError) -> None:
+    status = 401 if isinstance(exc, Unauthorized) else 403
+    body: dict[str, Any]
+    if scope["path"].startswith(MLFLOW_PREFIX):
+        body = {"error_code": _MLFLOW_CODES[status], "message": exc.message}
+    else:
+        kind = "unauthorized" if status == 401 else "forbidden"
+        body = {"error": {"type": kind, "message": exc.message, "field": None}}
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="modelward"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
