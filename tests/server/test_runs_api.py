@@ -247,3 +247,23 @@ def test_evaluations_point_at_what_exists_and_name_the_token(team: TeamServer) -
     assert created.json()["created_by"] == "writer" and created.json()["data"] == "birds@1"
     listed = team.http(READER).get(f"/api/v1/runs/{RUN}/evaluations").json()["evaluations"]
     assert listed == [created.json()]
+
+
+def test_a_run_environment_is_bounded_and_free_of_nul(team: TeamServer) -> None:
+    http = team.http(WRITER)
+    found = http.post("/api/v1/experiments", json={"name": "e"}).json()["id"]
+
+    def start(environment: Any, run_id: str) -> Any:
+        body = {"id": run_id, "experiment_id": found, "name": "r", "environment": environment}
+        return http.post("/api/v1/runs", json=body)
+
+    deep: Any = "leaf"
+    for _ in range(600):
+        deep = {"x": deep}
+    assert "environment" in error_of(start({"packages": {"a": "1\u0000"}}, "a1"), 400)
+    assert "environment" in error_of(start({"k\u0000": 1}, "a2"), 400)
+    assert "environment" in error_of(start({"big": "x" * 70_000}, "a3"), 400)
+    assert "environment" in error_of(start({"deep": deep}, "a4"), 400)
+    ok = start({"python": "3.11", "note": "a literal \\u0000 is text"}, "a5")
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["environment"]["note"] == "a literal \\u0000 is text"

@@ -43,6 +43,7 @@ MAX_SEARCH_LIMIT = 100_000
 MAX_HISTORY_PAGE = 100_000
 MAX_METRICS, MAX_PARAMS, MAX_RECORDS = 50_000, 1_000, 10_000
 MAX_ENVIRONMENT_BYTES = 64 * 1024
+MAX_ENVIRONMENT_DEPTH = 32
 
 RunIdPath = Annotated[str, Path(pattern=RUN_ID, description="a run id (or a unique prefix)")]
 Text = Annotated[str, Field(max_length=6000, pattern=NO_NUL)]
@@ -175,14 +176,7 @@ def search_runs(request: Request, body: RunSearch) -> dict[str, Any]:
 def create_run(request: Request, body: NewRun) -> dict[str, Any]:
     runs = _runs(request)
     experiment = runs.experiment_by_id(body.experiment_id)
-    environment = orjson.dumps(body.environment)
-    if len(environment) > MAX_ENVIRONMENT_BYTES:
-        raise InvalidInput(
-            f"environment: {len(environment):,} bytes, at most {MAX_ENVIRONMENT_BYTES:,}",
-            field="environment",
-        )
-    if b"\\u0000" in environment:
-        raise InvalidInput("environment: NUL characters are not allowed", field="environment")
+    _check_environment(body.environment)
     if not _exists(runs, body.id):
         try:
             runs.create_run(
@@ -201,6 +195,29 @@ def create_run(request: Request, body: NewRun) -> dict[str, Any]:
     if (existing.id, existing.experiment, existing.name) != (body.id, experiment.name, body.name):
         raise Conflict(f"run id {body.id} is taken by another run", field="id")
     return existing.to_dict()
+
+
+def _check_environment(environment: dict[str, Any]) -> None:
+    """Refuse an environment PostgreSQL or the JSON writer would choke on: NUL in any
+    text, nesting past MAX_ENVIRONMENT_DEPTH, more than MAX_ENVIRONMENT_BYTES."""
+    pending: list[tuple[Any, int]] = [(environment, 1)]
+    while pending:  # no recursion: a body may nest up to the parser's 1,024 levels
+        item, depth = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise InvalidInput("environment: NUL characters are not allowed", field="environment")
+        if isinstance(item, dict | list):
+            if depth > MAX_ENVIRONMENT_DEPTH:
+                raise InvalidInput(
+                    f"environment: nested more than {MAX_ENVIRONMENT_DEPTH} levels",
+                    field="environment",
+                )
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    size = len(orjson.dumps(environment))
+    if size > MAX_ENVIRONMENT_BYTES:
+        raise InvalidInput(
+            f"environment: {size:,} bytes, at most {MAX_ENVIRONMENT_BYTES:,}", field="environment"
+        )
 
 
 def _exists(runs: RunRepository, run_id: str) -> bool:
