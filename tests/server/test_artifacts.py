@@ -408,3 +408,19 @@ def test_concurrent_uploads_of_the_same_bytes_store_one_whole_blob(team: TeamSer
     assert _store(team).verify(digest).read_bytes() == data
     assert _tmp_files(team) == []
     assert len(_blobs(team)) == 1
+
+
+def test_a_remote_workspace_caches_under_its_own_home(
+    team: TeamServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.store.workspace import remote_workspace
+
+    settings = dataclasses.replace(team.workspace.settings, home=tmp_path / "client", uri=BASE_URL)
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "elsewhere"))  # not what it was given
+    workspace = remote_workspace(team.client(READER), settings)
+    digest = _store(team).put_bytes(b"cached")
+
+    path = workspace.artifacts.local_path(digest)
+
+    assert path.is_relative_to(tmp_path / "client" / "cache")
+    assert not (tmp_path / "elsewhere").exists()
