@@ -138,3 +138,22 @@ def test_a_wrong_token_is_refused_with_a_one_line_error(
     team.secrets[WRITER] = "mw_not-a-token"
     team.connect(monkeypatch, client_home, WRITER)
     _one_line_error(mw_in_process("data", "list", home=client_home), "token")
+
+
+def test_the_python_api_works_through_the_server(
+    team: TeamServer, people: Path, client_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelward as mw
+
+    team.connect(monkeypatch, client_home, WRITER)
+    version = mw.data.add(people, name="people")
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    from_frame = mw.data.add(frame, name="frame")
+
+    assert version.created_by == WRITER and from_frame.format == "parquet"
+    pd.testing.assert_frame_equal(mw.data.load("people@1"), pd.read_csv(people))
+    pd.testing.assert_frame_equal(mw.data.load(from_frame), frame)
+    assert [s.name for s in mw.data.list()] == ["frame", "people"]
+    assert mw.data.versions("people") == [version] == [mw.data.get("people")]
+    local = DatasetRepository(team.workspace.db)
+    assert local.get(Ref.parse("frame@1")) == from_frame
