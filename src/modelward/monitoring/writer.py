@@ -101,24 +101,28 @@ class PredictionLogWriter:
                 batch_id, batch = self._unsent
                 try:
                     self.store.add_records(batch, batch_id=batch_id)
+                    stored = len(batch)
                 except InvalidInput as exc:  # refused for what it holds: find what
-                    self._store_one_by_one(batch_id, batch, exc)
+                    stored = self._store_one_by_one(batch_id, batch, exc)
                 self._unsent = None
-                total += len(batch)
-                self.written += len(batch)
+                total += stored
+                self.written += stored
             return total
 
     def _store_one_by_one(
         self, batch_id: str, batch: list[PredictionRecord], refused: InvalidInput
-    ) -> None:
+    ) -> int:
         if len(batch) == 1:
             self._drop(batch[0], refused)
-            return
+            return 0
+        stored = 0
         for index, record in enumerate(batch):
             try:
                 self.store.add_records([record], batch_id=f"{batch_id}-{index}")
+                stored += 1
             except InvalidInput as exc:
                 self._drop(record, exc)
+        return stored
 
     def _drop(self, record: PredictionRecord, refused: InvalidInput) -> None:
         self.dropped += 1
