@@ -272,9 +272,9 @@ def test_ten_million_rows_are_filtered_quickly() -> None:
     age[rng.random(n) < 0.05] = np.nan
     frame = pd.DataFrame({"age": age, "score": rng.normal(size=n)})
     expression = parse_expression("age >= 18 and (score * 2 > 0.5 or isnull(age))")
-    started = time.perf_counter()
+    started = time.process_time()
     result = expression.evaluate(frame)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     expected = (age >= 18) & (frame.score.to_numpy() * 2 > 0.5)
     np.testing.assert_array_equal(result, expected)
     assert elapsed < 5.0, f"took {elapsed:.1f}s"

@@ -160,9 +160,9 @@ def test_sgd_on_ten_thousand_rows_is_fast_enough() -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10_000, 20))
     y = X @ rng.standard_normal(20) + 0.1 * rng.standard_normal(10_000)
-    start = time.perf_counter()
+    start = time.process_time()
     model = LinearRegression(optimizer="sgd", max_epochs=20, tol=None, random_state=0).fit(X, y)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     # step by step this took 2-3 s (10-15 us of numpy calls per row); a block of one-row
     # least-squares steps is one triangular solve: about 0.05 s here
     assert elapsed < 1.0, f"200,000 SGD steps took {elapsed:.1f} s"
@@ -171,15 +171,16 @@ def test_sgd_on_ten_thousand_rows_is_fast_enough() -> None:
 
 @pytest.mark.parametrize(("n_classes", "limit"), [(2, 3.0), (3, 5.0)])
 def test_logistic_sgd_on_a_small_standardised_set_is_quick(n_classes: int, limit: float) -> None:
-    # the case: 275 z-scored rows x 1,000 epochs of one-row steps took 14 s
+    # CPU time, not wall time: the bound is about the work done, not how busy the machine is.
+    # The case: 275 z-scored rows x 1,000 epochs of one-row steps took 14 s
     # (7.4 s for 3 classes here under load, 0.6 s for 2); now ~1.5 s and ~0.1 s
     X, y = classification_data(n_classes)
     X, y = X[:275], y[:275]
-    start = time.perf_counter()
+    start = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = LogisticRegression(optimizer="sgd", max_epochs=1000, tol=None).fit(X, y)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert model.n_epochs_ == 1000
     assert elapsed < limit, f"275,000 logistic SGD steps took {elapsed:.1f} s"
     reference = SkLogisticRegression(C=1e6).fit(X, y)
