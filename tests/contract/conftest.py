@@ -41,6 +41,7 @@ def client_workspace(team: TeamServer, tmp_path: Path) -> Callable[[str], Worksp
 
 def has_artifact_routes(team: TeamServer) -> bool:
     """Whether the server serves /api/v1/artifacts (the datasets and artifacts part)."""
-    api = next(route for route in team.app.routes if getattr(route, "path", "") == "/api/v1")
-    paths = [str(getattr(route, "path", "")) for route in getattr(api, "routes", [])]
+    from modelward.server.app import api_routers
+
+    paths = [str(getattr(route, "path", "")) for r in api_routers() for route in r.routes]
     return any(path.startswith("/artifacts/") for path in paths)
