@@ -3,6 +3,7 @@ same output, the server's store holding what they did, its refusals as one-line 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from modelward.monitoring.alert_store import AlertRepository
 from modelward.registry.service import ModelRegistry
 from modelward.store.remote import ServerClient
 from modelward.store.workspace import register_workspace, remote_workspace
-from tests.contract.conftest import has_artifact_routes
+from tests.contract.conftest import has_artifact_routes, has_routes
 from tests.helpers import Result, mw_in_process
 from tests.server.support import ADMIN, BASE_URL, READER, WRITER, TeamServer
 
@@ -145,3 +146,47 @@ def test_predict_loads_the_model_from_the_server(client: Client, tmp_path: Path)
     written = pd.read_csv(out)
     expected = client.models[1].predict(client.frame[FEATURES])
     np.testing.assert_array_equal(written["prediction"].to_numpy(), expected)
+
+
+def test_monitor_drift_reads_reference_and_log_from_the_server(
+    client: Client, tmp_path: Path
+) -> None:
+    if not has_routes("/artifacts/", "/datasets"):
+        pytest.xfail("/api/v1/artifacts and /datasets are the datasets part, not merged yet")
+    from modelward.data.catalog import DatasetCatalog
+    from modelward.monitoring.drift.cache import DriftReferenceRepository
+    from modelward.monitoring.drift.check import DriftRequest, run_drift_check
+    from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+
+    ModelRegistry(client.team.workspace).register_run(client.run_ids[0], "toy-clf")
+    shifted = client.frame[FEATURES].assign(a=client.frame["a"] + 3.0)
+    current = tmp_path / "current.csv"
+    shifted.to_csv(current, index=False)
+    result = client("monitor", "drift", "toy-clf@1", "--current", current, "--json", role=READER)
+    assert result.code == 0, result.stderr
+    remote = result.json()
+    local = run_drift_check(
+        client.team.workspace, DriftRequest(model="toy-clf@1", current_path=current)
+    )
+    assert remote["dataset"] == local["dataset"]
+    assert remote["dataset"]["drifted_features"] == ["a"]
+    assert (remote["reference"], remote["n_reference"], remote["n_current"]) == ("toy@1", 150, 150)
+    # the reference statistics were computed once, and the server's cache names them
+    toy = DatasetCatalog(client.team.workspace).get("toy@1")
+    key = hashlib.sha256(json.dumps(FEATURES).encode()).hexdigest()
+    cached = DriftReferenceRepository(client.team.workspace.db).find(toy.id, key)
+    assert cached is not None and client.team.workspace.artifacts.exists(cached)
+
+    # no --current: the prediction log the server holds
+    log = PredictionLogRepository(client.team.workspace.db)
+    now_ms = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+    log.add_records(
+        [
+            PredictionRecord(f"r{i}", "toy-clf", 1, now_ms, 200, 1.0, 1, {"a": [a], "b": [b]}, [0])
+            for i, (a, b) in enumerate(shifted.itertuples(index=False))
+        ]
+    )
+    windowed = client("monitor", "drift", "toy-clf@1", "--json", role=READER)
+    assert windowed.code == 0, windowed.stderr
+    assert windowed.json()["n_current"] == 150
+    assert windowed.json()["dataset"]["drifted_features"] == ["a"]
