@@ -162,8 +162,13 @@ def test_monitor_drift_reads_reference_and_log_from_the_server(
     shifted = client.frame[FEATURES].assign(a=client.frame["a"] + 3.0)
     current = tmp_path / "current.csv"
     shifted.to_csv(current, index=False)
-    result = client("monitor", "drift", "toy-clf@1", "--current", current, "--json", role=READER)
+    result = client("monitor", "drift", "toy-clf@1", "--current", current, "--json")
     assert result.code == 0, result.stderr
+    # the reference statistics were computed by the client and cached on the server
+    toy = DatasetCatalog(client.team.workspace).get("toy@1")
+    key = hashlib.sha256(json.dumps(FEATURES).encode()).hexdigest()
+    cached = DriftReferenceRepository(client.team.workspace.db).find(toy.id, key)
+    assert cached is not None and client.team.workspace.artifacts.exists(cached)
     remote = result.json()
     local = run_drift_check(
         client.team.workspace, DriftRequest(model="toy-clf@1", current_path=current)
@@ -171,11 +176,6 @@ def test_monitor_drift_reads_reference_and_log_from_the_server(
     assert remote["dataset"] == local["dataset"]
     assert remote["dataset"]["drifted_features"] == ["a"]
     assert (remote["reference"], remote["n_reference"], remote["n_current"]) == ("toy@1", 150, 150)
-    # the reference statistics were computed once, and the server's cache names them
-    toy = DatasetCatalog(client.team.workspace).get("toy@1")
-    key = hashlib.sha256(json.dumps(FEATURES).encode()).hexdigest()
-    cached = DriftReferenceRepository(client.team.workspace.db).find(toy.id, key)
-    assert cached is not None and client.team.workspace.artifacts.exists(cached)
 
     # no --current: the prediction log the server holds
     log = PredictionLogRepository(client.team.workspace.db)
@@ -186,6 +186,8 @@ def test_monitor_drift_reads_reference_and_log_from_the_server(
             for i, (a, b) in enumerate(shifted.itertuples(index=False))
         ]
     )
+    # a reader checks drift too (it computes what it may not cache)
+    DriftReferenceRepository(client.team.workspace.db).put(toy.id, key, "0" * 64)
     windowed = client("monitor", "drift", "toy-clf@1", "--json", role=READER)
     assert windowed.code == 0, windowed.stderr
     assert windowed.json()["n_current"] == 150
