@@ -253,7 +253,8 @@ def test_a_client_with_only_an_address_and_a_token_runs_the_whole_loop(
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=60)
-    assert serve.returncode == 0, serve_log.text
+    # a graceful stop (uvicorn re-raises the signal once it has shut down): no crash
+    assert serve.returncode in (0, -signal.SIGTERM), serve_log.text
     assert sorted(answered.values()) == [1] * 20 + [2] * 5
 
     drift = machine.mw("monitor", "drift", "churn-clf@staging", "--window", "1h")
@@ -262,7 +263,7 @@ def test_a_client_with_only_an_address_and_a_token_runs_the_whole_loop(
     assert {run["id"] for run in runs} >= {first["run_id"], second["run_id"]}
 
     server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(timeout=30) == 0, server.stderr.text
+    assert server.process.wait(timeout=30) in (0, -signal.SIGTERM), server.stderr.text
     _assert_the_server_store_holds_it_all(server.home, first, second, evaluated, answered, labels)
     # the laptop kept no store of its own: only downloaded artifacts and the monitor's lock
     assert not (client_home / "modelward.db").exists()
