@@ -192,3 +192,15 @@ def test_monitor_drift_reads_reference_and_log_from_the_server(
     assert windowed.code == 0, windowed.stderr
     assert windowed.json()["n_current"] == 150
     assert windowed.json()["dataset"]["drifted_features"] == ["a"]
+
+
+def test_the_python_api_of_the_registry_works_through_the_server(client: Client) -> None:
+    client.team.connect(client.monkeypatch, client.home, WRITER)
+    version = mw.models.register(client.run_ids[1], "toy-clf")
+    assert (version.ref, version.created_by) == ("toy-clf@1", "writer")
+    assert mw.models.set_alias("toy-clf", 1, "staging", require="f1 > 0.85").aliases == ("staging",)
+    assert mw.models.get("toy-clf@staging").run_id == client.run_ids[1]
+    assert [m.name for m in mw.models.list()] == ["toy-clf"]
+    assert [c.actor for c in mw.models.audit("toy-clf")] == ["writer"]
+    server = ModelRegistry(client.team.workspace)
+    assert server.get("toy-clf@staging").version == 1
