@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from modelward.errors import InvalidInput
 
 DEFAULT_PROTECTED_ALIASES = ("production",)
+DEFAULT_MAX_UPLOAD_MB = 10 * 1024  # one artifact a team server accepts (10 GiB)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Settings:
     uri: str | None = None
     token: str | None = None
     protected_aliases: tuple[str, ...] = DEFAULT_PROTECTED_ALIASES
+    # MODELWARD_MAX_UPLOAD_MB: the largest artifact upload a team server stores
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB << 20
 
     @property
     def remote(self) -> bool:
@@ -65,6 +68,21 @@ def protected_aliases(value: str | None) -> tuple[str, ...]:
     return tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
 
 
+def max_upload_bytes(value: str | None) -> int:
+    """MODELWARD_MAX_UPLOAD_MB: a positive number of MiB (default 10240), in bytes."""
+    if value is None or not value.strip():
+        return DEFAULT_MAX_UPLOAD_MB << 20
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not 0 < megabytes < float(1 << 43):  # NaN fails too
+        raise InvalidInput(
+            f"MODELWARD_MAX_UPLOAD_MB={value!r} is not a size: give a positive number of MiB"
+        )
+    return max(1, int(megabytes * (1 << 20)))
+
+
 def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
     """Read the MODELWARD_* variables (see PRODUCT.md, "Configuration")."""
     env = os.environ if environ is None else environ
@@ -79,4 +97,5 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         uri=server_uri(uri) if uri else None,
         token=env.get("MODELWARD_TOKEN") or None,
         protected_aliases=protected_aliases(env.get("MODELWARD_PROTECTED_ALIASES")),
+        max_upload_bytes=max_upload_bytes(env.get("MODELWARD_MAX_UPLOAD_MB")),
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from alembic.config import Config
@@ -195,3 +197,25 @@ def test_a_long_lived_reader_sees_every_commit_of_another_process_within_one_pol
     assert len(log.labeled("m", last=5000)) == 2000
     del kept
     reader.dispose()
+
+
+def test_large_floats_in_json_columns_read_back_as_floats(workspace: Workspace) -> None:
+    # PostgreSQL's JSONB writes 1e20 back as 100000000000000000000: a 67-bit int that
+    # JSON writers limited to 64 bits (the team server's answers) cannot write
+    from modelward.store.tables import dataset_versions, datasets
+
+    values = {"big": 1e20, "max": 1.7976931348623157e308, "tiny": 5e-324, "count": 2**62}
+    with workspace.db.write() as conn:
+        conn.execute(datasets.insert().values(id=1, name="d", created_at=datetime.now(UTC)))
+        conn.execute(
+            dataset_versions.insert().values(
+                id=1, dataset_id=1, version=1, digest="0" * 64, format="csv", size_bytes=1,
+                n_rows=1, n_columns=0, schema=[], profile=values, source={},
+                created_at=datetime.now(UTC), created_by="t",
+            )
+        )  # fmt: skip
+    with workspace.db.read() as conn:
+        stored = conn.execute(sa.select(dataset_versions.c.profile)).scalar_one()
+    assert stored == values
+    assert isinstance(stored["big"], float) and isinstance(stored["count"], int)
+    orjson.dumps(stored)  # what the team server answers with

@@ -16,10 +16,11 @@ from modelward.data.formats import (
     table_from_frame,
     write_table,
 )
-from modelward.data.repository import DatasetRepository
-from modelward.errors import InvalidInput
+from modelward.data.ports import dataset_store
+from modelward.errors import InvalidInput, NotFound
 from modelward.identity import current_user
 from modelward.refs import Ref, validate_name
+from modelward.store.artifacts import DIR_MODE
 from modelward.store.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class DatasetCatalog:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.repository = DatasetRepository(workspace.db)
+        self.repository = dataset_store(workspace)
 
     # -- collect ---------------------------------------------------------------
     def add_file(
@@ -149,7 +150,10 @@ class DatasetCatalog:
         return self.repository.add_version(name, new)
 
     def _put_parquet(self, table: pa.Table) -> str:
-        fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=self.workspace.settings.home)
+        home = self.workspace.settings.home
+        # a client of a team server may not have made its home yet
+        home.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(suffix=".parquet", dir=home)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
@@ -192,6 +196,34 @@ class DatasetCatalog:
             spec_digest=lineage.get("spec_digest"),
             transform=lineage.get("transform"),
         )
+
+    def record_version(self, name: str, new: NewVersion) -> tuple[DatasetVersion, bool]:
+        """Record a version whose bytes were stored by someone else (a team server's
+        client): refused unless this workspace's store holds them, at the size claimed,
+        and the parent it names exists."""
+        validate_name(name, "dataset name")
+        artifacts = self.workspace.artifacts
+        if not artifacts.exists(new.digest):
+            raise InvalidInput(
+                f"artifact {new.digest[:12]} is not in the server's store: upload the file "
+                f"first (PUT /api/v1/artifacts/{new.digest})",
+                field="digest",
+            )
+        stored = artifacts.size_of(new.digest)
+        if stored != new.size_bytes:
+            raise InvalidInput(
+                f"size_bytes is {new.size_bytes:,} but artifact {new.digest[:12]} holds "
+                f"{stored:,} bytes",
+                field="size_bytes",
+            )
+        if new.parent_id is not None:
+            try:
+                self.repository.get_by_id(new.parent_id)
+            except NotFound:
+                raise InvalidInput(
+                    f"parent_id {new.parent_id} names no dataset version", field="parent_id"
+                ) from None
+        return self.repository.add_version(name, new)
 
     # -- read ------------------------------------------------------------------
     def get(self, ref: str | Ref) -> DatasetVersion:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,30 @@ class DatasetVersion:
             "description": self.description,
             "profile": self.profile,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetVersion:
+        """The version `to_dict()` described, given also its `id` and `parent_id`
+        (the team server's answers carry both)."""
+        return cls(
+            id=int(data["id"]),
+            name=data["name"],
+            version=int(data["version"]),
+            digest=data["digest"],
+            format=data["format"],
+            size_bytes=int(data["size_bytes"]),
+            n_rows=int(data["n_rows"]),
+            schema=tuple(ColumnSchema(c["name"], c["dtype"]) for c in data["schema"]),
+            profile=data["profile"],
+            source=data["source"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            created_by=data["created_by"],
+            parent_id=None if data.get("parent_id") is None else int(data["parent_id"]),
+            parent_ref=data.get("parent"),
+            spec_digest=data.get("spec_digest"),
+            transform=data.get("transform"),
+            description=data.get("description"),
+        )
 
 
 @dataclass(frozen=True)

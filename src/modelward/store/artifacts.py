@@ -158,7 +158,8 @@ class LocalArtifactStore:
             probe = probe.parent
         return path
 
-    def _tmp_dir(self) -> Path:
+    def temp_dir(self) -> Path:
+        """The store's folder for copies not yet whole (created if missing)."""
         tmp = self.root / "tmp"
         self._make_dirs(tmp)
         return tmp
@@ -216,7 +217,7 @@ class LocalArtifactStore:
         land, so the digest always names what is stored, even if the source
         changes meanwhile. None when the kernel cannot copy this pair of files.
         """
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="put-")
+        fd, tmp_name = tempfile.mkstemp(dir=self.temp_dir(), prefix="put-")
         tmp_path = Path(tmp_name)
         progress = threading.Condition()
         state: dict[str, Any] = {"copied": 0, "done": False, "error": None}
@@ -286,7 +287,7 @@ class LocalArtifactStore:
         digest = hashlib.sha256(data).hexdigest()
         if self.exists(digest):
             return digest
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="put-")
+        fd, tmp_name = tempfile.mkstemp(dir=self.temp_dir(), prefix="put-")
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -304,7 +305,7 @@ class LocalArtifactStore:
         hasher = hashlib.sha256()
         chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         failure: list[BaseException] = []
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="put-")
+        fd, tmp_name = tempfile.mkstemp(dir=self.temp_dir(), prefix="put-")
         tmp_path = Path(tmp_name)
 
         def write_chunks() -> None:
@@ -372,6 +373,29 @@ class LocalArtifactStore:
                 f"{hasher.hexdigest()[:12]}"
             )
         return path
+
+    def open_verified(self, digest: str) -> BinaryIO:
+        """The artifact opened for reading, its bytes checked against the digest first.
+
+        The check reads the open file itself, so what the caller reads next is what
+        was checked, even if the blob is replaced meanwhile.
+        """
+        handle = open(self._existing(digest), "rb", buffering=0)  # noqa: SIM115 - returned
+        try:
+            hasher = hashlib.sha256()
+            buffer = memoryview(bytearray(_CHUNK))  # one buffer, whatever the size
+            while count := handle.readinto(buffer):
+                hasher.update(buffer[:count])
+            if hasher.hexdigest() != digest:
+                raise IntegrityError(
+                    f"artifact {digest[:12]} is corrupt or was tampered with: its content "
+                    f"hashes to {hasher.hexdigest()[:12]}"
+                )
+            handle.seek(0)
+        except BaseException:
+            handle.close()
+            raise
+        return handle
 
     def read_bytes(self, digest: str) -> bytes:
         """Return the artifact's bytes after checking them against the digest."""

@@ -15,6 +15,7 @@ long-lived server would stop seeing other processes' and threads' commits.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import weakref
 from collections.abc import Iterator
@@ -148,7 +149,7 @@ def _create_engine(url: str) -> Engine:
         ) from None
     if parsed.get_backend_name() != "sqlite":
         try:
-            return sa.create_engine(parsed, pool_pre_ping=True)
+            return sa.create_engine(parsed, pool_pre_ping=True, json_deserializer=_json_loads)
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
             raise InvalidInput(f"no database driver for {redact_url(url)}: {exc}") from None
     if parsed.database and parsed.database != ":memory:":
@@ -161,6 +162,22 @@ def _create_engine(url: str) -> Engine:
     event.listen(engine, "begin", _begin_sqlite_transaction)
     event.listen(engine, "checkin", _close_open_cursors)
     return engine
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """JSON as PostgreSQL returns it, with large floats floats again.
+
+    JSONB keeps numbers as `numeric` and writes 1e20 back as
+    `100000000000000000000`: read as a Python int, it would no longer fit the
+    64-bit integers JSON writers (orjson, the team server's answers) handle.
+    Integers that long were floats when they were stored.
+    """
+    return json.loads(text, parse_int=_parse_int)
+
+
+def _parse_int(digits: str) -> int | float:
+    value = int(digits)
+    return value if -(2**63) <= value < 2**64 else float(digits)
 
 
 class _SqliteConnection(sqlite3.Connection):

@@ -86,9 +86,7 @@ class RemoteArtifactStore:
         if self.cache.exists(digest):
             with contextlib.suppress(Exception):  # a damaged cache entry is fetched again
                 return self.cache.verify(digest)
-        tmp_dir = self.cache.create() / "tmp"
-        tmp_dir.mkdir(mode=self.cache.dir_mode, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="get-")
+        fd, name = tempfile.mkstemp(dir=self.cache.temp_dir(), prefix="get-")
         tmp = Path(name)
         try:
             with os.fdopen(fd, "w+b") as out:

@@ -84,7 +84,8 @@ def _remote(settings: Settings) -> Workspace:
 
     assert settings.uri is not None
     client = ServerClient(settings.uri, settings.token)
-    return Workspace(settings=settings, artifacts=RemoteArtifactStore(client), remote=client)
+    cache = LocalArtifactStore(settings.home / "cache")
+    return Workspace(settings=settings, artifacts=RemoteArtifactStore(client, cache), remote=client)
 
 
 def remote_workspace(client: ServerClient, settings: Settings | None = None) -> Workspace:
@@ -92,7 +93,8 @@ def remote_workspace(client: ServerClient, settings: Settings | None = None) -> 
     from modelward.store.remote_artifacts import RemoteArtifactStore
 
     settings = settings or load_settings()
-    return Workspace(settings=settings, artifacts=RemoteArtifactStore(client), remote=client)
+    cache = LocalArtifactStore(settings.home / "cache")  # the cache of these settings' home
+    return Workspace(settings=settings, artifacts=RemoteArtifactStore(client, cache), remote=client)
 
 
 def register_workspace(workspace: Workspace) -> Workspace:
