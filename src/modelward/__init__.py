@@ -72,9 +72,9 @@ def __getattr__(name: str) -> Any:
 
 
 def _register_run(workspace: Workspace, run_id: str, name: str) -> ModelVersion:
-    from modelward.registry.service import ModelRegistry
+    from modelward.registry.ports import model_registry
 
-    return ModelRegistry(workspace).register_run(run_id, name)
+    return model_registry(workspace).register_run(run_id, name)
 
 
 def _holdout_metrics(estimator: Any, X: Any, y: Any, task: str) -> dict[str, float]:

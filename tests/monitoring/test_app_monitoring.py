@@ -14,7 +14,8 @@ from sklearn.metrics import accuracy_score, f1_score
 
 import modelward as mw
 from modelward.monitoring.monitor import ServerMonitor
-from modelward.monitoring.predictions import PredictionLogRepository, PredictionLogWriter
+from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.monitoring.writer import PredictionLogWriter
 from modelward.registry.service import ModelRegistry
 from modelward.serving.app import create_app
 from modelward.serving.endpoints import Serving
@@ -62,7 +63,8 @@ def monitored(served: Served) -> Iterator[Monitored]:
     mw.models.set_alias(MODEL, 1, "monitored")
     workspace = open_workspace()
     holder = ModelHolder(ModelRegistry(workspace), f"{MODEL}@monitored", poll_interval=0)
-    writer = PredictionLogWriter(workspace.db)  # not started: flushed when the test says
+    # not started: flushed when the test says
+    writer = PredictionLogWriter(PredictionLogRepository(workspace.db))
     monitor = ServerMonitor(workspace, holder, interval=0)
     http = AppClient(create_app(Serving.of(holder, prediction_log=writer)))
     yield Monitored(http, writer, monitor, PredictionLogRepository(workspace.db))

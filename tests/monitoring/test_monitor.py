@@ -103,7 +103,8 @@ def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
     import time
 
     from modelward.monitoring.drift.check import DriftRequest, run_drift_check
-    from modelward.monitoring.predictions import PredictionLogWriter, PredictionRecord
+    from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+    from modelward.monitoring.writer import PredictionLogWriter
 
     mw_home_model = "bc-clf"
     rules = tmp_path / "rules.yaml"
@@ -113,7 +114,7 @@ def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
     )
     monitor = _monitor(rules)
     monitor.window_seconds = 60.0
-    writer = PredictionLogWriter(open_workspace().db)
+    writer = PredictionLogWriter(PredictionLogRepository(open_workspace().db))
     shifted = served.raw.iloc[:300].assign(
         **{"mean area": served.raw["mean area"].iloc[:300] * 1.5}
     )

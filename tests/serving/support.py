@@ -25,7 +25,8 @@ from modelward.config import load_settings
 
 # Imported before any in-process `mw serve`: prometheus_client's storage is chosen on
 # first import, and that command sets PROMETHEUS_MULTIPROC_DIR for its own workers.
-from modelward.monitoring.predictions import PredictionLogWriter
+from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.monitoring.writer import PredictionLogWriter
 from modelward.registry.service import ModelRegistry
 from modelward.serving.app import create_app
 from modelward.serving.endpoints import Serving
@@ -135,7 +136,11 @@ def serving_for(ref: str, *, trust: bool = False, log: bool = False) -> Serving:
     workspace = open_workspace(load_settings({"MODELWARD_HOME": str(home)}) if home else None)
     holder = ModelHolder(ModelRegistry(workspace), ref, trust=trust, poll_interval=0)
     # A short flush interval: /feedback for an unknown id waits two of them for other workers.
-    writer = PredictionLogWriter(workspace.db, flush_interval=0.05) if log else None
+    writer = (
+        PredictionLogWriter(PredictionLogRepository(workspace.db), flush_interval=0.05)
+        if log
+        else None
+    )
     return Serving.of(holder, prediction_log=writer)
 
 

@@ -79,10 +79,10 @@ def _run_of(workspace: Workspace, model: str) -> tuple[str, str | None]:
     """(run id, model ref): MODEL@ref is a registered version, anything else a run id
     (or prefix); a bare name that is no run but a registered model means its latest."""
     from modelward.errors import NotFound
-    from modelward.registry.service import ModelRegistry
+    from modelward.registry.ports import model_registry
 
     if "@" in model:
-        version = ModelRegistry(workspace).get(model)
+        version = model_registry(workspace).get(model)
     else:
         from modelward.tracking.ports import run_store
 
@@ -90,7 +90,7 @@ def _run_of(workspace: Workspace, model: str) -> tuple[str, str | None]:
             return run_store(workspace).get(model).id, None
         except NotFound:
             try:
-                version = ModelRegistry(workspace).get(model)
+                version = model_registry(workspace).get(model)
             except NotFound:
                 raise NotFound(
                     f"unknown run or model {model!r}: give a run id (mw runs list) "

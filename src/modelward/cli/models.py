@@ -16,16 +16,16 @@ from modelward.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from modelward.registry.service import ModelRegistry
+    from modelward.registry.ports import Registry
 
 HEADLINE_METRICS = ("f1", "accuracy", "roc_auc", "r2", "rmse")
 
 
-def _registry() -> ModelRegistry:
-    from modelward.registry.service import ModelRegistry
+def _registry() -> Registry:
+    from modelward.registry.ports import model_registry
     from modelward.store.workspace import open_workspace
 
-    return ModelRegistry(open_workspace())
+    return model_registry(open_workspace())
 
 
 @click.group()
@@ -123,7 +123,7 @@ def show(model: str, as_json: bool) -> None:
     if audit:
         out.print("[bold]alias history[/bold]")
         for change in audit:
-            moved = f"{change.from_version or '-'} -> {change.to_version}"
+            moved = f"{change.from_version or '-'} -> {change.to_version or '-'}"
             why = f": {change.reason}" if change.reason else ""
             out.print(
                 f"  {change.at:%Y-%m-%d %H:%M:%S}  {safe_markup(f'{change.alias:<12}')} "

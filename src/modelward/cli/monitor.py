@@ -128,10 +128,10 @@ def _print_drift(result: dict[str, Any]) -> None:
 @json_option
 def alerts(model: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """List alerts that fired (and resolved), newest first."""
-    from modelward.monitoring.alert_store import AlertRepository
+    from modelward.monitoring.ports import alert_store
     from modelward.store.workspace import open_workspace
 
-    found = AlertRepository(open_workspace().db).list(model=model, state=state, limit=limit)
+    found = alert_store(open_workspace()).list(model=model, state=state, limit=limit)
     if as_json:
         print_json([alert.to_dict() for alert in found])
         return

@@ -133,12 +133,12 @@ def _run(options: ServeOptions) -> None:
 
 def _checked_version(options: ServeOptions) -> ModelVersion:
     from modelward.errors import InvalidInput
-    from modelward.registry.service import ModelRegistry
+    from modelward.registry.ports import model_registry
     from modelward.serialization import PICKLE
     from modelward.store.workspace import open_workspace
 
     workspace = open_workspace()
-    version = ModelRegistry(workspace).get(options.ref)
+    version = model_registry(workspace).get(options.ref)
     workspace.artifacts.verify(version.digest)
     if version.format == PICKLE and not options.trust:
         raise InvalidInput(

@@ -83,9 +83,9 @@ def train(
         )
     registered = None
     if register_as is not None:
-        from modelward.registry.service import ModelRegistry
+        from modelward.registry.ports import model_registry
 
-        registered = ModelRegistry(open_workspace()).register_run(result.run_id, register_as)
+        registered = model_registry(open_workspace()).register_run(result.run_id, register_as)
     if as_json:
         print_json({**result.to_dict(), "registered": registered.ref if registered else None})
         return

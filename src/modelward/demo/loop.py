@@ -9,7 +9,7 @@ from modelward.data.catalog import DatasetCatalog
 from modelward.demo.traffic import serve_and_watch
 from modelward.errors import GateFailed
 from modelward.evaluation.evaluate import evaluate_run_model
-from modelward.registry.service import ModelRegistry
+from modelward.registry.ports import model_registry
 from modelward.store.workspace import open_workspace
 from modelward.training.trainer import TrainingResult, train
 
@@ -133,7 +133,7 @@ def run_demo(
     )
 
     say("5. register the best model and promote it to production through a gate")
-    registry = ModelRegistry(workspace)
+    registry = model_registry(workspace)
     version = registry.register_run(best.run_id, MODEL_NAME, description="mw demo")
     try:
         previous, production, checks = registry.set_alias(

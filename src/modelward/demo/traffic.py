@@ -45,14 +45,14 @@ def serve_and_watch(
     """Run the server in the background for the demo's requests; stop it with SIGTERM."""
     import httpx
 
-    from modelward.monitoring.alert_store import AlertStateRepository
+    from modelward.monitoring.ports import alert_state_store
     from modelward.store.workspace import open_workspace
 
     rules = demo_dir / "alerts.yaml"
     rules.write_text(ALERT_RULES, encoding="utf-8")
     # Each demo shows an alert firing: its server starts with the rules inactive, not
     # where the previous demo's server left them (a real server resumes them).
-    AlertStateRepository(open_workspace().db).clear(ref.split("@")[0])
+    alert_state_store(open_workspace()).clear(ref.split("@")[0])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -128,8 +128,8 @@ def _normal_then_drifted(
     started: float,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    from modelward.monitoring.alert_store import AlertRepository
     from modelward.monitoring.drift.check import DriftRequest, run_drift_check
+    from modelward.monitoring.ports import alert_store
     from modelward.store.workspace import open_workspace
 
     normal = rows.sample(n=min(300, len(rows)), random_state=1)
@@ -154,7 +154,7 @@ def _normal_then_drifted(
     say(f"   drifted traffic: {len(drifted)} rows with {len(shifted)} inputs scaled by 1.6")
 
     workspace = open_workspace()
-    alerts = AlertRepository(workspace.db)
+    alerts = alert_store(workspace)
     name = ref.split("@")[0]
     deadline = time.time() + 30
     fired: list[Any] = []

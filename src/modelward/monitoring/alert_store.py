@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from modelward.errors import NotFound
 from modelward.monitoring.alerts import RuleStatus
 from modelward.store.database import Database, as_utc
 from modelward.store.tables import alert_states, alerts
@@ -45,6 +46,22 @@ class StoredAlert:
             "at": self.at.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredAlert:
+        """The alert a `to_dict()` describes."""
+        return cls(
+            id=int(data["id"]),
+            rule=data["rule"],
+            metric=data["metric"],
+            state=data["state"],
+            value=data["value"],
+            model=data["model"],
+            message=data["message"],
+            details=data["details"],
+            webhook=data["webhook"],
+            at=datetime.fromisoformat(data["at"]),
+        )
+
 
 class AlertRepository:
     """Stores alert transitions and lists them, newest first."""
@@ -63,33 +80,47 @@ class AlertRepository:
         message: str,
         details: dict[str, Any],
         webhook: str | None = None,
+        client_id: str | None = None,
     ) -> int:
-        """Record one transition; returns its id."""
+        """Record one transition; returns its id. An alert sent again with the same
+        `client_id` (a remote monitor's retry) is stored once: the first one's id."""
+        values = {
+            "rule": rule,
+            "metric": metric,
+            "state": state,
+            "value": value,
+            "model_name": model,
+            "message": message,
+            "details": details,
+            "webhook_status": webhook,
+            "created_at": datetime.now(UTC),
+        }
         with self.db.write() as conn:
+            if client_id is None:
+                return int(
+                    conn.execute(
+                        alerts.insert().values(**values).returning(alerts.c.id)
+                    ).scalar_one()
+                )
+            conn.execute(
+                self.db.upsert(alerts)
+                .values(**values, client_id=client_id)
+                .on_conflict_do_nothing(index_elements=["client_id"])
+            )
             return int(
                 conn.execute(
-                    alerts.insert()
-                    .values(
-                        rule=rule,
-                        metric=metric,
-                        state=state,
-                        value=value,
-                        model_name=model,
-                        message=message,
-                        details=details,
-                        webhook_status=webhook,
-                        created_at=datetime.now(UTC),
-                    )
-                    .returning(alerts.c.id)
+                    sa.select(alerts.c.id).where(alerts.c.client_id == client_id)
                 ).scalar_one()
             )
 
     def set_webhook_status(self, alert_id: int, status: str) -> None:
-        """Record how the webhook delivery went."""
+        """Record how the webhook delivery went; NotFound for an unknown alert."""
         with self.db.write() as conn:
-            conn.execute(
+            updated = conn.execute(
                 alerts.update().where(alerts.c.id == alert_id).values(webhook_status=status[:200])
             )
+            if updated.rowcount == 0:
+                raise NotFound(f"no alert has id {alert_id}: see `mw monitor alerts`")
 
     def list(
         self, *, model: str | None = None, state: str | None = None, limit: int = 100
@@ -131,14 +162,25 @@ class AlertStateRepository:
 
     def load(self, model: str, digests: Mapping[str, str]) -> list[RuleStatus]:
         """The stored states of `model`'s rules, for the rules whose digest still matches."""
+        stored = self.states(model)
+        return [status for digest, status in stored if digests.get(status.rule) == digest]
+
+    def states(self, model: str) -> list[tuple[str, RuleStatus]]:
+        """(rule digest, status) of every stored rule of `model`, by rule name."""
         with self.db.read() as conn:
             rows = conn.execute(
-                sa.select(alert_states).where(alert_states.c.model_name == model)
+                sa.select(alert_states)
+                .where(alert_states.c.model_name == model)
+                .order_by(alert_states.c.rule)
             ).all()
         return [
-            RuleStatus(r.rule, "", r.state, r.since, r.fired_at, r.value, r.zscore, r.evaluated_at)
+            (
+                r.rule_digest,
+                RuleStatus(
+                    r.rule, "", r.state, r.since, r.fired_at, r.value, r.zscore, r.evaluated_at
+                ),
+            )
             for r in rows
-            if digests.get(r.rule) == r.rule_digest
         ]
 
     def clear(self, model: str) -> None:

@@ -23,10 +23,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from modelward.monitoring.alert_store import AlertRepository, AlertStateRepository
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
-from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
+from modelward.monitoring.ports import alert_state_store, alert_store, prediction_log_store
+from modelward.monitoring.predictions import inputs_frame
 from modelward.store.workspace import Workspace
 
 log = logging.getLogger("modelward.monitoring")
@@ -66,9 +66,9 @@ class ServerMonitor:
 
             self.rules = load_rules(alerts_path)
         self.metrics = ServerMetrics.get()
-        self.log = PredictionLogRepository(workspace.db)
-        self.alerts = AlertRepository(workspace.db)
-        self.alert_states = AlertStateRepository(workspace.db)
+        self.log = prediction_log_store(workspace)
+        self.alerts = alert_store(workspace)
+        self.alert_states = alert_state_store(workspace)
         self._saved_states: tuple[tuple[str, str, float | None, float | None], ...] = ()
         self.other_monitor_pid: int | None = None  # the process that monitors, when not us
         self._noted_follower = False

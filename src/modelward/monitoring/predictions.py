@@ -1,17 +1,16 @@
-"""The prediction log: every answered request (or a sample), written in batches off the
-request path, and the ground-truth labels that arrive later through /feedback."""
+"""The prediction log: every answered request (or a sample), and the ground-truth labels
+that arrive later through /feedback. `PredictionLogRepository` is its local store; the
+serving process fills it through a `PredictionLogWriter` (`monitoring.writer`), in batches
+off the request path."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import threading
-import time
-from collections import deque
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,10 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from modelward.errors import InvalidInput
+from modelward.identity import current_user
 from modelward.store.database import Database
-from modelward.store.tables import prediction_feedback, prediction_log
+from modelward.store.tables import prediction_batches, prediction_feedback, prediction_log
 
 log = logging.getLogger("modelward.monitoring")
+
+# A batch id is remembered this long: a client resends a batch within seconds or minutes.
+BATCH_ID_RETENTION = timedelta(days=1)
+_PRUNE_EVERY = 1_000  # batches between removals of expired batch ids
 
 
 @dataclass(frozen=True)
@@ -56,102 +60,26 @@ class PredictionRecord:
             "error": self.error,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (the row and its id)."""
+        return {**self.to_row(), "id": self.id}
 
-class PredictionLogWriter:
-    """Buffers records in memory and writes them in batches from one background thread.
-
-    `record` only appends to a deque, so logging adds no database time to a
-    request. `close` writes whatever is left: the server calls it on shutdown
-    (SIGTERM included), after in-flight requests have been answered.
-    """
-
-    def __init__(
-        self,
-        db: Database,
-        *,
-        sample: float = 1.0,
-        flush_interval: float = 0.5,
-        batch_size: int = 1000,
-    ) -> None:
-        if not 0.0 <= sample <= 1.0:
-            raise InvalidInput(f"the prediction log sample must be between 0 and 1, got {sample}")
-        self.db = db
-        self.sample = sample
-        self.flush_interval = flush_interval
-        self.batch_size = batch_size
-        self.written = 0
-        self.failed_batches = 0
-        self._pending: deque[PredictionRecord] = deque()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._flush_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._insert = _insert_statement(db.dialect)
-
-    def record(self, record: PredictionRecord) -> None:
-        """Queue a record (or skip it, by the sample rate)."""
-        if self.sample < 1.0 and random.random() >= self.sample:
-            return
-        self._pending.append(record)  # deque.append is thread-safe
-        if len(self._pending) >= self.batch_size:
-            self._wake.set()
-
-    @property
-    def pending(self) -> int:
-        """Records queued but not yet written."""
-        return len(self._pending)
-
-    def start(self) -> None:
-        """Start the background writer."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            try:
-                self.flush()
-            except Exception as exc:  # the database may be busy: retried next tick
-                self.failed_batches += 1
-                log.warning("prediction log write failed, will retry: %s", exc)
-
-    def flush(self) -> int:
-        """Write every queued record; returns how many were written."""
-        with self._flush_lock:
-            total = 0
-            while self._pending:
-                batch: list[PredictionRecord] = []
-                while self._pending and len(batch) < self.batch_size:
-                    batch.append(self._pending.popleft())
-                try:
-                    rows = [_stored(r) for r in batch]
-                    with self.db.write() as conn:
-                        conn.execute(self._insert, rows)
-                except BaseException:
-                    self._pending.extendleft(reversed(batch))  # keep them, in order
-                    raise
-                total += len(batch)
-                self.written += len(batch)
-            return total
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Stop the thread and write what is left (retrying a busy database until `timeout`)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.flush()
-                return
-            except Exception as exc:
-                if time.monotonic() >= deadline:
-                    log.error("lost %d prediction records: %s", len(self._pending), exc)
-                    raise
-                time.sleep(0.1)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictionRecord:
+        """The record a `to_dict()` describes."""
+        return cls(
+            request_id=data["request_id"],
+            model_name=data["model_name"],
+            model_version=int(data["model_version"]),
+            created_ms=int(data["created_ms"]),
+            status=int(data["status"]),
+            latency_ms=float(data["latency_ms"]),
+            n_rows=int(data["n_rows"]),
+            inputs=data.get("inputs"),
+            outputs=data.get("outputs"),
+            error=data.get("error"),
+            id=data.get("id"),
+        )
 
 
 def _insert_statement(dialect: str) -> sa.Insert:
@@ -165,18 +93,37 @@ def _insert_statement(dialect: str) -> sa.Insert:
     return prediction_log.insert().values(inputs=json_text("inputs"), outputs=json_text("outputs"))
 
 
-def _stored(record: PredictionRecord) -> dict[str, Any]:
+def _stored(record: PredictionRecord, *, postgres: bool) -> dict[str, Any]:
     row = record.to_row()
-    row["inputs"] = _json_text(record.inputs)
-    row["outputs"] = _json_text(record.outputs)
+    row["inputs"] = _json_text(record.inputs, postgres=postgres)
+    row["outputs"] = _json_text(record.outputs, postgres=postgres)
     return row
 
 
-def _json_text(value: Any) -> str:
+def json_bytes(value: Any) -> bytes:
+    """`value` as JSON: NaN and infinities become null, an integer past 64 bits a float."""
     try:
-        return orjson.dumps(value).decode()  # NaN and infinities become null
-    except TypeError:  # an integer past 64 bits, say: the standard library writes it
-        return json.dumps(value)
+        return orjson.dumps(value)
+    except TypeError:  # an integer past 64 bits, say
+        return orjson.dumps(json.loads(json.dumps(value), parse_int=_int_or_float))
+
+
+def _int_or_float(text: str) -> int | float:
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else float(number)
+
+
+# `\u0000` in JSON text, not preceded by an escaping backslash
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _json_text(value: Any, *, postgres: bool) -> str:
+    text = json_bytes(value).decode()
+    if postgres and "\\u0000" in text:
+        # PostgreSQL's jsonb holds no NUL character: it becomes U+FFFD, the replacement
+        # character (refused, the whole batch would be refused again on every retry)
+        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -188,12 +135,65 @@ class LabeledPrediction:
     outputs: list[Any]
     label: Any
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description."""
+        return {
+            "request_id": self.request_id,
+            "created_ms": self.created_ms,
+            "outputs": self.outputs,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabeledPrediction:
+        """The labeled prediction a `to_dict()` describes."""
+        return cls(data["request_id"], int(data["created_ms"]), data["outputs"], data["label"])
+
 
 class PredictionLogRepository:
-    """Queries over the prediction log and the feedback."""
+    """The prediction log and the feedback in the metadata database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._insert = _insert_statement(db.dialect)
+        self._batches = 0
+
+    def add_records(
+        self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
+    ) -> int:
+        """Store records in one transaction; how many were stored.
+
+        With a `batch_id`, a batch stored before (a resend after a lost answer) stores
+        nothing and answers 0: the id is recorded in the same transaction as the rows.
+        """
+        postgres = self.db.dialect == "postgresql"
+        rows = [_stored(record, postgres=postgres) for record in records]
+        with self.db.write() as conn:
+            if batch_id is not None:
+                claimed = conn.execute(
+                    self.db.upsert(prediction_batches)
+                    .values(
+                        batch_id=batch_id,
+                        n_records=len(rows),
+                        created_by=current_user(),
+                        received_at=datetime.now(UTC),
+                    )
+                    .on_conflict_do_nothing(index_elements=["batch_id"])
+                    .returning(prediction_batches.c.batch_id)
+                ).first()
+                if claimed is None:  # rowcount is -1 here on PostgreSQL: ask for the row
+                    return 0
+                self._batches += 1
+                if self._batches % _PRUNE_EVERY == 0:
+                    expired = datetime.now(UTC) - BATCH_ID_RETENTION
+                    conn.execute(
+                        prediction_batches.delete().where(
+                            prediction_batches.c.received_at < expired
+                        )
+                    )
+            if rows:
+                conn.execute(self._insert, rows)
+        return len(rows)
 
     def add_feedback(self, request_id: str, label: Any) -> bool:
         """Store (or replace) the label of a request; False when the request is unknown."""
@@ -306,14 +306,15 @@ class PredictionLogRepository:
         with self.db.read() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def request_ids(self, model_name: str) -> set[str]:
-        """Every logged request id of a model (tests and audits)."""
+    def request_ids(self, model_name: str, *, limit: int | None = None) -> set[str]:
+        """Every logged request id of a model (tests and audits; the newest `limit`)."""
         with self.db.read() as conn:
             return set(
                 conn.execute(
-                    sa.select(prediction_log.c.request_id).where(
-                        prediction_log.c.model_name == model_name
-                    )
+                    sa.select(prediction_log.c.request_id)
+                    .where(prediction_log.c.model_name == model_name)
+                    .order_by(prediction_log.c.id.desc())
+                    .limit(limit)
                 ).scalars()
             )
 

@@ -35,9 +35,10 @@ class ModelVersion:
         """The exact reference, `name@version`."""
         return f"{self.name}@{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description."""
-        return {
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """A JSON-able description; `full` adds what a remote client needs to load and follow
+        the version (its id and its stored transform)."""
+        described: dict[str, Any] = {
             "ref": self.ref,
             "name": self.name,
             "version": self.version,
@@ -57,6 +58,34 @@ class ModelVersion:
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
         }
+        if full:
+            described["id"] = self.id
+            described["transform"] = self.transform
+        return described
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelVersion:
+        """The version a `to_dict(full=True)` describes (a team server's answer)."""
+        return cls(
+            id=int(data["id"]),
+            name=data["name"],
+            version=int(data["version"]),
+            digest=data["digest"],
+            format=data["format"],
+            flavor=data["flavor"],
+            class_name=data["class"],
+            task=data["task"],
+            signature=data["signature"],
+            transform=data["transform"],
+            run_id=data["run_id"],
+            data=data["data"],
+            metrics=data["metrics"],
+            description=data["description"],
+            tags=data["tags"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            created_by=data["created_by"],
+            aliases=tuple(data["aliases"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +109,18 @@ class RegisteredModel:
             "versions": self.n_versions,
             "aliases": self.aliases,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegisteredModel:
+        """The model a `to_dict()` describes."""
+        return cls(
+            name=data["name"],
+            description=data["description"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            latest_version=data["latest_version"],
+            aliases={str(k): int(v) for k, v in data["aliases"].items()},
+            n_versions=int(data["versions"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +146,19 @@ class AliasChange:
             "reason": self.reason,
             "at": self.at.isoformat(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AliasChange:
+        """The change a `to_dict()` describes."""
+        return cls(
+            model=data["model"],
+            alias=data["alias"],
+            from_version=data["from_version"],
+            to_version=data["to_version"],
+            actor=data["actor"],
+            reason=data["reason"],
+            at=datetime.fromisoformat(data["at"]),
+        )
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,11 @@ class Check:
             "note": self.note,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Check:
+        """The check a `to_dict()` describes."""
+        return cls(data["check"], data["left"], data["right"], bool(data["passed"]), data["note"])
+
 
 def _distinct(left: float, right: float) -> tuple[str, str]:
     """Both numbers with as few digits as show that they differ (when they do)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelward.errors import InvalidInput
+from modelward.errors import IntegrityError, InvalidInput
 from modelward.registry.entities import ModelVersion
 from modelward.serialization import load_model
 from modelward.store.workspace import Workspace
@@ -149,8 +150,20 @@ def _is_row(value: Any) -> bool:
 def load_version(
     workspace: Workspace, version: ModelVersion, *, trust: bool = False
 ) -> LoadedModel:
-    """Read the artifact (checked against its sha256), build the model and its transform."""
-    data = workspace.artifacts.read_bytes(version.digest)
+    """Read the artifact (checked against its sha256), build the model and its transform.
+
+    The bytes come from `artifacts.local_path`: the store's own file locally, a verified
+    copy in the local cache when a team server holds the store (downloaded once, so a
+    restart or a second worker loads without a transfer). They are hashed again as read:
+    the loader sees exactly the bytes the digest names.
+    """
+    data = workspace.artifacts.local_path(version.digest).read_bytes()
+    found = hashlib.sha256(data).hexdigest()
+    if found != version.digest:
+        raise IntegrityError(
+            f"the artifact of {version.ref} changed while it was read (it hashes to "
+            f"{found[:12]}, not {version.digest[:12]}): load it again"
+        )
     model = load_model(data, version.format, trust=trust)
     transform = None
     if version.transform is not None:

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from modelward.registry.entities import AliasChange, ModelVersion, RegisteredModel
     from modelward.registry.loading import LoadedModel
-    from modelward.registry.service import ModelRegistry
+    from modelward.registry.ports import Registry
 
 __all__ = ["audit", "get", "list", "load", "register", "set_alias", "versions"]
 
 
-def _registry() -> ModelRegistry:
-    from modelward.registry.service import ModelRegistry
+def _registry() -> Registry:
+    from modelward.registry.ports import model_registry
     from modelward.store.workspace import open_workspace
 
-    return ModelRegistry(open_workspace())
+    return model_registry(open_workspace())
 
 
 def register(run_id: str, name: str, *, description: str | None = None) -> ModelVersion:

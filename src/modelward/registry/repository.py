@@ -231,12 +231,48 @@ class ModelRepository:
             ).all()
             return {row.alias_name: self._entity(conn, row) for row in rows}
 
-    def audit(self, name: str | None = None) -> list[AliasChange]:
-        """Alias moves, newest first (of one model, or of all)."""
+    def delete_alias(
+        self, name: str, alias: str, *, actor: str, reason: str | None = None
+    ) -> ModelVersion:
+        """Remove `alias` in one transaction with its audit record; the version it named."""
+        now = datetime.now(UTC)
+        with self.db.write() as conn:
+            model_id = self._lock_model(conn, name, now, create=False)
+            current_id = conn.execute(
+                sa.select(model_aliases.c.version_id).where(
+                    model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+                )
+            ).scalar()
+            if current_id is None:
+                raise NotFound(
+                    f"model {name!r} has no alias {alias!r}: see `mw models show {name}`"
+                )
+            current = self._by_id(conn, current_id)
+            conn.execute(
+                model_aliases.delete().where(
+                    model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+                )
+            )
+            conn.execute(
+                alias_audit.insert().values(
+                    model_id=model_id,
+                    alias=alias,
+                    from_version=current.version,
+                    to_version=None,
+                    actor=actor,
+                    reason=reason,
+                    at=now,
+                )
+            )
+        return current
+
+    def audit(self, name: str | None = None, *, limit: int | None = None) -> list[AliasChange]:
+        """Alias moves, newest first (of one model, or of all; the last `limit` of them)."""
         query = (
             sa.select(alias_audit, _rm.c.name)
             .join(_rm, _rm.c.id == alias_audit.c.model_id)
             .order_by(alias_audit.c.id.desc())
+            .limit(limit)
         )
         if name is not None:
             query = query.where(_rm.c.name == name)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import GateFailed, InvalidInput
-from modelward.refs import Ref, validate_alias, validate_name
+from modelward.identity import current_user
+from modelward.refs import LATEST, Ref, validate_alias, validate_name
 from modelward.registry.entities import AliasChange, ModelVersion, NewModelVersion, RegisteredModel
 from modelward.registry.gates import Check, parse_gate
 from modelward.registry.repository import ModelRepository
 from modelward.registry.signature import build_signature, columns_read
 from modelward.store.workspace import Workspace
-from modelward.tracking.environment import current_user
 from modelward.tracking.repository import RunRepository
 from modelward.tracking.run_model import ModelInfo, read_model_info
 
@@ -97,9 +97,9 @@ class ModelRegistry:
         """Every version of a model."""
         return self.repository.versions(validate_name(name, "model name"))
 
-    def audit(self, name: str | None = None) -> list[AliasChange]:
-        """The alias audit log, newest first."""
-        return self.repository.audit(name)
+    def audit(self, name: str | None = None, *, limit: int | None = None) -> list[AliasChange]:
+        """The alias audit log, newest first (the last `limit` moves)."""
+        return self.repository.audit(name, limit=limit)
 
     def set_alias(
         self,
@@ -141,6 +141,18 @@ class ModelRegistry:
             name, version, alias, actor=actor or current_user(), reason=reason, check=check
         )
         return previous, current, checks
+
+    def delete_alias(
+        self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
+    ) -> ModelVersion:
+        """Remove `alias` (audited, atomic); the version it pointed at."""
+        validate_name(name, "model name")
+        validate_alias(alias)
+        if alias == LATEST:
+            raise InvalidInput("'latest' is implicit (the newest version): it cannot be removed")
+        return self.repository.delete_alias(
+            name, alias, actor=actor or current_user(), reason=reason
+        )
 
     def load(self, ref: str | ModelVersion, *, trust: bool = False) -> LoadedModel:
         """Load a version's model, verified against its digest, with its transform."""

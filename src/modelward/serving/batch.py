@@ -13,7 +13,7 @@ from typing import Any
 from modelward.data.catalog import DatasetCatalog
 from modelward.data.formats import format_of, read_table
 from modelward.errors import InvalidInput
-from modelward.registry.service import ModelRegistry
+from modelward.registry.ports import model_registry
 from modelward.store.workspace import Workspace
 
 OUTPUT_FORMATS = ("csv", "parquet")
@@ -68,7 +68,7 @@ def predict_batch(
         raise InvalidInput(f"cannot write {out}: folder {out.parent} does not exist")
     if chunk_rows < 1:
         raise InvalidInput("--chunk-rows must be at least 1")
-    loaded = ModelRegistry(workspace).load(ref, trust=trust)
+    loaded = model_registry(workspace).load(ref, trust=trust)
     table, label = _read_source(workspace, source)
     missing = [name for name in loaded.input_names if name not in table.column_names]
     if missing:

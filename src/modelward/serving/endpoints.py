@@ -23,11 +23,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from modelward.errors import DoesNotFit, InvalidInput, ModelwardError, NotFound, TooLarge
 from modelward.monitoring.metrics import ServerMetrics
-from modelward.monitoring.predictions import (
-    PredictionLogRepository,
-    PredictionLogWriter,
-    PredictionRecord,
-)
+from modelward.monitoring.ports import PredictionLog, prediction_log_store
+from modelward.monitoring.predictions import PredictionRecord
+from modelward.monitoring.writer import PredictionLogWriter
 from modelward.registry.entities import ModelVersion
 from modelward.serving.bodies import CSV, JSON, media_type, parse_json
 from modelward.serving.errors import error_response, http_status
@@ -53,7 +51,7 @@ class Serving:
 
     holder: ModelHolder
     metrics: ServerMetrics
-    feedback: PredictionLogRepository
+    feedback: PredictionLog
     prediction_log: PredictionLogWriter | None = None
     max_rows: int = DEFAULT_MAX_ROWS
 
@@ -65,11 +63,11 @@ class Serving:
         prediction_log: PredictionLogWriter | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
     ) -> Serving:
-        """The usual wiring: this process's metrics, the feedback table of the holder's store."""
+        """The usual wiring: this process's metrics, the prediction log of the holder's store."""
         return cls(
             holder=holder,
             metrics=ServerMetrics.get(),
-            feedback=PredictionLogRepository(holder.registry.workspace.db),
+            feedback=prediction_log_store(holder.registry.workspace),
             prediction_log=prediction_log,
             max_rows=max_rows,
         )

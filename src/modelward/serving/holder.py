@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from modelward.refs import Ref
 from modelward.registry.loading import LoadedModel
-from modelward.registry.service import ModelRegistry
+from modelward.registry.ports import Registry
 from modelward.serving.predicting import prepare
 
 log = logging.getLogger("modelward.serving")
@@ -36,7 +36,7 @@ class ModelHolder:
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        registry: Registry,
         ref: str,
         *,
         trust: bool = False,

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.registry.service import ModelRegistry
+from modelward.registry.ports import model_registry
 from modelward.serving.app import DEFAULT_MAX_BODY_BYTES, create_app
 from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
@@ -46,16 +46,17 @@ class ServeOptions:
 def build_app(options: ServeOptions) -> Starlette:
     """Load (and verify) the model, build the app; its lifespan runs the background work."""
     from modelward.monitoring.monitor import ServerMonitor
-    from modelward.monitoring.predictions import PredictionLogWriter
+    from modelward.monitoring.ports import prediction_log_store
+    from modelward.monitoring.writer import PredictionLogWriter
 
     workspace = open_workspace()
     holder = ModelHolder(
-        ModelRegistry(workspace),
+        model_registry(workspace),
         options.ref,
         trust=options.trust,
         poll_interval=options.poll_interval,
     )
-    writer = PredictionLogWriter(workspace.db, sample=options.log_sample)
+    writer = PredictionLogWriter(prediction_log_store(workspace), sample=options.log_sample)
     monitor = ServerMonitor(
         workspace,
         holder,
@@ -146,12 +147,12 @@ def preload(options: ServeOptions) -> None:
 
     uvicorn.loops.auto.auto_loop_factory(use_subprocess=False)  # imports uvloop if present
     from modelward.monitoring.monitor import ServerMonitor  # noqa: F401
-    from modelward.monitoring.predictions import PredictionLogWriter  # noqa: F401
+    from modelward.monitoring.writer import PredictionLogWriter  # noqa: F401
     from modelward.serving.predicting import prepare
     from modelward.store.workspace import close_workspaces
 
     try:
-        loaded = ModelRegistry(open_workspace()).load(options.ref, trust=options.trust)
+        loaded = model_registry(open_workspace()).load(options.ref, trust=options.trust)
         prepare(loaded)
     finally:
         close_workspaces()

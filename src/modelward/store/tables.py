@@ -252,6 +252,8 @@ alerts = Table(
     Column("details", JsonType, nullable=False),
     Column("webhook_status", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the id a remote monitor gave the alert: resent, it is stored once
+    Column("client_id", String(64), nullable=True, index=True, unique=True),
 )
 
 alert_states = Table(
@@ -299,4 +301,14 @@ run_batches = Table(
     metadata,
     Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
     Column("batch_id", String(64), primary_key=True),
+)
+
+# prediction-log batches a remote serving process sent, by the id it gave each
+prediction_batches = Table(
+    "prediction_batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("n_records", Integer, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
 )

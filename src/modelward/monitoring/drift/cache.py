@@ -1,8 +1,10 @@
 """Drift reference statistics: computed once per dataset version (and column set), kept in
-the artifact store and reused by every later check."""
+the artifact store and reused by every later check (the team server's store and cache
+when the workspace is remote: one serving process computes them for all)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -12,10 +14,12 @@ import sqlalchemy as sa
 
 from modelward.data.catalog import DatasetCatalog
 from modelward.data.entities import DatasetVersion
-from modelward.errors import InvalidInput
+from modelward.errors import AccessDenied, InvalidInput, NotFound
 from modelward.monitoring.drift.reference import ReferenceStats, compute_reference
+from modelward.monitoring.ports import drift_reference_store
 from modelward.registry.entities import ModelVersion
-from modelward.store.tables import drift_references
+from modelward.store.database import Database
+from modelward.store.tables import dataset_versions, drift_references
 from modelward.store.workspace import Workspace
 
 
@@ -43,40 +47,56 @@ def reference_stats(
             f"reference {dataset.ref} lacks column(s) {', '.join(missing)} the model takes"
         )
     key = hashlib.sha256(json.dumps(list(columns)).encode()).hexdigest()
-    with workspace.db.read() as conn:
-        cached = conn.execute(
-            sa.select(drift_references.c.artifact_digest).where(
-                drift_references.c.dataset_version_id == dataset.id,
-                drift_references.c.columns_digest == key,
-            )
-        ).scalar()
+    cache = drift_reference_store(workspace)
+    cached = cache.find(dataset.id, key)
     if cached is not None and workspace.artifacts.exists(cached):
         try:
             return ReferenceStats.from_bytes(workspace.artifacts.read_bytes(cached))
         except InvalidInput:
-            pass  # written by an older format: compute it again below
-    with workspace.db.write() as conn:  # (re)computed below: forget a stale entry
-        conn.execute(
-            drift_references.delete().where(
-                drift_references.c.dataset_version_id == dataset.id,
-                drift_references.c.columns_digest == key,
-            )
-        )
+            pass  # written by an older format: computed again below, and replaced
     frame = DatasetCatalog(workspace).load_table(dataset).select(list(columns))
     stats = compute_reference(frame, list(columns))
-    digest = workspace.artifacts.put_bytes(stats.to_bytes())
-    with workspace.db.write() as conn:
-        conn.execute(
-            workspace.db.upsert(drift_references)
-            .values(
-                dataset_version_id=dataset.id,
-                columns_digest=key,
-                artifact_digest=digest,
-                created_at=datetime.now(UTC),
-            )
-            .on_conflict_do_update(
-                index_elements=["dataset_version_id", "columns_digest"],
-                set_={"artifact_digest": digest},
-            )
-        )
+    # a reader's token may check drift, not fill the server's cache
+    with contextlib.suppress(AccessDenied):
+        cache.put(dataset.id, key, workspace.artifacts.put_bytes(stats.to_bytes()))
     return stats
+
+
+class DriftReferenceRepository:
+    """The drift reference cache in the metadata database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def find(self, dataset_version_id: int, columns_digest: str) -> str | None:
+        """The artifact digest of the statistics, if they were computed before."""
+        with self.db.read() as conn:
+            found: str | None = conn.execute(
+                sa.select(drift_references.c.artifact_digest).where(
+                    drift_references.c.dataset_version_id == dataset_version_id,
+                    drift_references.c.columns_digest == columns_digest,
+                )
+            ).scalar()
+        return found
+
+    def put(self, dataset_version_id: int, columns_digest: str, artifact_digest: str) -> None:
+        """Remember (or replace) where the statistics are; NotFound for an unknown version."""
+        with self.db.write() as conn:
+            known = conn.execute(
+                sa.select(dataset_versions.c.id).where(dataset_versions.c.id == dataset_version_id)
+            ).first()
+            if known is None:
+                raise NotFound(f"no dataset version has id {dataset_version_id}")
+            conn.execute(
+                self.db.upsert(drift_references)
+                .values(
+                    dataset_version_id=dataset_version_id,
+                    columns_digest=columns_digest,
+                    artifact_digest=artifact_digest,
+                    created_at=datetime.now(UTC),
+                )
+                .on_conflict_do_update(
+                    index_elements=["dataset_version_id", "columns_digest"],
+                    set_={"artifact_digest": artifact_digest, "created_at": datetime.now(UTC)},
+                )
+            )

@@ -16,8 +16,9 @@ from modelward.data.catalog import DatasetCatalog
 from modelward.data.formats import check_table, format_of, read_table
 from modelward.errors import InvalidInput
 from modelward.monitoring.drift.cache import reference_dataset, reference_stats
-from modelward.monitoring.predictions import PredictionLogRepository, inputs_frame
-from modelward.registry.service import ModelRegistry
+from modelward.monitoring.ports import prediction_log_store
+from modelward.monitoring.predictions import inputs_frame
+from modelward.registry.ports import model_registry
 from modelward.store.workspace import Workspace
 
 
@@ -67,7 +68,7 @@ def run_drift_check(
         ks_pvalue=defaults.ks_pvalue if alpha is None else alpha,
         chi2_pvalue=defaults.chi2_pvalue if alpha is None else alpha,
     )
-    version = ModelRegistry(workspace).get(request.model)
+    version = model_registry(workspace).get(request.model)
     columns = [column["name"] for column in version.signature["inputs"]]
     dataset = (
         DatasetCatalog(workspace).get(request.reference)
@@ -92,7 +93,7 @@ def run_drift_check(
         else:
             since_ms = int((time.time() - parse_duration(request.window)) * 1000)
             current_label = f"prediction log, last {request.window}"
-        records = PredictionLogRepository(workspace.db).records(
+        records = prediction_log_store(workspace).records(
             version.name, since_ms=since_ms, limit=request.rows, until_id=request.until_id
         )
         current = inputs_frame(records)

@@ -1,0 +1,170 @@
+"""Monitoring's stores as serving, the monitor, drift and the CLI use them: ports, each with a
+local adapter (the metadata database) and a remote one (a team server, `monitoring.remote`).
+
+    log = prediction_log_store(workspace)        # chosen once, from the workspace
+    log.add_records(batch, batch_id=...)   # what the writer sends
+    alert_store(workspace).list(model="churn-clf")
+
+A served model's prediction log, feedback, alerts and alert states go where the
+workspace points: with MODELWARD_URI set, `mw serve` on any machine sends them to
+the team server, and `mw monitor` reads them back from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from modelward.monitoring.alert_store import StoredAlert
+    from modelward.monitoring.alerts import RuleStatus
+    from modelward.monitoring.predictions import LabeledPrediction, PredictionRecord
+    from modelward.store.workspace import Workspace
+
+# The most rows one answer of the team server holds (a drift check reads up to this many).
+MAX_RECORDS = 100_000
+MAX_ALERTS = 100_000
+MAX_REQUEST_IDS = 1_000_000
+
+
+class PredictionLog(Protocol):
+    """The prediction log and the labels that arrive for it."""
+
+    def add_records(
+        self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
+    ) -> int:
+        """Store records; a `batch_id` stored before stores nothing again. How many stored."""
+        ...
+
+    def add_feedback(self, request_id: str, label: Any) -> bool:
+        """Store (or replace) the label of a request; False when the request is unknown."""
+        ...
+
+    def records(
+        self,
+        model_name: str,
+        *,
+        since_ms: int = 0,
+        limit: int = MAX_RECORDS,
+        status: int | None = 200,
+        until_id: int | None = None,
+    ) -> list[PredictionRecord]:
+        """Logged requests of a model, newest first."""
+        ...
+
+    def request_stats(self, model_name: str, since_ms: int) -> tuple[list[float], int, int]:
+        """(latencies in ms of answered requests, requests, failed requests) since a time."""
+        ...
+
+    def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
+        """The most recent labeled predictions of a model."""
+        ...
+
+    def count(self, model_name: str | None = None) -> int:
+        """How many records are stored (of one model, or all)."""
+        ...
+
+    def request_ids(self, model_name: str) -> set[str]:
+        """Every logged request id of a model."""
+        ...
+
+
+class AlertStore(Protocol):
+    """Fired and resolved alerts."""
+
+    def add(
+        self,
+        *,
+        rule: str,
+        metric: str,
+        state: str,
+        value: float | None,
+        model: str | None,
+        message: str,
+        details: dict[str, Any],
+        webhook: str | None = None,
+    ) -> int:
+        """Record one transition; its id."""
+        ...
+
+    def set_webhook_status(self, alert_id: int, status: str) -> None:
+        """Record how the webhook delivery went."""
+        ...
+
+    def list(
+        self, *, model: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[StoredAlert]:
+        """Alert transitions, newest first."""
+        ...
+
+
+class AlertStateStore(Protocol):
+    """Where each alert rule of a model stands, so a restarted monitor resumes it."""
+
+    def load(self, model: str, digests: Mapping[str, str]) -> list[RuleStatus]:
+        """The stored states of `model`'s rules whose digest still matches."""
+        ...
+
+    def clear(self, model: str) -> None:
+        """Forget the stored states of `model`'s rules."""
+        ...
+
+    def save(self, model: str, statuses: Sequence[tuple[str, RuleStatus]]) -> None:
+        """Store (digest, status) of each rule, replacing what was there."""
+        ...
+
+
+class DriftReferences(Protocol):
+    """Where the drift reference statistics of a dataset version (and columns) are kept."""
+
+    def find(self, dataset_version_id: int, columns_digest: str) -> str | None:
+        """The artifact digest of the statistics, if they were computed before."""
+        ...
+
+    def put(self, dataset_version_id: int, columns_digest: str, artifact_digest: str) -> None:
+        """Remember (or replace) where the statistics are."""
+        ...
+
+
+def prediction_log_store(workspace: Workspace) -> PredictionLog:
+    """The prediction log of `workspace` (a team server's, when it is remote)."""
+    if workspace.remote is not None:
+        from modelward.monitoring.remote import RemotePredictionLog
+
+        return RemotePredictionLog(workspace.remote)
+    from modelward.monitoring.predictions import PredictionLogRepository
+
+    return PredictionLogRepository(workspace.db)
+
+
+def alert_store(workspace: Workspace) -> AlertStore:
+    """The alerts of `workspace`."""
+    if workspace.remote is not None:
+        from modelward.monitoring.remote import RemoteAlerts
+
+        return RemoteAlerts(workspace.remote)
+    from modelward.monitoring.alert_store import AlertRepository
+
+    return AlertRepository(workspace.db)
+
+
+def alert_state_store(workspace: Workspace) -> AlertStateStore:
+    """The alert states of `workspace`."""
+    if workspace.remote is not None:
+        from modelward.monitoring.remote import RemoteAlertStates
+
+        return RemoteAlertStates(workspace.remote)
+    from modelward.monitoring.alert_store import AlertStateRepository
+
+    return AlertStateRepository(workspace.db)
+
+
+def drift_reference_store(workspace: Workspace) -> DriftReferences:
+    """The drift reference cache of `workspace`."""
+    if workspace.remote is not None:
+        from modelward.monitoring.remote import RemoteDriftReferences
+
+        return RemoteDriftReferences(workspace.remote)
+    from modelward.monitoring.drift.cache import DriftReferenceRepository
+
+    return DriftReferenceRepository(workspace.db)
