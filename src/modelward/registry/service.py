@@ -142,6 +142,20 @@ class ModelRegistry:
         )
         return previous, current, checks
 
+    def create_model(self, name: str, *, description: str | None = None) -> RegisteredModel:
+        """Register a model name before its first version."""
+        return self.repository.create_model(validate_name(name, "model name"), description)
+
+    def delete_alias(
+        self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
+    ) -> ModelVersion:
+        """Remove `alias` (audited, atomic); the version it pointed at."""
+        validate_name(name, "model name")
+        validate_alias(alias)
+        return self.repository.delete_alias(
+            name, alias, actor=actor or current_user(), reason=reason
+        )
+
     def load(self, ref: str | ModelVersion, *, trust: bool = False) -> LoadedModel:
         """Load a version's model, verified against its digest, with its transform."""
         from modelward.registry.loading import load_version
