@@ -239,8 +239,9 @@ class ModelRepository:
                 self.db.upsert(_rm)
                 .values(name=name, description=description, created_at=now)
                 .on_conflict_do_nothing()
-            ).rowcount
-        if not inserted:
+                .returning(_rm.c.id)
+            ).first()
+        if inserted is None:  # (rowcount says -1 on PostgreSQL here)
             raise AlreadyExists(f"a model called {name!r} is already registered")
         return RegisteredModel(
             name=name, description=description, created_at=now, latest_version=None

@@ -292,8 +292,9 @@ class RunRepository:
                 self.db.upsert(experiments)
                 .values(name=name, created_at=datetime.now(UTC))
                 .on_conflict_do_nothing()
-            ).rowcount
-            if not inserted:
+                .returning(experiments.c.id)
+            ).first()
+            if inserted is None:  # (rowcount says -1 on PostgreSQL here)
                 raise AlreadyExists(f"an experiment called {name!r} already exists")
             row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).one()
         return Experiment(row.id, row.name, as_utc(row.created_at))

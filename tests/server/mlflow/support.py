@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,3 +83,8 @@ class LiveServer:
         """A plain HTTP client of the server (for what the MLflow client would not send)."""
         headers = {"Authorization": f"Bearer {self.secrets[role]}"} if role else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test of the module uses (the server lives for the whole module)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
