@@ -51,7 +51,7 @@ def create_app(
     """The team server over a local workspace."""
     from modelward.server.api.base import create_api
     from modelward.server.limits import UploadAwareBodyLimit
-    from modelward.server.mlflow.app import create_mlflow_app
+    from modelward.server.mlflow.app import mlflow_mount
 
     tokens = TokenRepository(workspace.db)
     api = create_api(workspace, api_routers())
@@ -59,7 +59,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET", "HEAD"]),
         Mount("/api/v1", app=api),
-        Mount("/api/2.0", app=create_mlflow_app(workspace, max_body_bytes=max_body_bytes)),
+        mlflow_mount(workspace, max_body_bytes=max_body_bytes),
     ]
     app = Starlette(
         routes=routes,

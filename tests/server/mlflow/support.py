@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from modelward.server.app import create_app
 from modelward.server.tokens import ROLES, TokenRepository
@@ -40,6 +42,7 @@ class LiveServer:
 
     workspace: Workspace
     url: str
+    app: Starlette
     secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -63,7 +66,7 @@ class LiveServer:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)
         try:
-            yield cls(workspace=workspace, url=f"http://127.0.0.1:{port}", secrets=secrets)
+            yield cls(workspace, f"http://127.0.0.1:{port}", app, secrets)
         finally:
             server.should_exit = True
             thread.join(timeout=15)
@@ -88,3 +91,12 @@ class LiveServer:
 def unique(prefix: str) -> str:
     """A name no other test of the module uses (the server lives for the whole module)."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def mlflow_app(app: Starlette) -> Starlette:
+    """The MLflow sub-app mounted at /api/2.0 of a team server's app."""
+    for route in app.routes:
+        if isinstance(route, Mount) and route.path == "/api/2.0":
+            mounted: Starlette = route.app  # type: ignore[assignment]
+            return mounted
+    raise LookupError("no MLflow API mounted at /api/2.0")

@@ -12,10 +12,12 @@ unknown endpoint included, answers in MLflow's shape (`errors`).
 
 from __future__ import annotations
 
+import re
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from modelward.errors import ModelwardError
 from modelward.server.mlflow import artifacts, experiments, registry, tracking, versions
@@ -72,6 +74,23 @@ def routes() -> list[BaseRoute]:
         Route("/mlflow-artifacts/artifacts/{path:path}", artifacts.upload, methods=["PUT"])
     )
     return found
+
+
+class _Mount(Mount):
+    """A Mount whose paths may hold any character (a newline too), so that every path
+    under /api/2.0 reaches this API and is answered (or refused) in MLflow's shape."""
+
+    def __init__(self, path: str, app: Starlette) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+        for route in app.routes:
+            if isinstance(route, Route):
+                route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+
+
+def mlflow_mount(workspace: Workspace, *, max_body_bytes: int) -> Mount:
+    """The MLflow-compatible API, mounted at /api/2.0 (the team server's app adds it)."""
+    return _Mount("/api/2.0", create_mlflow_app(workspace, max_body_bytes=max_body_bytes))
 
 
 def create_mlflow_app(

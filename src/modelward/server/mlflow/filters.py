@@ -338,13 +338,15 @@ def _like(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
 
 
 def holds(op: str, actual: Any, wanted: Any) -> bool:
-    """Whether `actual op wanted` (None, a missing value, matches only IS NULL and !=)."""
+    """Whether `actual op wanted`. A missing value (None) differs from every value, as
+    MLflow's client expects: it excludes prompts with `tags.mlflow.prompt.is_prompt !=
+    'true'` and means every model that lacks that tag."""
     if op == "IS NULL":
         return actual is None
     if op == "IS NOT NULL":
         return actual is not None
     if actual is None:
-        return False
+        return op in ("!=", "NOT IN")
     if op in ("LIKE", "ILIKE"):
         return _like(str(wanted), ignore_case=op == "ILIKE").fullmatch(str(actual)) is not None
     if op == "IN":
