@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import mlflow
 import mlflow.exceptions
@@ -179,3 +180,36 @@ def test_the_mlflow_client_needs_a_token_and_the_right_role(
     assert "reader" in reader.value.message
     live.use(monkeypatch, ADMIN)
     assert client.create_run(experiment_id).info.user_id == "admin"
+
+
+WRONG_TYPES: list[dict[str, Any]] = [
+    {},
+    {"run_id": 5, "name": [1], "experiment_id": {"a": 1}, "max_results": "x", "filter": 7},
+    {"experiment_ids": "0", "order_by": "x", "metrics": "x", "params": {}, "tags": [1]},
+    {"run_id": "x", "metrics": [{"key": 1, "value": [], "timestamp": "t", "step": 1.5}]},
+    {"name": "m", "source": 3, "alias": [], "version": {}, "key": None, "value": 9},
+    {"page_token": "eyJvZmZzZXQiOiAiMSJ9", "view_type": 99, "run_view_type": "NONE"},
+    {"experiment_id": "0", "start_time": -5, "run_name": "x" * 300, "tags": [{"value": 1}]},
+]
+
+
+def test_no_mlflow_route_answers_a_wrong_type_with_a_5xx(team: TeamServer) -> None:
+    admin = team.http(ADMIN)
+    app = mlflow_app(team.app)
+    routes = [
+        (method, f"/api/2.0{route.path}".replace("{path:path}", "0/x/artifacts/a.txt"))
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in sorted(route.methods or ())
+        if method != "HEAD"
+    ]
+    assert len(routes) > 25
+    for method, path in routes:
+        for body in WRONG_TYPES:
+            if method in ("GET", "DELETE"):
+                query = {k: str(v) for k, v in body.items()}
+                response = admin.request(method, path, params=query)
+            else:
+                response = admin.request(method, path, json=body)
+            assert response.status_code < 500, (method, path, body, response.text)
+            assert set(response.json()) >= {"error_code", "message"} or response.status_code == 200

@@ -6,6 +6,8 @@ computed here, in plain Python, from those values.
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -215,7 +217,8 @@ def test_max_results_is_bounded_like_mlflow(mlflow_client: LiveServer, logbook: 
             )
             assert response.status_code == 400, (size, response.text)
             assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-        for token in ("not-base64!", "eyJvZmZzZXQiOiAtMX0=", "bnVsbA=="):  # bad, -1, null
+        huge = base64.urlsafe_b64encode(json.dumps({"offset": 10**30}).encode()).decode()
+        for token in ("not-base64!", "eyJvZmZzZXQiOiAtMX0=", "bnVsbA==", huge):  # bad, -1, null
             response = http.post(
                 "/api/2.0/mlflow/runs/search",
                 json={"experiment_ids": [logbook.experiment_id], "page_token": token},

@@ -208,7 +208,7 @@ def page_offset(token: str | None) -> int:
     except (ValueError, binascii.Error, UnicodeError):
         raise InvalidInput(f"Invalid page token {token[:40]!r}: it could not be decoded") from None
     offset = decoded.get("offset") if isinstance(decoded, dict) else None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**53:
         raise InvalidInput(f"Invalid page token {token[:40]!r}: it names no offset")
     return offset
 
