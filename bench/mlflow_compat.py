@@ -2,27 +2,37 @@
 
 Run from the repository root::
 
-    python bench/mlflow_compat.py                 # 300 calls each; ~1 min after the install
-    python bench/mlflow_compat.py --calls 1000    # more calls
-    python bench/mlflow_compat.py --skip-mlflow   # only mw server
+    python bench/mlflow_compat.py                 # 3 rounds x 300 calls; ~5 min here
+    python bench/mlflow_compat.py --calls 1000    # more calls per run
+    python bench/mlflow_compat.py --skip-mlflow   # mw server and the floor only
 
-Both servers run on 127.0.0.1 on this machine, each as its own process over a fresh
-SQLite store, and are driven by the same client: ``bench/_mlflow_compat_client.py``
-run by ``bench/.venv-mlflow/bin/python`` (``mlflow==3.17.2``, installed on first run),
-which does what a training script does: one run, ``mlflow.log_metric("loss", v,
-step=i)`` ``--calls`` times (synchronous: one HTTP request per call, MLflow's
-default), ``mlflow.end_run()``. Throughput = calls / time from the first call to the
-end of the run; starting the run is reported apart.
+Three servers run on 127.0.0.1 on this machine, each its own process, and are
+driven by the same client: ``bench/_mlflow_compat_client.py`` run by
+``bench/.venv-mlflow/bin/python`` (``mlflow==3.17.2``, installed on first run), which
+does what a training script does: one run, ``mlflow.log_metric("loss", v, step=i)``
+``--calls`` times (synchronous: one HTTP request per call, MLflow's default),
+``mlflow.end_run()``. Throughput = calls / time from the first call to the end of the
+run; starting the run is reported apart.
 
-- ``mw server`` (this tree, one worker, as ``mw server`` starts it) with the admin
-  token it prints on its first start as ``MLFLOW_TRACKING_TOKEN``;
+- ``mw server`` (this tree, one worker, as ``mw server`` starts it) over a fresh
+  SQLite home, with the admin token it prints on its first start as
+  ``MLFLOW_TRACKING_TOKEN``;
 - ``mlflow server --backend-store-uri sqlite:///... --artifacts-destination ...`` with
-  MLflow's defaults otherwise (no auth).
+  MLflow's defaults otherwise (no auth);
+- the floor, ``bench/_mlflow_compat_floor.py``: a bare ASGI app on uvicorn that
+  answers with fixed messages and stores nothing, the client's own cost per call
+  plus loopback HTTP. No server can make this client faster; floor / MLflow is the
+  highest ratio any server could show on this machine at that moment.
 
-Nothing lost: the client reads the series back (``get_metric_history``) and compares
-every (step, value); the script then counts the run's points with SQL in each
-server's own database (modelward's ``run_metrics``, MLflow's ``metrics``) and compares
-their sum with the values logged. Target: ``mw server`` >= 20x MLflow's calls/s.
+All servers start first; then ``--rounds`` rounds alternate between them (one run
+per server per round), so that a change of the machine's load falls on all of them
+alike, and each server's figure is the median of its rounds.
+
+Nothing lost: after each run the client reads the series back
+(``get_metric_history``) and compares every (step, value); the script then counts
+the run's points with SQL in the server's own database (modelward's
+``run_metrics``, MLflow's ``metrics``) and compares their sum with the values
+logged. Target: ``mw server`` >= 20x MLflow's calls/s.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +53,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +78,7 @@ from _common import (
 
 MLFLOW_REQ = "mlflow==3.17.2"
 TARGET = 20.0
+FLOOR = "floor (stores nothing)"
 CLIENT = BENCH_DIR / "_mlflow_compat_client.py"
 
 
@@ -101,14 +114,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def _drive(python: Path, url: str, token: str | None, calls: int, timeout: float) -> dict[str, Any]:
+def _drive(
+    python: Path, url: str, token: str | None, calls: int, timeout: float, *extra: str
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH"))}
     env.update({"MLFLOW_TRACKING_URI": url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token
     with tempfile.TemporaryDirectory() as cwd:
         done = measure(
-            [str(python), str(CLIENT), "--calls", str(calls)],
+            [str(python), str(CLIENT), "--calls", str(calls), *extra],
             cwd=Path(cwd),
             env=env,
             timeout=timeout,
@@ -122,73 +137,96 @@ def _stored(db: Path, sql: str, run_id: str) -> tuple[int, float, int]:
     return int(count), float(total or 0.0), int(steps)
 
 
-def run_mw(work: Path, python: Path, calls: int, timeout: float) -> dict[str, Any]:
-    """`mw server` on a fresh home, driven by the MLflow client with its first admin token."""
+@dataclass
+class Server:
+    """A server under test, started once: where it listens, its token, its database."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    ready_s: float
+    token: str | None = None
+    db: Path | None = None
+    count_sql: str = ""
+    client_args: tuple[str, ...] = ()
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def drive(self, python: Path, calls: int, timeout: float) -> None:
+        """One run of the client; its points counted in the server's own database."""
+        result = _drive(python, self.url, self.token, calls, timeout, *self.client_args)
+        if self.db is not None:
+            count, total, steps = _stored(self.db, self.count_sql, result["run_id"])
+            result.update(stored=count, stored_sum=total, steps=steps)
+        self.results.append(result)
+
+
+def _spawn(command: list[str], log_file: Path, **options: Any) -> subprocess.Popen[bytes]:
+    with open(log_file, "wb") as err:
+        return subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, **options
+        )
+
+
+def start_mw(work: Path) -> Server:
+    """`mw server` (this tree, one worker) on a fresh home; the client uses its first token."""
     home = work / "mw-home"
     port = _free_port()
     errors = work / "mw-server.err"
     env = mw_env({**os.environ, "MODELWARD_HOME": str(home)})
     for name in ("MODELWARD_DB", "MODELWARD_ARTIFACTS", "MODELWARD_URI", "MODELWARD_TOKEN"):
         env.pop(name, None)
-    with open(errors, "wb") as err:
-        process = subprocess.Popen(
-            [*mw_command(), "server", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
-    try:
-        ready = _wait_ready(f"http://127.0.0.1:{port}/health", process, 60)
-        lines = errors.read_text().splitlines()
-        token = next(line.strip() for line in lines if line.strip().startswith("mw_"))
-        result = _drive(python, f"http://127.0.0.1:{port}", token, calls, timeout)
-    finally:
-        _stop(process)
-    count, total, steps = _stored(
-        home / "modelward.db",
-        "SELECT count(*), sum(value), count(DISTINCT step) FROM run_metrics "
+    command = [*mw_command(), "server", "--host", "127.0.0.1", "--port", str(port)]
+    process = _spawn(command, errors, env=env)
+    ready = _wait_ready(f"http://127.0.0.1:{port}/health", process, 60)
+    lines = errors.read_text().splitlines()
+    token = next(line.strip() for line in lines if line.strip().startswith("mw_"))
+    return Server(
+        "mw server",
+        process,
+        f"http://127.0.0.1:{port}",
+        ready,
+        token=token,
+        db=home / "modelward.db",
+        count_sql="SELECT count(*), sum(value), count(DISTINCT step) FROM run_metrics "
         "WHERE run_id = ? AND key = 'loss'",
-        result["run_id"],
     )
-    return {**result, "ready_s": ready, "stored": count, "stored_sum": total, "steps": steps}
 
 
-def run_mlflow(work: Path, bin_dir: Path, calls: int, timeout: float) -> dict[str, Any]:
-    """`mlflow server` over SQLite, MLflow's defaults otherwise, driven by the same client."""
+def start_floor(work: Path) -> Server:
+    """A bare ASGI app on uvicorn that answers the client and stores nothing."""
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1",
+        "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "_mlflow_compat_floor:app",
+    ]  # fmt: skip
+    process = _spawn(command, work / "floor.err")
+    ready = _wait_ready(f"http://127.0.0.1:{port}/health", process, 60)
+    return Server(
+        FLOOR, process, f"http://127.0.0.1:{port}", ready, client_args=("--no-read-back",)
+    )
+
+
+def start_mlflow(work: Path, bin_dir: Path) -> Server:
+    """`mlflow server` over SQLite, MLflow's defaults otherwise (no auth)."""
     db = work / "mlflow.db"
     port = _free_port()
-    with open(work / "mlflow-server.err", "wb") as err:
-        process = subprocess.Popen(
-            [
-                str(bin_dir / "mlflow"),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--backend-store-uri",
-                f"sqlite:///{db}",
-                "--artifacts-destination",
-                str(work / "mlflow-artifacts"),
-            ],
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
-    try:
-        ready = _wait_ready(f"http://127.0.0.1:{port}/health", process, 180)
-        result = _drive(bin_dir / "python", f"http://127.0.0.1:{port}", None, calls, timeout)
-    finally:
-        _stop(process)
-    count, total, steps = _stored(
-        db,
-        "SELECT count(*), sum(value), count(DISTINCT step) FROM metrics "
+    command = [
+        str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{db}",
+        "--artifacts-destination", str(work / "mlflow-artifacts"),
+    ]  # fmt: skip
+    process = _spawn(command, work / "mlflow-server.err", cwd=work)
+    ready = _wait_ready(f"http://127.0.0.1:{port}/health", process, 180)
+    return Server(
+        "mlflow server",
+        process,
+        f"http://127.0.0.1:{port}",
+        ready,
+        db=db,
+        count_sql="SELECT count(*), sum(value), count(DISTINCT step) FROM metrics "
         "WHERE run_uuid = ? AND key = 'loss'",
-        result["run_id"],
     )
-    return {**result, "ready_s": ready, "stored": count, "stored_sum": total, "steps": steps}
 
 
 def _complete(result: dict[str, Any], calls: int) -> bool:
@@ -202,9 +240,14 @@ def _complete(result: dict[str, Any], calls: int) -> bool:
     )
 
 
+def _rate(server: Server) -> float:
+    return float(statistics.median(r["calls_per_s"] for r in server.results))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="log_metric calls per server")
+    parser.add_argument("--calls", type=int, default=300, help="log_metric calls per run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per server, interleaved")
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per client run")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
@@ -212,60 +255,93 @@ def main() -> int:
 
     log(machine_line())
     bin_dir = ensure_venv("mlflow", [MLFLOW_REQ])
+    python = bin_dir / "python"
     tmp_root = DATA_DIR / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mlflow-compat-", dir=tmp_root))
-    results: dict[str, dict[str, Any]] = {}
+    servers: list[Server] = []
     failures: list[str] = []
     try:
-        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("mw server", lambda: run_mw(work, bin_dir / "python", args.calls, args.timeout))
-        ]
+        starters: list[Callable[[], Server]] = [lambda: start_mw(work), lambda: start_floor(work)]
         if not args.skip_mlflow:
-            steps.append(
-                ("mlflow server", lambda: run_mlflow(work, bin_dir, args.calls, args.timeout))
-            )
-        for name, step in steps:
-            log(f"{name}: {args.calls} log_metric calls")
-            try:
-                results[name] = step()
-            except BenchError as exc:
-                failures.append(f"{name}: {exc}")
-                log(f"{name} failed: {exc}")
+            starters.append(lambda: start_mlflow(work, bin_dir))
+        for start in starters:
+            servers.append(start())
+            log(f"{servers[-1].name} ready in {servers[-1].ready_s:.1f} s")
+        # rounds alternate between the servers, so that a change in the machine's load
+        # falls on all of them alike; each server's figure is its median round
+        for round_index in range(args.rounds):
+            for server in servers:
+                log(f"round {round_index + 1}/{args.rounds}: {server.name}, {args.calls} calls")
+                try:
+                    server.drive(python, args.calls, args.timeout)
+                except BenchError as exc:
+                    failures.append(f"{server.name}: {exc}")
+    except BenchError as exc:
+        failures.append(str(exc))
     finally:
+        for server in servers:
+            _stop(server.process)
         shutil.rmtree(work, ignore_errors=True)
 
     rows = []
-    for name, result in results.items():
+    for server in servers:
+        if not server.results:
+            continue
+        if server.db is None:
+            stored = "n/a"
+        else:
+            complete = all(_complete(r, args.calls) for r in server.results)
+            total = sum(r["stored"] for r in server.results)
+            stored = (
+                f"{total} / {args.calls * len(server.results)} {'ok' if complete else 'MISMATCH'}"
+            )
+        rate = _rate(server)
         rows.append(
             [
-                name,
-                f"{result['ready_s']:.1f} s",
-                f"{result['start_run_s'] * 1000:.0f} ms",
-                str(result["calls"]),
-                f"{result['calls_per_s']:,.0f}",
-                f"{result['calls_s'] / result['calls'] * 1000:.2f} ms",
-                f"{result['stored']} / {result['calls']}"
-                + (" ok" if _complete(result, args.calls) else " MISMATCH"),
+                server.name,
+                f"{server.ready_s:.1f} s",
+                f"{statistics.median(r['start_run_s'] for r in server.results) * 1000:.0f} ms",
+                f"{len(server.results)} x {args.calls}",
+                ", ".join(f"{r['calls_per_s']:,.0f}" for r in server.results),
+                f"{rate:,.0f}",
+                f"{1000 / rate:.2f} ms",
+                stored,
             ]
         )
     print(f"\nmlflow client {venv_version(bin_dir, 'mlflow')} per-call log_metric, {now_utc()}")
     print(f"modelward {modelward_version()}; {machine_line()}\n")
-    header = ["server", "ready", "start_run", "calls", "calls/s", "per call", "points stored"]
+    header = [
+        "server", "ready", "start_run", "runs x calls", "calls/s per run", "median calls/s",
+        "per call", "points stored",
+    ]  # fmt: skip
     print(table(rows, header))
-    ok = not failures and all(_complete(r, args.calls) for r in results.values())
-    if "mw server" in results and "mlflow server" in results:
-        ratio = results["mw server"]["calls_per_s"] / results["mlflow server"]["calls_per_s"]
+    by_name = {server.name: server for server in servers if server.results}
+    ok = not failures and all(
+        _complete(r, args.calls) for s in by_name.values() if s.db is not None for r in s.results
+    )
+    mw, floor, mlflow = (by_name.get(n) for n in ("mw server", FLOOR, "mlflow server"))
+    if mw and mlflow:
+        ratio = _rate(mw) / _rate(mlflow)
         verdict = "met" if ratio >= TARGET else "MISSED"
         print(
             f"\nmw server / mlflow server: {ratio:.1f}x calls/s "
             f"(target >= {TARGET:.0f}x: {verdict})"
         )
         ok = ok and ratio >= TARGET
+    if mw and floor:
+        share = _rate(mw) / _rate(floor)
+        print(
+            f"mw server / floor: {share:.0%} of the calls/s no server can exceed with this client"
+        )
+    if floor and mlflow:
+        print(
+            f"floor / mlflow server: {_rate(floor) / _rate(mlflow):.1f}x (the most any server gets)"
+        )
     for failure in failures:
         print(f"FAILED {failure}")
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({s.name: s.results for s in servers}))
     return 0 if ok else 1
 
 
