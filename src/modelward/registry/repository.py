@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelward.errors import InvalidInput, NotFound
+from modelward.errors import AlreadyExists, InvalidInput, NotFound
 from modelward.refs import LATEST, Ref
 from modelward.registry.entities import AliasChange, ModelVersion, NewModelVersion, RegisteredModel
 from modelward.store.database import Database, as_utc
@@ -230,6 +230,48 @@ class ModelRepository:
                 .where(_rm.c.name == name)
             ).all()
             return {row.alias_name: self._entity(conn, row) for row in rows}
+
+    def create_model(self, name: str, description: str | None = None) -> RegisteredModel:
+        """Register the name `name` (no versions yet); AlreadyExists if it is taken."""
+        now = datetime.now(UTC)
+        with self.db.write() as conn:
+            inserted = conn.execute(
+                self.db.upsert(_rm)
+                .values(name=name, description=description, created_at=now)
+                .on_conflict_do_nothing()
+                .returning(_rm.c.id)
+            ).first()
+        if inserted is None:  # (rowcount says -1 on PostgreSQL here)
+            raise AlreadyExists(f"a model called {name!r} is already registered")
+        return RegisteredModel(
+            name=name, description=description, created_at=now, latest_version=None
+        )
+
+    def registered_model(self, name: str) -> RegisteredModel:
+        """One registered model with its latest version and aliases."""
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(_rm).where(_rm.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"unknown model {name!r}: see `mw models list`")
+            latest, count = conn.execute(
+                sa.select(sa.func.max(_mv.c.version), sa.func.count()).where(
+                    _mv.c.model_id == row.id
+                )
+            ).one()
+            aliases = conn.execute(
+                sa.select(model_aliases.c.alias, _mv.c.version)
+                .join(_mv, _mv.c.id == model_aliases.c.version_id)
+                .where(model_aliases.c.model_id == row.id)
+                .order_by(model_aliases.c.alias)
+            ).all()
+        return RegisteredModel(
+            name=row.name,
+            description=row.description,
+            created_at=as_utc(row.created_at),
+            latest_version=latest,
+            aliases={alias: version for alias, version in aliases},
+            n_versions=count,
+        )
 
     def delete_alias(
         self, name: str, alias: str, *, actor: str, reason: str | None = None

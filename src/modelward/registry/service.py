@@ -142,6 +142,10 @@ class ModelRegistry:
         )
         return previous, current, checks
 
+    def create_model(self, name: str, *, description: str | None = None) -> RegisteredModel:
+        """Register a model name before its first version."""
+        return self.repository.create_model(validate_name(name, "model name"), description)
+
     def delete_alias(
         self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None
     ) -> ModelVersion:

@@ -67,6 +67,7 @@ def create_app(
     """The team server over a local workspace."""
     from modelward.server.api.base import create_api
     from modelward.server.limits import UploadAwareBodyLimit
+    from modelward.server.mlflow.app import mlflow_mount
 
     tokens = TokenRepository(workspace.db)
     api = create_api(workspace, api_routers())
@@ -74,6 +75,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET", "HEAD"]),
         Mount("/api/v1", app=api),
+        mlflow_mount(workspace, max_body_bytes=max_body_bytes),
     ]
     app = Starlette(
         routes=routes,

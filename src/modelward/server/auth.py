@@ -29,7 +29,13 @@ from modelward.server.tokens import ADMIN, READER, WRITER, Principal, TokenRepos
 OPEN_PATHS = frozenset({"/health"})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (search bodies are too rich for a query string)
-READ_POSTS: set[str] = {"/api/v1/runs/search"}
+READ_POSTS: set[str] = {
+    "/api/v1/runs/search",
+    "/api/2.0/mlflow/runs/search",
+    "/api/2.0/mlflow/experiments/search",
+    "/api/2.0/mlflow/registered-models/get-latest-versions",
+    "/api/2.0/mlflow/logged-models/search",
+}
 MLFLOW_PREFIX = "/api/2.0/"
 _MLFLOW_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
 

@@ -9,7 +9,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelward.serving.limits import BodyLimit
 
 # PUT routes that stream their body to disk under their own, larger, limit
-UPLOAD_PATHS: list[re.Pattern[str]] = [re.compile(r"/api/v1/artifacts/[0-9a-f]{64}")]
+UPLOAD_PATHS: list[re.Pattern[str]] = [
+    re.compile(r"/api/v1/artifacts/[0-9a-f]{64}"),
+    re.compile(r"/api/2\.0/.*"),  # the MLflow API limits its bodies itself, in MLflow's shape
+]
 
 
 class UploadAwareBodyLimit:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from modelward.errors import InvalidInput, NotFound
+from modelward.errors import AlreadyExists, InvalidInput, NotFound
 from modelward.store.database import Database, as_utc
 from modelward.store.tables import (
     experiments,
@@ -62,21 +62,16 @@ class RunRepository:
             rows = conn.execute(sa.select(experiments).order_by(experiments.c.name)).all()
         return [Experiment(r.id, r.name, as_utc(r.created_at)) for r in rows]
 
-    def experiment_by_id(self, experiment_id: int) -> Experiment:
-        """The experiment with this id."""
-        with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(experiments).where(experiments.c.id == experiment_id)
-            ).first()
-        if row is None:
-            raise NotFound(f"unknown experiment id {experiment_id}")
-        return Experiment(row.id, row.name, as_utc(row.created_at))
-
     # -- writes ----------------------------------------------------------------
-    def create_run(self, values: dict[str, Any]) -> None:
-        """Insert a new run row."""
+    def create_run(self, values: dict[str, Any], tags: Sequence[tuple[str, str]] = ()) -> None:
+        """Insert a new run row (and its first tags, in the same transaction)."""
         with self.db.write() as conn:
             conn.execute(runs.insert().values(**values))
+            if tags:
+                conn.execute(
+                    run_tags.insert(),
+                    [{"run_id": values["id"], "key": k, "value": v} for k, v in tags],
+                )
 
     def log_batch(
         self,
@@ -285,11 +280,13 @@ class RunRepository:
         order_by: Sequence[OrderBy] = (),
         experiment: str | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[Run]:
         """Runs matching a parsed filter, sorted, newest first by default.
 
         Search results carry params, tags, latest metrics and inputs; the
-        environment and the artifact list come with `get` (one run).
+        environment and the artifact list come with `get` (one run). `offset`
+        skips that many results (pages of the same sorted search).
         """
         query = SUMMARY_SELECT
         if where is not None:
@@ -303,6 +300,8 @@ class RunRepository:
                 column.is_(None), column.desc() if order.descending else column.asc()
             )
         query = query.order_by(runs.c.start_time.desc(), runs.c.id).limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.db.read() as conn:
             if experiment is not None:
                 found = conn.execute(
@@ -319,6 +318,137 @@ class RunRepository:
             finally:
                 result.close()
             return hydrate_runs(conn, rows, with_artifacts=False)
+
+    # -- single changes and lookups (the MLflow-compatible API uses them) --------
+    def experiment_by_id(self, experiment_id: int) -> Experiment:
+        """The experiment with this id."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(experiments).where(experiments.c.id == experiment_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"unknown experiment id {experiment_id}: see `mw runs list`")
+        return Experiment(row.id, row.name, as_utc(row.created_at))
+
+    def create_experiment(self, name: str) -> Experiment:
+        """A new experiment called `name`; AlreadyExists if the name is taken."""
+        with self.db.write() as conn:
+            inserted = conn.execute(
+                self.db.upsert(experiments)
+                .values(name=name, created_at=datetime.now(UTC))
+                .on_conflict_do_nothing()
+                .returning(experiments.c.id)
+            ).first()
+            if inserted is None:  # (rowcount says -1 on PostgreSQL here)
+                raise AlreadyExists(f"an experiment called {name!r} already exists")
+            row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).one()
+        return Experiment(row.id, row.name, as_utc(row.created_at))
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        end_time: datetime | None = None,
+        name: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Change a run's status, end time, name or error (only what is given)."""
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+            values["error"] = error
+        if end_time is not None:
+            values["end_time"] = end_time
+        if name is not None:
+            values["name"] = name
+        with self.db.write() as conn:
+            if values:
+                changed = conn.execute(
+                    runs.update().where(runs.c.id == run_id).values(**values)
+                ).rowcount
+            else:
+                changed = len(conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).all())
+        if not changed:
+            raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag of a run; NotFound when the run has no such tag."""
+        with self.db.write() as conn:
+            deleted = conn.execute(
+                run_tags.delete().where(run_tags.c.run_id == run_id, run_tags.c.key == key)
+            ).rowcount
+        if not deleted:
+            raise NotFound(f"run {run_id!r} has no tag {key!r}")
+
+    def latest_metric_points(self, run_ids: Sequence[str]) -> dict[str, list[MetricPoint]]:
+        """The latest point of every metric of each run (value, step and timestamp)."""
+        found: dict[str, list[MetricPoint]] = {}
+        if not run_ids:
+            return found
+        table = run_latest_metrics.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(table.run_id, table.key, table.value, table.step, table.timestamp)
+                .where(table.run_id.in_(list(run_ids)))
+                .order_by(table.run_id, table.key)
+            ).all()
+        for row in rows:
+            found.setdefault(row.run_id, []).append(
+                MetricPoint(row.key, row.value, row.step, row.timestamp)
+            )
+        return found
+
+    def metric_history_slice(
+        self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[MetricPoint]:
+        """Points of one metric, by step then time, from `offset`, at most `limit` of them."""
+        query = (
+            sa.select(
+                run_metrics.c.key, run_metrics.c.value, run_metrics.c.step, run_metrics.c.timestamp
+            )
+            .where(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
+            .order_by(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.id)
+            .offset(offset)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [MetricPoint(r.key, r.value, r.step, r.timestamp) for r in rows]
+
+    def append_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
+        """Append metric points in one transaction, through the driver only.
+
+        `log_batch` builds its statements with SQLAlchemy, which costs more than the
+        SQL for the one point a per-call client (MLflow's `log_metric`) sends.
+        """
+        if not rows:
+            return
+        latest: dict[str, MetricRow] = {}
+        for row in rows:
+            current = latest.get(row[0])
+            if current is None or (row[2], row[3]) >= (current[2], current[3]):
+                latest[row[0]] = row
+        with self.db.write() as conn:
+            marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            values = f"({marker}, {marker}, {marker}, {marker}, {marker})"
+            points = [(run_id, key, value, step, millis) for key, value, step, millis in rows]
+            conn.exec_driver_sql(
+                f"INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES {values}",
+                points if len(points) > 1 else points[0],
+            )
+            tops = [
+                (run_id, key, value, step, millis) for key, value, step, millis in latest.values()
+            ]
+            conn.exec_driver_sql(
+                _UPSERT_LATEST.format(values=values), tops if len(tops) > 1 else tops[0]
+            )
+
+    def run_exists(self, run_id: str) -> bool:
+        """Whether a run with exactly this id exists."""
+        with self.db.read() as conn:
+            return conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
 
     def _experiment_condition(
         self, conn: Connection, experiment_id: int, where: Node | None
@@ -341,4 +471,12 @@ class RunRepository:
         return column == experiment_id  # type: ignore[no-any-return]
 
 
+# the newest point of a series (highest step, then latest time) stays in run_latest_metrics
+_UPSERT_LATEST = (
+    "INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES {values} "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
+    "timestamp = excluded.timestamp WHERE excluded.step > run_latest_metrics.step OR "
+    "(excluded.step = run_latest_metrics.step "
+    "AND excluded.timestamp >= run_latest_metrics.timestamp)"
+)
 _SMALL_EXPERIMENT = 2000  # runs: walking them all costs a few milliseconds
