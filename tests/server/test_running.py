@@ -211,18 +211,12 @@ def test_two_workers_serve_print_one_token_and_stop_gracefully(tmp_path: Path) -
         assert again.stop(signal.SIGINT) == 0
 
 
-def test_one_process_stops_gracefully_on_sigterm_and_sigint(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    with TeamProcess.start(home) as server:
+def test_one_process_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    with TeamProcess.start(tmp_path / "home") as server:
         assert server.workers() == []
-        secret = server.tokens_printed[0]
-        code, answer = _in_flight_survives(server, secret, signal.SIGTERM)
+        code, answer = _in_flight_survives(server, server.tokens_printed[0], signal.SIGTERM)
         assert (code, answer) == (0, "HTTP/1.1 201 Created"), server.log
-    with TeamProcess.start(home) as again:
-        assert again.tokens_printed == []
-        assert _whoami(again.url, secret).status_code == 200
-        assert again.stop(signal.SIGINT) == 0
-        assert "Traceback" not in again.log
+        assert "Traceback" not in server.log
 
 
 @pytest.mark.parametrize("workers", ["0", "65", "two"])
