@@ -4,11 +4,13 @@
     first = ensure_first_token(workspace)   # at most once per store, however many workers
     run(sock, workers)                      # until SIGTERM/SIGINT, then exit 0
 
-One worker serves in this process. With `--workers N` this process imports what a
-worker needs, closes the store and forks N workers (`workers.Supervisor`): each
-opens its own store connections (never shared across processes) and is serving a
-moment later, where a freshly spawned interpreter (uvicorn's own supervisor) would
-import everything again. SIGTERM and SIGINT let in-flight requests finish first.
+The app is built once, here. One worker serves it in this process; with
+`--workers N` this process closes the store's connections and forks N workers
+(`workers.Supervisor`): each opens its own connections as it needs them (never
+shared across processes) and serves a moment later, where a freshly spawned
+interpreter (uvicorn's own supervisor) would import and build everything again.
+So `create_app` must start no thread: background work belongs in its lifespan,
+which runs in each worker. SIGTERM and SIGINT let in-flight requests finish first.
 
 Nothing here imports pandas, numpy or scikit-learn: a route module that needs
 them imports them inside its handlers, so the server is ready in well under 2 s.
@@ -25,10 +27,9 @@ from starlette.applications import Starlette
 from modelward.config import Settings, load_settings
 from modelward.errors import InvalidInput
 from modelward.server.tokens import ADMIN, TokenRepository
-from modelward.store.workspace import Workspace, close_workspaces, open_workspace
+from modelward.store.workspace import Workspace, open_workspace
 
 FIRST_TOKEN_NAME = "admin"
-APP_FACTORY = "modelward.server.running:app_from_env"
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,21 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run(sock: socket.socket, workers: int) -> None:
     """Serve on `sock` until SIGINT/SIGTERM; in-flight requests finish, then it returns."""
+    import gc
+
     from modelward.server import workers as processes
 
     processes.preload()
+    app = app_from_env()
+    # What is loaded now lives as long as the server: kept out of the collector's way
+    # (and its memory pages stay shared between forked workers).
+    gc.freeze()
+    gc.enable()  # `mw server` starts with it off: start-up makes no garbage
     if workers <= 1:
-        processes.serve(sock, APP_FACTORY, escalate=True)
+        processes.serve(sock, app, escalate=True)
         return
-    close_workspaces()  # a forked worker must not share the parent's connections
-    supervisor = processes.Supervisor(
-        workers, lambda: processes.serve(sock, APP_FACTORY, escalate=False)
-    )
+    # a forked worker must never use a connection its parent opened: close them (the
+    # engine opens new ones in each worker as it needs them)
+    app.state.workspace.db.dispose()
+    supervisor = processes.Supervisor(workers, lambda: processes.serve(sock, app, escalate=False))
     supervisor.run()

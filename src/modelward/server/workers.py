@@ -1,7 +1,7 @@
 """The team server's processes: uvicorn in one process, or forked workers on one socket.
 
-    serve(sock, "pkg.module:factory", escalate=True)   # this process, until SIGTERM/SIGINT
-    Supervisor(4, lambda: serve(sock, ...)).run()      # four forked workers, one socket
+    serve(sock, app, escalate=True)                    # this process, until SIGTERM/SIGINT
+    Supervisor(4, lambda: serve(sock, app, ...)).run()  # four forked workers, one socket
 
 Every stop that was asked for (SIGTERM, SIGINT) lets in-flight requests finish,
 then the process exits 0: the supervisor forwards the stop to each worker and
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from modelward.errors import ModelwardError
 
@@ -49,18 +50,17 @@ class GracefulServer(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(sock: socket.socket, app_factory: str, *, escalate: bool) -> None:
-    """Serve the app `app_factory` builds on `sock` until SIGINT/SIGTERM."""
+def serve(sock: socket.socket, app: ASGIApp, *, escalate: bool) -> None:
+    """Serve `app` on `sock` until SIGINT/SIGTERM."""
     config = uvicorn.Config(
-        app_factory,
-        factory=True,
+        app,
         log_level="warning",
         access_log=False,
         ws="none",  # no WebSocket route: no WebSocket library to import
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
     server = GracefulServer(config, escalate=escalate)
-    # before the app is built: a stop that comes while it is built is not lost
+    # before uvicorn starts: a stop that comes while it starts is not lost
     previous = {sig: signal.signal(sig, server.handle_exit) for sig in STOP_SIGNALS}
     try:
         server.run(sockets=[sock])
@@ -70,21 +70,12 @@ def serve(sock: socket.socket, app_factory: str, *, escalate: bool) -> None:
 
 
 def preload() -> None:
-    """Import what a worker imports to start serving (once, before forking workers)."""
-    import gc
-
+    """Import what uvicorn imports to start serving (once, before forking workers)."""
     import uvicorn.lifespan.on
     import uvicorn.loops.auto
     import uvicorn.protocols.http.auto
 
-    from modelward.server import app
-
     uvicorn.loops.auto.auto_loop_factory(use_subprocess=False)  # imports uvloop if present
-    app.api_routers()  # imports every route module
-    # What is loaded now lives as long as the server: kept out of the collector's way
-    # (and its memory pages stay shared between forked workers).
-    gc.freeze()
-    gc.enable()  # `mw server` starts with it off: imports make many objects, no garbage
 
 
 class Supervisor:
