@@ -22,7 +22,7 @@ def server(host: str, port: int, workers: int) -> None:
     from modelward.server.running import bind, ensure_first_token, run, server_workspace
 
     sock = bind(host, port)  # a port in use fails here, before any work
-    gc.disable()  # until the server is loaded (`workers.preload`): start-up makes no garbage
+    gc.disable()  # until `run` has built the app: start-up makes no garbage
     try:
         workspace = server_workspace()
         first = ensure_first_token(workspace)
