@@ -234,7 +234,7 @@ def _mlflow(bin_dir: Path, store: Path, tmp: Path, timeout: float) -> Start:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="starts per server and mode")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds for one start")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds for one start")
     parser.add_argument("--skip-mlflow", action="store_true", help="modelward only")
     args = parser.parse_args(argv)
 
