@@ -17,19 +17,16 @@ def server(host: str, port: int, workers: int) -> None:
     On the first start with no token in the store, one admin token is created
     and printed once; create more with `mw token create`.
     """
-    from modelward.server.running import ensure_first_token, run, server_workspace
-    from modelward.serving.server import bind
+    import gc
+
+    from modelward.server.running import bind, ensure_first_token, run, server_workspace
 
     sock = bind(host, port)  # a port in use fails here, before any work
+    gc.disable()  # until `run` has built the app: start-up makes no garbage
     try:
         workspace = server_workspace()
         first = ensure_first_token(workspace)
-        bound_host, bound_port = sock.getsockname()[:2]
-        address = (
-            f"http://[{bound_host}]:{bound_port}"
-            if ":" in bound_host
-            else f"http://{bound_host}:{bound_port}"
-        )
+        address = _address(sock.getsockname())
         if first is not None:
             click.echo(
                 f"first start: created the admin token {first.name!r}; it is shown only now:\n"
@@ -46,4 +43,10 @@ def server(host: str, port: int, workers: int) -> None:
         )
         run(sock, workers)
     finally:
+        gc.enable()
         sock.close()
+
+
+def _address(bound: tuple[str, int] | tuple[str, int, int, int]) -> str:
+    host, port = bound[0], bound[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

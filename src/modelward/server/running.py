@@ -1,19 +1,31 @@
-"""Running `mw server`: the store, the first admin token, uvicorn, graceful stop.
+"""Running `mw server`: the socket, the store, the first admin token, the workers.
 
-One worker runs the app in this process; `--workers N` hands the socket to
-uvicorn's process manager, whose workers build the app with `app_from_env` (each
-opens the store itself: connections are never shared across processes). SIGTERM
-and SIGINT let in-flight requests finish, then the process exits 0.
+    sock = bind(host, port)                 # a port in use fails here, before any work
+    first = ensure_first_token(workspace)   # at most once per store, however many workers
+    run(sock, workers)                      # until SIGTERM/SIGINT, then exit 0
+
+The app is built once, here. One worker serves it in this process; with
+`--workers N` this process closes the store's connections and forks N workers
+(`workers.Supervisor`): each opens its own connections as it needs them (never
+shared across processes) and serves a moment later, where a freshly spawned
+interpreter (uvicorn's own supervisor) would import and build everything again.
+So `create_app` must start no thread: background work belongs in its lifespan,
+which runs in each worker. SIGTERM and SIGINT let in-flight requests finish first.
+
+Nothing here imports pandas, numpy or scikit-learn: a route module that needs
+them imports them inside its handlers, so the server is ready in well under 2 s.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 from dataclasses import dataclass, replace
 
 from starlette.applications import Starlette
 
 from modelward.config import Settings, load_settings
+from modelward.errors import InvalidInput
 from modelward.server.tokens import ADMIN, TokenRepository
 from modelward.store.workspace import Workspace, open_workspace
 
@@ -41,39 +53,63 @@ def server_workspace() -> Workspace:
 
 
 def ensure_first_token(workspace: Workspace) -> FirstToken | None:
-    """With no token in the store, create the first admin token; None if tokens exist."""
-    tokens = TokenRepository(workspace.db)
-    if tokens.list():
-        return None
+    """With no token in the store, create the first admin token; None if any exists.
+
+    Safe against other servers starting on the same store at the same moment:
+    exactly one of them gets the token.
+    """
     from modelward.identity import acting_as
 
     with acting_as("mw server (first start)"):
-        info, secret = tokens.create(FIRST_TOKEN_NAME, ADMIN)
-    return FirstToken(name=info.name, secret=secret)
+        made = TokenRepository(workspace.db).create_first(FIRST_TOKEN_NAME, ADMIN)
+    return None if made is None else FirstToken(name=made[0].name, secret=made[1])
 
 
 def app_from_env() -> Starlette:
-    """The app over the store the environment names (the factory each worker calls)."""
+    """The app over the store the environment names (what each worker serves)."""
     from modelward.server.app import create_app
 
     return create_app(server_workspace())
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before any work; InvalidInput if it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(
+                f"port {port} on {host} is already in use: stop what listens there "
+                "or choose another --port"
+            ) from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except (OverflowError, UnicodeError, socket.gaierror) as exc:
+        sock.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc}") from None
+    return sock
+
+
 def run(sock: socket.socket, workers: int) -> None:
-    """Serve on `sock` until SIGINT/SIGTERM (in-flight requests finish first)."""
-    import uvicorn
+    """Serve on `sock` until SIGINT/SIGTERM; in-flight requests finish, then it returns."""
+    import gc
 
-    common = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 10}
+    from modelward.server import workers as processes
+
+    processes.preload()
+    app = app_from_env()
+    # What is loaded now lives as long as the server: kept out of the collector's way
+    # (and its memory pages stay shared between forked workers).
+    gc.freeze()
+    gc.enable()  # `mw server` starts with it off: start-up makes no garbage
     if workers <= 1:
-        config = uvicorn.Config(app_from_env(), **common)  # type: ignore[arg-type]
-        uvicorn.Server(config).run(sockets=[sock])
+        processes.serve(sock, app, escalate=True)
         return
-    from uvicorn.supervisors import Multiprocess
-
-    config = uvicorn.Config(
-        "modelward.server.running:app_from_env",
-        factory=True,
-        workers=workers,
-        **common,  # type: ignore[arg-type]
-    )
-    Multiprocess(config, sockets=[sock]).run()
+    # a forked worker must never use a connection its parent opened: close them (the
+    # engine opens new ones in each worker as it needs them)
+    app.state.workspace.db.dispose()
+    supervisor = processes.Supervisor(workers, lambda: processes.serve(sock, app, escalate=False))
+    supervisor.run()

@@ -124,29 +124,35 @@ class TokenRepository:
 
     def create(self, name: str, role: str, *, expires: str | None = None) -> tuple[TokenInfo, str]:
         """A new token; returns it and its secret (shown this once, never stored)."""
-        validate_name(name, "token name")
-        check_role(role)
-        now = datetime.now(UTC)
-        expires_at = parse_expiry(expires, now=now) if expires else None
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        values = {
-            "name": name,
-            "role": role,
-            "secret_sha256": hash_secret(secret),
-            "created_at": now,
-            "created_by": current_user(),
-            "expires_at": expires_at,
-            "revoked_at": None,
-        }
+        values, secret = _new_token(name, role, expires)
+        taken = AlreadyExists(
+            f"a token named {name!r} exists (tokens are never renamed or reused): "
+            "choose another name"
+        )
+        try:
+            with self.db.write() as conn:
+                same = sa.select(api_tokens.c.id).where(api_tokens.c.name == name)
+                if conn.execute(same).first() is not None:
+                    raise taken
+                conn.execute(api_tokens.insert().values(**values))
+        except sa.exc.IntegrityError:  # the same name, created by another writer meanwhile
+            raise taken from None
+        return _info(values), secret
+
+    def create_first(self, name: str, role: str) -> tuple[TokenInfo, str] | None:
+        """A token made only if the store has none at all, else None.
+
+        Check and insert are one transaction that excludes every other such
+        transaction (SQLite's writers queue; PostgreSQL takes a table lock), so of
+        several servers or workers starting on one empty store, one makes the token.
+        """
+        values, secret = _new_token(name, role, None)
         with self.db.write() as conn:
-            taken = conn.execute(
-                sa.select(api_tokens.c.id).where(api_tokens.c.name == name)
-            ).first()
-            if taken is not None:
-                raise AlreadyExists(
-                    f"a token named {name!r} exists (tokens are never renamed or reused): "
-                    "choose another name"
-                )
+            if self.db.dialect == "postgresql":
+                # SHARE ROW EXCLUSIVE conflicts with itself and with inserts
+                conn.execute(sa.text("LOCK TABLE api_tokens IN SHARE ROW EXCLUSIVE MODE"))
+            if conn.execute(sa.select(api_tokens.c.id).limit(1)).first() is not None:
+                return None
             conn.execute(api_tokens.insert().values(**values))
         return _info(values), secret
 
@@ -213,6 +219,25 @@ class TokenRepository:
                 self._verified.clear()
             self._verified[digest] = (now, principal)
         return principal
+
+
+def _new_token(name: str, role: str, expires: str | None) -> tuple[dict[str, Any], str]:
+    """The row of a new token (checked) and its secret."""
+    validate_name(name, "token name")
+    check_role(role)
+    now = datetime.now(UTC)
+    expires_at = parse_expiry(expires, now=now) if expires else None
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    values = {
+        "name": name,
+        "role": role,
+        "secret_sha256": hash_secret(secret),
+        "created_at": now,
+        "created_by": current_user(),
+        "expires_at": expires_at,
+        "revoked_at": None,
+    }
+    return values, secret
 
 
 def _info(values: dict[str, Any]) -> TokenInfo:
