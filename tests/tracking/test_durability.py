@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import pytest
 
 import modelward as mw
+
+if TYPE_CHECKING:
+    from _typeshed import TraceFunction
 
 LOGGER = """
 import sys
@@ -98,3 +108,87 @@ def test_ctrl_c_keeps_every_point_logged_before_it(home: Path, tmp_path: Path) -
     # The interrupt may land between a completed call and the counter update.
     assert len(steps) in (logged, logged + 1)
     assert steps == list(range(len(steps)))
+
+
+def _interrupt_at(opcode: int, call: Callable[[], object]) -> bool:
+    """Run `call` raising KeyboardInterrupt at its `opcode`-th bytecode (its callees' included).
+
+    Returns whether the interrupt was raised (False: the call has fewer bytecodes).
+    """
+    seen = 0
+
+    def tracer(frame: FrameType, event: str, arg: object) -> TraceFunction:
+        nonlocal seen
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            seen += 1
+            if seen == opcode:
+                raise KeyboardInterrupt
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        call()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_at_any_bytecode_of_a_logging_call_loses_and_repeats_nothing(home: Path) -> None:
+    # Ctrl-C raises KeyboardInterrupt between any two bytecodes of the main thread.
+    # Inject it at every bytecode of log_metric and log_metrics, with the buffer
+    # past the size that wakes the writer (the writer is held up by another
+    # connection's open write transaction), and carry on logging after each one:
+    # no call may hang, and every point ends up stored exactly once.
+    run = mw.start_run(experiment="interrupted")
+    database = Path(str(run.workspace.db.engine.url.database))
+    blocker = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    returned: set[int] = set()
+    interrupted: set[int] = set()
+    failure: list[BaseException] = []
+    steps = itertools.count()
+    calls: list[Callable[[int], object]] = [
+        lambda step: run.log_metric("loss", float(step), step=step),
+        lambda step: run.log_metrics({"loss": 1.0}, step=step),
+    ]
+
+    def log() -> None:
+        try:
+            with run:
+                for step in itertools.islice(steps, 12_000):
+                    run.log_metric("loss", float(step), step=step)
+                    returned.add(step)
+                for call in calls:
+                    for opcode in itertools.count(1):
+                        step = next(steps)
+                        hit = _interrupt_at(opcode, functools.partial(call, step))
+                        (interrupted if hit else returned).add(step)
+                        if not hit:
+                            break
+                blocker.commit()
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+        except BaseException as exc:
+            failure.append(exc)
+
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        logger = threading.Thread(target=log, daemon=True)
+        logger.start()
+        logger.join(timeout=60)
+    finally:
+        if blocker.in_transaction:
+            blocker.rollback()
+        blocker.close()
+    assert not logger.is_alive(), "a logging call or the run's exit hung after Ctrl-C"
+    assert not failure
+    assert len(interrupted) > 50
+    stored = [p.step for p in mw.tracking.metric_history(run.id, "loss")]
+    assert len(stored) == len(set(stored)), "a point was written twice"
+    assert returned <= set(stored) <= returned | interrupted
+    finished = mw.tracking.get_run(run.id)
+    assert finished.status == "failed" and "KeyboardInterrupt" in (finished.error or "")

@@ -4,16 +4,25 @@
 thread writes the buffer every `flush_interval` seconds, and a full buffer is
 written at once. Nothing is lost: the buffer is flushed when the run ends,
 when the `with` block raises (Ctrl-C included), and at interpreter exit.
+
+Ctrl-C raises KeyboardInterrupt in the main thread between any two bytecodes,
+so the caller's side takes no lock at all: it appends to deques (one atomic C
+call each) and talks to the writer thread through `queue.SimpleQueue`, whose
+put and get are single C calls too. Only the writer thread takes points off
+the buffers and writes them, so a point is written once, and an interrupted
+caller can leave nothing half-held behind for the exit path to wait on.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import queue
 import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelward.errors import InvalidInput, ModelwardError
+from modelward.errors import InvalidInput
 from modelward.refs import validate_name
 from modelward.store.artifacts import safe_relative_path
 from modelward.tracking.entities import (
@@ -45,6 +54,11 @@ if TYPE_CHECKING:
 DEFAULT_EXPERIMENT = "default"
 _BUFFER_LIMIT = 5000  # points that wake the flusher
 _MAX_BUFFERED = 200_000  # points after which logging waits for the flusher
+
+# A message to the writer thread: None wakes it (the buffer is full); a request
+# is answered on its own queue with None or the error of the write it asked for.
+_Reply = queue.SimpleQueue[BaseException | None]
+_Message = tuple[_Reply, bool] | None
 
 _live_runs: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
 
@@ -71,14 +85,15 @@ class ActiveRun:
         self.experiment = experiment
         self.name = name or f"run-{self.id[:8]}"
         self.status = RUNNING
-        self._lock = threading.Lock()
-        self._metrics: list[MetricRow] = []
-        self._params: dict[str, str] = {}
-        self._tags: dict[str, str] = {}
+        self._metrics: deque[MetricRow] = deque()
+        self._params: deque[dict[str, str]] = deque()
+        self._tags: deque[dict[str, str]] = deque()
+        self._logged_params: dict[str, str] = {}
         self._steps: dict[str, int] = {}
         self._keys: set[str] = set()
-        self._flush_lock = threading.Lock()
-        self._flush_error: BaseException | None = None
+        self._messages: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        self._wake_sent = False
+        self._writing = True
         # a batch taken off the buffer whose write failed: resent as it was, same id
         self._unsent: _Batch | None = None
 
@@ -104,8 +119,6 @@ class ActiveRun:
         if tags:
             self.set_tags(tags)
         _live_runs.add(self)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._flusher = threading.Thread(
             target=self._flush_periodically, args=(flush_interval,), daemon=True
         )
@@ -124,23 +137,19 @@ class ActiveRun:
         """Append one point to a metric series (step defaults to the previous step + 1)."""
         self._ensure_running()
         millis = int((time.time() if timestamp is None else timestamp) * 1000)
-        row = self._row(key, value, step, millis)
-        with self._lock:
-            self._metrics.append(row)
-            size = len(self._metrics)
-        if size >= _BUFFER_LIMIT:
-            self._backpressure(size)
+        metrics = self._metrics
+        metrics.append(self._row(key, value, step, millis))
+        if len(metrics) >= _BUFFER_LIMIT:
+            self._backpressure()
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log several metrics at the same step (one timestamp, one buffer append)."""
         self._ensure_running()
         millis = int(time.time() * 1000)
         rows = [self._row(key, value, step, millis) for key, value in metrics.items()]
-        with self._lock:
-            self._metrics.extend(rows)
-            size = len(self._metrics)
-        if size >= _BUFFER_LIMIT:
-            self._backpressure(size)
+        self._metrics.extend(rows)
+        if len(self._metrics) >= _BUFFER_LIMIT:
+            self._backpressure()
 
     def _row(self, key: str, value: Any, step: int | None, millis: int) -> MetricRow:
         if key not in self._keys:
@@ -155,15 +164,14 @@ class ActiveRun:
         self._steps[key] = step
         return (key, number, step, millis)
 
-    def _backpressure(self, size: int) -> None:
-        # Writes happen on the flusher thread only, so Ctrl-C (delivered to the
-        # main thread) can never interrupt a transaction half-way. A full buffer
-        # wakes the flusher; a buffer far over the limit waits for it.
-        self._wake.set()
-        while size >= _MAX_BUFFERED and self._flusher.is_alive() and not self._stop.is_set():
+    def _backpressure(self) -> None:
+        # A full buffer wakes the writer (once until it wakes); a buffer far over
+        # the limit waits for it.
+        if not self._wake_sent:
+            self._wake_sent = True
+            self._messages.put(None)
+        while len(self._metrics) >= _MAX_BUFFERED and self._writing:
             time.sleep(0.005)
-            with self._lock:
-                size = len(self._metrics)
 
     def log_param(self, key: str, value: Any) -> None:
         """Record a parameter; a parameter cannot change once logged."""
@@ -173,14 +181,14 @@ class ActiveRun:
         """Record several parameters."""
         self._ensure_running()
         checked = {self._key(k, "param"): param_value(k, v) for k, v in params.items()}
-        with self._lock:
-            for key, value in checked.items():
-                previous = self._params.get(key)
-                if previous is not None and previous != value:
-                    raise InvalidInput(
-                        f"param {key!r} was already logged as {previous!r}; params cannot change"
-                    )
-            self._params.update(checked)
+        for key, value in checked.items():
+            previous = self._logged_params.get(key)
+            if previous is not None and previous != value:
+                raise InvalidInput(
+                    f"param {key!r} was already logged as {previous!r}; params cannot change"
+                )
+        self._params.append(checked)
+        self._logged_params.update(checked)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag (tags may change)."""
@@ -190,8 +198,7 @@ class ActiveRun:
         """Set several tags."""
         self._ensure_running()
         checked = {self._key(k, "tag"): param_value(k, v) for k, v in tags.items()}
-        with self._lock:
-            self._tags.update(checked)
+        self._tags.append(checked)
 
     def log_input(self, dataset: DatasetVersion | str, role: str = "train") -> None:
         """Record a dataset version the run read (`train`, `test`, `eval`, ...)."""
@@ -261,26 +268,48 @@ class ActiveRun:
 
     # -- writing ---------------------------------------------------------------
     def flush(self) -> None:
-        """Write everything buffered so far, in one batch (one transaction locally).
+        """Write everything buffered so far, in one transaction."""
+        self._ask_writer(stop=False)
 
-        Each batch has an id. A batch whose write failed (a busy database, a team
-        server out of reach) is kept as it was and sent again first, with the same
-        id, so a server that stored it but whose answer was lost skips it: nothing
-        is lost and nothing is stored twice.
+    def _ask_writer(self, *, stop: bool) -> None:
+        # The writer thread writes; the caller waits for its answer in a C-level
+        # get, so Ctrl-C while waiting interrupts the wait, never the write.
+        if threading.current_thread() is self._flusher:
+            self._write_buffered()
+            return
+        reply: _Reply = queue.SimpleQueue()
+        self._messages.put((reply, stop))
+        while True:
+            try:
+                error = reply.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self._flusher.is_alive() and reply.empty():
+                    self._write_buffered()  # no writer left: this thread is the only one
+                    return
+        if error is not None:
+            raise error
+
+    def _write_buffered(self) -> None:
+        """Write what is buffered as one batch with an id of its own.
+
+        A batch whose write failed (a busy database, a team server out of reach) is
+        kept as it was and sent again first, with the same id, so a server that stored
+        it but whose answer was lost skips it: nothing is lost, nothing stored twice.
+        Only the writer thread (or the caller, once no writer is left) gets here.
         """
-        with self._flush_lock:
-            if self._unsent is not None:
-                self._send(self._unsent)
-            with self._lock:
-                batch = _Batch(
-                    uuid.uuid4().hex,
-                    list(self._params.items()),
-                    list(self._tags.items()),
-                    self._metrics,
-                )
-                self._metrics, self._params, self._tags = [], {}, {}
-            if batch.params or batch.tags or batch.metrics:
-                self._send(batch)
+        if self._unsent is not None:
+            self._send(self._unsent)
+        metrics = _take(self._metrics)
+        param_batches, tag_batches = _take(self._params), _take(self._tags)
+        params: dict[str, str] = {}
+        tags: dict[str, str] = {}
+        for batch in param_batches:
+            params.update(batch)
+        for batch in tag_batches:
+            tags.update(batch)
+        if params or tags or metrics:
+            self._send(_Batch(uuid.uuid4().hex, list(params.items()), list(tags.items()), metrics))
 
     def _send(self, batch: _Batch) -> None:
         self._unsent = batch
@@ -294,29 +323,40 @@ class ActiveRun:
         self._unsent = None
 
     def _flush_periodically(self, interval: float) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.flush()
-            except ModelwardError as exc:
-                # A bad value (a changed param) is reported when the run ends.
-                self._flush_error = exc
-            except Exception as exc:  # a busy database: retried on the next tick
-                self._flush_error = exc
+        try:
+            while True:
+                try:
+                    messages = [self._messages.get(timeout=interval)]
+                except queue.Empty:
+                    messages = []
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        messages.append(self._messages.get_nowait())
+                self._wake_sent = False
+                error: BaseException | None = None
+                try:
+                    self._write_buffered()
+                except Exception as exc:
+                    # A busy database is retried on the next tick; a bad value (a
+                    # changed param) goes to whoever asks for a flush.
+                    error = exc
+                stop = False
+                for message in messages:
+                    if message is not None:
+                        reply, stopping = message
+                        reply.put(error)
+                        stop = stop or stopping
+                if stop:
+                    return
+        finally:
+            self._writing = False
 
     def end(self, status: str = FINISHED, error: str | None = None) -> None:
         """Flush and close the run with its final status (idempotent)."""
         if self.status != RUNNING:
             return
-        self._stop.set()
-        self._wake.set()
-        if self._flusher is not threading.current_thread():
-            self._flusher.join(timeout=30)
         try:
-            self.flush()
+            self._ask_writer(stop=True)
         except BaseException as exc:
             self.status = FAILED
             with contextlib.suppress(Exception):  # the store may be out of reach too
@@ -378,3 +418,15 @@ def _end_live_runs() -> None:
     for run in list(_live_runs):
         with contextlib.suppress(Exception):  # best effort: nothing is left to report to
             run.end(FINISHED)
+
+
+def _take(buffer: deque[Any]) -> list[Any]:
+    """Everything in `buffer` now, taken off its left end (appends go on at the right)."""
+    taken: list[Any] = []
+    try:
+        for _ in range(len(buffer)):
+            taken.append(buffer.popleft())
+    except BaseException:
+        buffer.extendleft(reversed(taken))
+        raise
+    return taken
