@@ -291,3 +291,14 @@ api_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+# dashboard sessions: a browser that pasted a token once (only a hash of the cookie kept)
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("token_id", Integer, ForeignKey("api_tokens.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -230,8 +230,9 @@ class RunRepository:
         order_by: Sequence[OrderBy] = (),
         experiment: str | None = None,
         limit: int = 1000,
+        offset: int = 0,
     ) -> list[Run]:
-        """Runs matching a parsed filter, sorted, newest first by default.
+        """Runs matching a parsed filter, sorted, newest first by default (`offset` pages).
 
         Search results carry params, tags, latest metrics and inputs; the
         environment and the artifact list come with `get` (one run).
@@ -248,6 +249,8 @@ class RunRepository:
                 column.is_(None), column.desc() if order.descending else column.asc()
             )
         query = query.order_by(runs.c.start_time.desc(), runs.c.id).limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.db.read() as conn:
             if experiment is not None:
                 found = conn.execute(
