@@ -145,6 +145,14 @@ class ModelRepository:
             rows = conn.execute(_SELECT.where(_mv.c.run_id == run_id).order_by(_mv.c.id)).all()
             return [self._entity(conn, row) for row in rows]
 
+    def versions_trained_on(self, dataset_version_id: int) -> list[ModelVersion]:
+        """The versions whose training data was this dataset version."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                _SELECT.where(_mv.c.dataset_version_id == dataset_version_id).order_by(_mv.c.id)
+            ).all()
+            return [self._entity(conn, row) for row in rows]
+
     def models(self) -> list[RegisteredModel]:
         """Every registered model with its latest version and aliases."""
         with self.db.read() as conn:

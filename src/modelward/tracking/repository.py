@@ -184,6 +184,17 @@ class RunRepository:
             conn.execute(statement, rows)
 
     # -- reads -----------------------------------------------------------------
+    def readers_of(self, dataset_version_id: int) -> list[tuple[str, str, str]]:
+        """(run id, run name, role) of every run that read a dataset version, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.name, run_inputs.c.role)
+                .join(run_inputs, run_inputs.c.run_id == runs.c.id)
+                .where(run_inputs.c.dataset_version_id == dataset_version_id)
+                .order_by(runs.c.start_time, runs.c.id)
+            ).all()
+        return [(str(r.id), str(r.name), str(r.role)) for r in rows]
+
     def get(self, run_id: str) -> Run:
         """One run with everything logged to it; a unique id prefix is enough."""
         if not run_id:

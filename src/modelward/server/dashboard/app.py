@@ -22,7 +22,7 @@ from modelward.errors import AccessDenied, InvalidInput, ModelwardError, NotFoun
 from modelward.registry.entities import ModelVersion
 from modelward.registry.repository import ModelRepository
 from modelward.server.auth import SESSION_COOKIE
-from modelward.server.dashboard import runs_pages
+from modelward.server.dashboard import datasets_pages, models_pages, runs_pages
 from modelward.server.dashboard.forms import (
     LOGIN_CSRF_COOKIE,
     check_csrf,
@@ -165,6 +165,13 @@ def create_dashboard(workspace: Workspace, sessions: SessionRepository) -> Starl
             Route("/runs/{run_id}", runs_pages.run_page),
             Route("/runs/{run_id}/artifacts/{path:path}", artifact),
             Route("/compare", runs_pages.compare_page),
+            Route("/datasets", datasets_pages.datasets_page),
+            Route("/datasets/diff", datasets_pages.diff_page),
+            Route("/datasets/{name}", datasets_pages.dataset_page),
+            Route("/datasets/{name}/{version}", datasets_pages.version_page),
+            Route("/models", models_pages.models_page),
+            Route("/models/{name}", models_pages.model_page),
+            Route("/models/{name}/aliases/{alias}", models_pages.move_alias, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={
