@@ -22,7 +22,12 @@ from modelward.errors import AccessDenied, InvalidInput, ModelwardError, NotFoun
 from modelward.registry.entities import ModelVersion
 from modelward.registry.repository import ModelRepository
 from modelward.server.auth import SESSION_COOKIE
-from modelward.server.dashboard import datasets_pages, models_pages, runs_pages
+from modelward.server.dashboard import (
+    datasets_pages,
+    models_pages,
+    monitoring_pages,
+    runs_pages,
+)
 from modelward.server.dashboard.forms import (
     LOGIN_CSRF_COOKIE,
     check_csrf,
@@ -172,6 +177,8 @@ def create_dashboard(workspace: Workspace, sessions: SessionRepository) -> Starl
             Route("/models", models_pages.models_page),
             Route("/models/{name}", models_pages.model_page),
             Route("/models/{name}/aliases/{alias}", models_pages.move_alias, methods=["POST"]),
+            Route("/monitoring", monitoring_pages.monitoring_page),
+            Route("/monitoring/{name}", monitoring_pages.model_monitoring_page),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={

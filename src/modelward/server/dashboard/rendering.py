@@ -26,13 +26,22 @@ PAGE_HEADERS = {
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The template environment (autoescape for every template, undefined names fail)."""
-    return Environment(
+    env = Environment(
         loader=PackageLoader("modelward.server.dashboard", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["datetime"] = _utc_time
+    return env
+
+
+def _utc_time(seconds: int) -> str:
+    """Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
