@@ -4,42 +4,18 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 import modelward as mw
-from tests.server.dashboard.test_pages import XSS, _csrf, sign_in
+from tests.server.dashboard.seed import seed_loop
+from tests.server.dashboard.test_pages import _csrf, sign_in
 from tests.server.support import ADMIN, READER, WRITER, TeamServer
 
 
 @pytest.fixture
 def loop(team: TeamServer) -> dict[str, str]:
     """raw@1 -> prep@1 (a transform) -> a run -> clf@1 and clf@2, `production` on @2."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "x": rng.normal(size=200),
-            "city": rng.choice(["paris", XSS], size=200),
-            "y": rng.integers(0, 2, size=200),
-        }
-    )
-    raw = mw.data.add(frame, name="raw")
-    mw.data.add(frame.assign(x=frame.x * 3), name="raw")  # raw@2, for the diff
-    prep = mw.data.transform("raw@1", {"steps": [{"one_hot": {"columns": ["city"]}}]}, name="prep")
-    data = mw.data.load(prep)
-    features = data.drop(columns=["y"])
-    run_ids = []
-    for c in (1.0, 0.1):
-        with mw.start_run(experiment="clf", name=f"C={c}") as run:
-            run.log_input(prep)
-            model = LogisticRegression(C=c).fit(features, data.y)
-            run.log_metric("f1", 0.5 + c / 10)
-            run.log_model(model, name="clf", data=prep)
-            run_ids.append(run.id)
-    mw.models.set_alias("clf", 2, "production", reason=XSS)
-    return {"raw": raw.ref, "prep": prep.ref, "run": run_ids[0]}
+    return seed_loop()
 
 
 def test_a_versions_page_shows_a_chart_per_column_and_its_lineage(

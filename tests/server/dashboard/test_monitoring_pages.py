@@ -3,68 +3,24 @@
 from __future__ import annotations
 
 import re
-import time
 
-import numpy as np
 import pytest
 
-from modelward.monitoring.alert_store import AlertRepository
 from modelward.monitoring.history import model_history
-from modelward.monitoring.predictions import (
-    PredictionLogRepository,
-    PredictionLogWriter,
-    PredictionRecord,
-)
+from tests.server.dashboard.seed import seed_traffic
 from tests.server.dashboard.test_data_and_model_pages import loop  # noqa: F401
-from tests.server.dashboard.test_pages import XSS, sign_in
+from tests.server.dashboard.test_pages import sign_in
 from tests.server.support import TeamServer
 
 
 @pytest.fixture
-def traffic(team: TeamServer, loop: dict[str, str]) -> dict[str, float]:  # noqa: F811
+def traffic(team: TeamServer, loop: dict[str, str]) -> dict[str, int]:  # noqa: F811
     """120 logged requests to clf@2 over the last 20 minutes, 4 failed, half labeled."""
-    now_ms = int(time.time() * 1000)
-    rng = np.random.default_rng(1)
-    writer = PredictionLogWriter(team.workspace.db)
-    records = []
-    for i in range(120):
-        drifted = i >= 60  # the second half is far from the training data
-        records.append(
-            PredictionRecord(
-                request_id=f"r{i}",
-                model_name="clf",
-                model_version=2,
-                created_ms=now_ms - (120 - i) * 10_000,
-                status=200 if i % 30 else 500,
-                latency_ms=float(i % 10 + 1),
-                n_rows=1,
-                inputs={
-                    "x": [float(rng.normal(8 if drifted else 0))],
-                    "city": ["paris" if i % 2 else XSS],
-                },
-                outputs=[int(i % 2)],
-            )
-        )
-    for record in records:
-        writer.record(record)
-    writer.flush()
-    log = PredictionLogRepository(team.workspace.db)
-    right = labeled = 0
-    for i in range(0, 120, 2):
-        label = i % 2 if i % 8 else 1 - i % 2  # one in four wrong
-        log.add_feedback(f"r{i}", label)
-        if i % 30:  # a label for a failed request (no prediction) scores nothing
-            labeled += 1
-            right += label == i % 2
-    AlertRepository(team.workspace.db).add(
-        rule="drift", metric="drift_share", state="firing", value=0.5, model="clf",
-        message=f"drift {XSS}", details={},
-    )  # fmt: skip
-    return {"labeled": labeled, "right": right, "now_ms": now_ms}
+    return seed_traffic(team.workspace.db)
 
 
 def test_history_counts_requests_errors_and_live_accuracy(
-    team: TeamServer, traffic: dict[str, float]
+    team: TeamServer, traffic: dict[str, int]
 ) -> None:
     now_ms = int(traffic["now_ms"]) + 1
     windows = model_history(
@@ -82,7 +38,7 @@ def test_history_counts_requests_errors_and_live_accuracy(
     assert any(w.drifted for w in drift)
 
 
-def test_the_monitoring_pages_draw_and_escape(team: TeamServer, traffic: dict[str, float]) -> None:
+def test_the_monitoring_pages_draw_and_escape(team: TeamServer, traffic: dict[str, int]) -> None:
     browser = sign_in(team)
     listing = browser.get("/monitoring").text
     assert 'href="/monitoring/clf"' in listing and "120" in listing

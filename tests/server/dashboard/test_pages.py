@@ -10,9 +10,8 @@ from starlette.testclient import TestClient
 import modelward as mw
 from modelward.server.dashboard.rendering import CONTENT_SECURITY_POLICY
 from modelward.server.tokens import TokenRepository
+from tests.server.dashboard.seed import XSS
 from tests.server.support import ADMIN, READER, TeamServer
-
-XSS = "<script>alert('x')</script>&\"'"
 
 
 def _csrf(html: str) -> str:
