@@ -223,6 +223,26 @@ class RunRepository:
             ).all()
         return [MetricPoint(r.key, r.value, r.step, r.timestamp) for r in rows]
 
+    def metric_series(self, run_id: str, key: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of one metric by step: `metric_history` without an object per
+        point, for charts of long series (read straight from the driver, in the order of
+        the (run, key, step) index: no sort of the whole series)."""
+        query = (
+            sa.select(run_metrics.c.step, run_metrics.c.value)
+            .where(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
+            .order_by(run_metrics.c.step)
+        )
+        with self.db.read() as conn:
+            result = conn.execute(query)
+            try:
+                rows = result.cursor.fetchall()
+            finally:
+                result.close()
+        if not rows:
+            return [], []
+        steps, values = zip(*rows, strict=True)
+        return list(steps), list(values)
+
     def count_metric_points(self, run_id: str) -> int:
         """How many metric points a run has (all keys)."""
         with self.db.read() as conn:

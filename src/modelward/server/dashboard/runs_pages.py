@@ -122,12 +122,8 @@ async def runs_page(request: Request) -> Response:
 
 
 def _history_series(repository: RunRepository, run: Run, key: str) -> Series:
-    points = repository.metric_history(run.id, key)
-    return Series(
-        name=key,
-        xs=[p.step for p in points],
-        ys=[p.value for p in points],
-    )
+    steps, values = repository.metric_series(run.id, key)
+    return Series(name=key, xs=steps, ys=values)
 
 
 async def run_page(request: Request) -> Response:
@@ -158,14 +154,8 @@ async def compare_page(request: Request) -> Response:
         series = []
         for run in runs:
             if key in run.metrics:
-                points = repository.metric_history(run.id, key)
-                series.append(
-                    Series(
-                        name=f"{run.name} ({run.id[:8]})",
-                        xs=[p.step for p in points],
-                        ys=[p.value for p in points],
-                    )
-                )
+                steps, values = repository.metric_series(run.id, key)
+                series.append(Series(name=f"{run.name} ({run.id[:8]})", xs=steps, ys=values))
         charts.append(line_chart(series, title=key))
     return render(
         request,
