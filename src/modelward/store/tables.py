@@ -87,6 +87,8 @@ runs = Table(
     Column("environment", JsonType, nullable=False),
     Column("seed", BigInteger, nullable=True),
     Column("error", Text, nullable=True),
+    # the runs page: newest first, without sorting every run
+    Index("ix_runs_start_time", "start_time", "id"),
 )
 
 run_params = Table(
@@ -114,7 +116,9 @@ run_metrics = Table(
     Column("value", Float, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
+    # covers a series read (step and value in index order): a chart of a 100,000-step
+    # series reads the index alone, not a table row per point
+    Index("ix_run_metrics_series", "run_id", "key", "step", "value"),
 )
 
 run_latest_metrics = Table(

@@ -223,17 +223,33 @@ class RunRepository:
             ).all()
         return [MetricPoint(r.key, r.value, r.step, r.timestamp) for r in rows]
 
-    def metric_series(self, run_id: str, key: str) -> tuple[list[int], list[float]]:
+    def metric_series(
+        self, run_id: str, key: str, *, max_points: int | None = None
+    ) -> tuple[list[float], list[float]]:
         """(steps, values) of one metric by step: `metric_history` without an object per
-        point, for charts of long series (read straight from the driver, in the order of
-        the (run, key, step) index: no sort of the whole series)."""
-        query = (
-            sa.select(run_metrics.c.step, run_metrics.c.value)
-            .where(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
-            .order_by(run_metrics.c.step)
-        )
+        point, for charts (read in the order of the covering (run, key, step, value) index).
+
+        With `max_points`, a longer series comes back as each step bucket's minimum and
+        maximum (at the bucket's middle step), computed in the database: extremes
+        survive and no more than `max_points` rows cross into Python.
+        """
+        where = sa.and_(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
         with self.db.read() as conn:
-            result = conn.execute(query)
+            if max_points is not None:
+                count, low, high = conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.min(run_metrics.c.step),
+                        sa.func.max(run_metrics.c.step),
+                    ).where(where)
+                ).one()
+                if count > max_points and high > low:
+                    return self._bucketed(conn, where, int(low), int(high), max_points)
+            result = conn.execute(
+                sa.select(run_metrics.c.step, run_metrics.c.value)
+                .where(where)
+                .order_by(run_metrics.c.step)
+            )
             try:
                 rows = result.cursor.fetchall()
             finally:
@@ -241,7 +257,34 @@ class RunRepository:
         if not rows:
             return [], []
         steps, values = zip(*rows, strict=True)
-        return list(steps), list(values)
+        return [float(s) for s in steps], list(values)
+
+    @staticmethod
+    def _bucketed(
+        conn: Connection, where: Any, low: int, high: int, max_points: int
+    ) -> tuple[list[float], list[float]]:
+        buckets = max(max_points // 2 - 1, 1)  # the last step makes one bucket more
+        width = (high - low) / buckets
+        bucket = sa.cast((run_metrics.c.step - low) / width, sa.Integer).label("bucket")
+        rows = conn.execute(
+            sa.select(
+                bucket,
+                sa.func.min(run_metrics.c.step),
+                sa.func.max(run_metrics.c.step),
+                sa.func.min(run_metrics.c.value),
+                sa.func.max(run_metrics.c.value),
+            )
+            .where(where)
+            .group_by(bucket)
+            .order_by(bucket)
+        ).all()
+        steps: list[float] = []
+        values: list[float] = []
+        for _bucket, first, last, smallest, largest in rows:
+            middle = (float(first) + float(last)) / 2
+            steps += [middle, middle]
+            values += [float(smallest), float(largest)]
+        return steps, values
 
     def count_metric_points(self, run_id: str) -> int:
         """How many metric points a run has (all keys)."""

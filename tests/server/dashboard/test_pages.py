@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 import modelward as mw
 from modelward.server.dashboard.rendering import CONTENT_SECURITY_POLICY
 from modelward.server.tokens import TokenRepository
+from modelward.tracking.repository import RunRepository
 from tests.server.dashboard.seed import XSS
 from tests.server.support import ADMIN, READER, TeamServer
 
@@ -171,3 +172,19 @@ def test_a_stale_or_forged_session_and_a_revoked_token_are_refused(team: TeamSer
     replay = team.http(None)
     replay.cookies.set("mw_session", str(stolen))
     assert replay.get("/runs", follow_redirects=False).status_code == 303
+
+
+def test_a_long_series_is_drawn_from_at_most_2000_points_keeping_its_extremes(
+    team: TeamServer,
+) -> None:
+    with mw.start_run(experiment="long", name="long") as run:
+        for step in range(6000):
+            value = 10.0 if step == 4321 else (-3.0 if step == 17 else 1.0 / (step + 1))
+            run.log_metric("loss", value, step=step)
+    steps, values = RunRepository(team.workspace.db).metric_series(run.id, "loss", max_points=2000)
+    assert len(steps) <= 2000
+    assert (min(values), max(values)) == (-3.0, 10.0)  # the spike and the dip survive
+    page = sign_in(team).get(f"/runs/{run.id}").text
+    points = re.search(r'data-series="1" data-points="(\d+)"', page)
+    assert points is not None and int(points.group(1)) <= 2000
+    assert "min -3, max 10" in page

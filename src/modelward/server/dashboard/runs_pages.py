@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelward.errors import InvalidInput, NotFound
-from modelward.server.dashboard.charts import Series, line_chart, number
+from modelward.server.dashboard.charts import MAX_POINTS, Series, line_chart, number
 from modelward.server.dashboard.rendering import render
 from modelward.tracking.entities import Run
 from modelward.tracking.repository import RunRepository
@@ -122,7 +122,7 @@ async def runs_page(request: Request) -> Response:
 
 
 def _history_series(repository: RunRepository, run: Run, key: str) -> Series:
-    steps, values = repository.metric_series(run.id, key)
+    steps, values = repository.metric_series(run.id, key, max_points=MAX_POINTS)
     return Series(name=key, xs=steps, ys=values)
 
 
@@ -154,7 +154,7 @@ async def compare_page(request: Request) -> Response:
         series = []
         for run in runs:
             if key in run.metrics:
-                steps, values = repository.metric_series(run.id, key)
+                steps, values = repository.metric_series(run.id, key, max_points=MAX_POINTS)
                 series.append(Series(name=f"{run.name} ({run.id[:8]})", xs=steps, ys=values))
         charts.append(line_chart(series, title=key))
     return render(
