@@ -154,6 +154,12 @@ class DatasetRepository:
             for row in rows
         ]
 
+    def children(self, version_id: int) -> list[DatasetVersion]:
+        """The versions made from this one by a transform, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(_SELECT.where(dv.c.parent_id == version_id).order_by(dv.c.id)).all()
+        return [_to_entity(row) for row in rows]
+
     def lineage(self, version: DatasetVersion) -> list[DatasetVersion]:
         """The chain of parents of `version`, nearest first (cycles are impossible)."""
         chain: list[DatasetVersion] = []

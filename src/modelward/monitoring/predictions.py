@@ -298,6 +298,33 @@ class PredictionLogRepository:
             rows = conn.execute(query).all()
         return [LabeledPrediction(r.request_id, r.created_ms, r.outputs, r.label) for r in rows]
 
+    def served_models(self) -> list[dict[str, Any]]:
+        """Every model with logged requests: name, versions, requests, first and last time."""
+        query = (
+            sa.select(
+                prediction_log.c.model_name,
+                sa.func.count().label("requests"),
+                sa.func.min(prediction_log.c.created_ms).label("first_ms"),
+                sa.func.max(prediction_log.c.created_ms).label("last_ms"),
+                sa.func.min(prediction_log.c.model_version).label("low"),
+                sa.func.max(prediction_log.c.model_version).label("high"),
+            )
+            .group_by(prediction_log.c.model_name)
+            .order_by(prediction_log.c.model_name)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            {
+                "name": r.model_name,
+                "requests": int(r.requests),
+                "first_ms": int(r.first_ms),
+                "last_ms": int(r.last_ms),
+                "versions": f"{r.low}" if r.low == r.high else f"{r.low}-{r.high}",
+            }
+            for r in rows
+        ]
+
     def count(self, model_name: str | None = None) -> int:
         """How many records are stored (of one model, or all)."""
         query = sa.select(sa.func.count()).select_from(prediction_log)

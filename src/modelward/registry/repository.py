@@ -139,6 +139,20 @@ class ModelRepository:
                 aliases.setdefault(version_id, []).append(alias)
         return [_to_version(row, tuple(aliases.get(row.id, []))) for row in rows]
 
+    def versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        """The versions registered from one run, in registration order."""
+        with self.db.read() as conn:
+            rows = conn.execute(_SELECT.where(_mv.c.run_id == run_id).order_by(_mv.c.id)).all()
+            return [self._entity(conn, row) for row in rows]
+
+    def versions_trained_on(self, dataset_version_id: int) -> list[ModelVersion]:
+        """The versions whose training data was this dataset version."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                _SELECT.where(_mv.c.dataset_version_id == dataset_version_id).order_by(_mv.c.id)
+            ).all()
+            return [self._entity(conn, row) for row in rows]
+
     def models(self) -> list[RegisteredModel]:
         """Every registered model with its latest version and aliases."""
         with self.db.read() as conn:

@@ -66,22 +66,26 @@ def create_app(
 ) -> Starlette:
     """The team server over a local workspace."""
     from modelward.server.api.base import create_api
+    from modelward.server.dashboard.app import create_dashboard
+    from modelward.server.dashboard.sessions import SessionRepository
     from modelward.server.limits import UploadAwareBodyLimit
     from modelward.server.mlflow.app import mlflow_mount
 
     tokens = TokenRepository(workspace.db)
+    sessions = SessionRepository(workspace.db, tokens)
     api = create_api(workspace, api_routers())
     api.state.tokens = tokens
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET", "HEAD"]),
         Mount("/api/v1", app=api),
         mlflow_mount(workspace, max_body_bytes=max_body_bytes),
+        Mount("/", app=create_dashboard(workspace, sessions)),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(ErrorBoundary),
-            Middleware(TokenAuth, tokens=tokens),
+            Middleware(TokenAuth, tokens=tokens, sessions=sessions),
             Middleware(UploadAwareBodyLimit, max_bytes=max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -12,12 +12,18 @@ all the same:
 Handlers ask for more where the contract says so (`require(request, ADMIN)`:
 token management, protected aliases). Inside the request, `current_user()` is the
 token's name, so every record a request makes names the token that made it.
+
+Dashboard pages (every path outside /api/ and /health) also accept the session
+cookie a browser got by pasting its token once at /login; without one, a page is a
+redirect to /login. Their forms carry the session's CSRF secret, checked by the
+form's handler (`server.dashboard.forms`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,11 +32,19 @@ from modelward.errors import AccessDenied, Forbidden, ModelwardError, Unauthoriz
 from modelward.identity import acting_as
 from modelward.server.tokens import ADMIN, READER, WRITER, Principal, TokenRepository
 
+if TYPE_CHECKING:
+    from modelward.server.dashboard.sessions import SessionRepository
+
 OPEN_PATHS = frozenset({"/health"})
+API_PREFIX = "/api/"
+# dashboard paths a signed-out browser may reach (login itself, the style sheet)
+DASHBOARD_OPEN = frozenset({"/login", "/favicon.ico"})
+DASHBOARD_OPEN_PREFIXES = ("/static/",)
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (search bodies are too rich for a query string)
 READ_POSTS: set[str] = {
     "/api/v1/runs/search",
+    "/logout",
     "/api/2.0/mlflow/runs/search",
     "/api/2.0/mlflow/experiments/search",
     "/api/2.0/mlflow/registered-models/get-latest-versions",
@@ -86,9 +100,12 @@ def bearer_token(scope: Scope) -> str | None:
 class TokenAuth:
     """The ASGI middleware that authenticates every request and checks its method's role."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenRepository) -> None:
+    def __init__(
+        self, app: ASGIApp, tokens: TokenRepository, sessions: SessionRepository | None = None
+    ) -> None:
         self.app = app
         self.tokens = tokens
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,8 +116,18 @@ class TokenAuth:
         if path in OPEN_PATHS and method in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        page = not path.startswith(API_PREFIX)
+        if page and (path in DASHBOARD_OPEN or path.startswith(DASHBOARD_OPEN_PREFIXES)):
+            await self.app(scope, receive, send)
+            return
         try:
-            principal = self.tokens.authenticate(bearer_token(scope))
+            token = bearer_token(scope)
+            if page and token is None and self.sessions is not None:
+                session = self.sessions.authenticate(_cookie(scope, SESSION_COOKIE))
+                scope.setdefault("state", {})["session"] = session
+                principal = session.principal
+            else:
+                principal = self.tokens.authenticate(token)
             needed = required_role(method, path)
             if not principal.allows(needed):
                 raise Forbidden(
@@ -108,11 +135,44 @@ class TokenAuth:
                     f"{method} {path} needs a {needed} token"
                 )
         except AccessDenied as exc:
+            if page and isinstance(exc, Unauthorized) and method in ("GET", "HEAD"):
+                await _to_login(scope, send)
+                return
             await _deny(scope, send, exc)
             return
         scope.setdefault("state", {})["principal"] = principal
         with acting_as(principal.name):
             await self.app(scope, receive, send)
+
+
+SESSION_COOKIE = "mw_session"
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for header, value in scope.get("headers", []):
+        if header == b"cookie":
+            text: str = value.decode("latin-1")
+            for part in text.split(";"):
+                key, _, found = part.strip().partition("=")
+                if key == name:
+                    return found
+    return None
+
+
+async def _to_login(scope: Scope, send: Send) -> None:
+    """A signed-out browser asking for a page goes to /login, and comes back after."""
+    target = scope["path"] + (
+        f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+    )
+    location = "/login?next=" + quote(target, safe="")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode("latin-1")), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _deny(scope: Scope, send: Send, exc: ModelwardError) -> None:

@@ -87,6 +87,8 @@ runs = Table(
     Column("environment", JsonType, nullable=False),
     Column("seed", BigInteger, nullable=True),
     Column("error", Text, nullable=True),
+    # the runs page: newest first, without sorting every run
+    Index("ix_runs_start_time", "start_time", "id"),
 )
 
 run_params = Table(
@@ -114,7 +116,9 @@ run_metrics = Table(
     Column("value", Float, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
-    Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
+    # covers a series read (step and value in index order): a chart of a 100,000-step
+    # series reads the index alone, not a table row per point
+    Index("ix_run_metrics_series", "run_id", "key", "step", "value"),
 )
 
 run_latest_metrics = Table(
@@ -311,4 +315,15 @@ prediction_batches = Table(
     Column("n_records", Integer, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# dashboard sessions: a browser that pasted a token once (only a hash of the cookie kept)
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("token_id", Integer, ForeignKey("api_tokens.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

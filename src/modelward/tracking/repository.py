@@ -207,6 +207,17 @@ class RunRepository:
             conn.execute(statement, rows)
 
     # -- reads -----------------------------------------------------------------
+    def readers_of(self, dataset_version_id: int) -> list[tuple[str, str, str]]:
+        """(run id, run name, role) of every run that read a dataset version, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.name, run_inputs.c.role)
+                .join(run_inputs, run_inputs.c.run_id == runs.c.id)
+                .where(run_inputs.c.dataset_version_id == dataset_version_id)
+                .order_by(runs.c.start_time, runs.c.id)
+            ).all()
+        return [(str(r.id), str(r.name), str(r.role)) for r in rows]
+
     def get(self, run_id: str) -> Run:
         """One run with everything logged to it; a unique id prefix is enough."""
         if not run_id:
@@ -262,6 +273,69 @@ class RunRepository:
             ).all()
         return [MetricPoint(r.key, r.value, r.step, r.timestamp) for r in rows]
 
+    def metric_series(
+        self, run_id: str, key: str, *, max_points: int | None = None
+    ) -> tuple[list[float], list[float]]:
+        """(steps, values) of one metric by step: `metric_history` without an object per
+        point, for charts (read in the order of the covering (run, key, step, value) index).
+
+        With `max_points`, a longer series comes back as each step bucket's minimum and
+        maximum (at the bucket's middle step), computed in the database: extremes
+        survive and no more than `max_points` rows cross into Python.
+        """
+        where = sa.and_(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
+        with self.db.read() as conn:
+            if max_points is not None:
+                count, low, high = conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.min(run_metrics.c.step),
+                        sa.func.max(run_metrics.c.step),
+                    ).where(where)
+                ).one()
+                if count > max_points and high > low:
+                    return self._bucketed(conn, where, int(low), int(high), max_points)
+            result = conn.execute(
+                sa.select(run_metrics.c.step, run_metrics.c.value)
+                .where(where)
+                .order_by(run_metrics.c.step)
+            )
+            try:
+                rows = result.cursor.fetchall()
+            finally:
+                result.close()
+        if not rows:
+            return [], []
+        steps, values = zip(*rows, strict=True)
+        return [float(s) for s in steps], list(values)
+
+    @staticmethod
+    def _bucketed(
+        conn: Connection, where: Any, low: int, high: int, max_points: int
+    ) -> tuple[list[float], list[float]]:
+        buckets = max(max_points // 2 - 1, 1)  # the last step makes one bucket more
+        width = (high - low) / buckets
+        bucket = sa.cast((run_metrics.c.step - low) / width, sa.Integer).label("bucket")
+        rows = conn.execute(
+            sa.select(
+                bucket,
+                sa.func.min(run_metrics.c.step),
+                sa.func.max(run_metrics.c.step),
+                sa.func.min(run_metrics.c.value),
+                sa.func.max(run_metrics.c.value),
+            )
+            .where(where)
+            .group_by(bucket)
+            .order_by(bucket)
+        ).all()
+        steps: list[float] = []
+        values: list[float] = []
+        for _bucket, first, last, smallest, largest in rows:
+            middle = (float(first) + float(last)) / 2
+            steps += [middle, middle]
+            values += [float(smallest), float(largest)]
+        return steps, values
+
     def count_metric_points(self, run_id: str) -> int:
         """How many metric points a run has (all keys)."""
         with self.db.read() as conn:
@@ -282,7 +356,7 @@ class RunRepository:
         limit: int = 1000,
         offset: int = 0,
     ) -> list[Run]:
-        """Runs matching a parsed filter, sorted, newest first by default.
+        """Runs matching a parsed filter, sorted, newest first by default (`offset` pages).
 
         Search results carry params, tags, latest metrics and inputs; the
         environment and the artifact list come with `get` (one run). `offset`

@@ -36,9 +36,12 @@ class OrjsonRequest(Request):
                 if "infinity when parsed" in problem:  # past a double's range
                     problem = f"a number is too large ({problem})"
                 raise InvalidInput(f"the body is not valid JSON: {problem}") from None
-            if b"\\u0000" in body and _has_nul(parsed):
+            where = _nul_at(parsed) if b"\\u0000" in body else None
+            if where is not None:
                 raise InvalidInput(
-                    "the body holds a NUL character (\\u0000), which no text may contain"
+                    f"{where or 'the body'} holds a NUL character (\\u0000), "
+                    "which no text may contain",
+                    field=where or None,
                 )
             self._json = parsed
         return self._json
@@ -91,16 +94,22 @@ def refuse_nul(request: Request) -> None:
         raise InvalidInput("the query holds a NUL character (%00), which no value may contain")
 
 
-def _has_nul(value: Any) -> bool:
-    pending = [value]
+def _nul_at(value: Any) -> str | None:
+    """The dotted path of the first text holding a NUL ("" for the body itself), or None."""
+    pending: list[tuple[str, Any]] = [("", value)]
     while pending:
-        item = pending.pop()
+        path, item = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return path
         elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            for key, inner in item.items():
+                child = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    return path
+                pending.append((child, inner))
         elif isinstance(item, list):
-            pending.extend(item)
-    return False
+            pending.extend(
+                (f"{path}.{i}" if path else str(i), inner) for i, inner in enumerate(item)
+            )
+    return None
