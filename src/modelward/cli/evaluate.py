@@ -84,10 +84,10 @@ def _run_of(workspace: Workspace, model: str) -> tuple[str, str | None]:
     if "@" in model:
         version = model_registry(workspace).get(model)
     else:
-        from modelward.tracking.repository import RunRepository
+        from modelward.tracking.ports import run_store
 
         try:
-            return RunRepository(workspace.db).get(model).id, None
+            return run_store(workspace).get(model).id, None
         except NotFound:
             try:
                 version = model_registry(workspace).get(model)

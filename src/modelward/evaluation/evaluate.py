@@ -10,10 +10,11 @@ import numpy as np
 
 from modelward.data.catalog import DatasetCatalog
 from modelward.errors import InvalidInput
-from modelward.evaluation.records import EvaluationRecord, EvaluationRepository
+from modelward.evaluation.ports import evaluation_store
+from modelward.evaluation.records import EvaluationRecord
 from modelward.store.workspace import Workspace
 from modelward.tracking.environment import current_user
-from modelward.tracking.repository import RunRepository
+from modelward.tracking.ports import run_store
 from modelward.tracking.run_model import ModelInfo, check_features, load_run_model
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def evaluate_run_model(
     """
     if plots_dir is not None and plots_dir.exists() and not plots_dir.is_dir():
         raise InvalidInput(f"--plots {plots_dir} is a file, not a folder")
-    runs = RunRepository(workspace.db)
+    runs = run_store(workspace)
     run = runs.get(run_id)
     progress("loading the model")
     model, info = load_run_model(workspace, run.id, trust=trust)
@@ -85,7 +86,7 @@ def evaluate_run_model(
         plots_dir.mkdir(parents=True, exist_ok=True)
         for name, png in plots.items():
             (plots_dir / f"{name}.png").write_bytes(png)
-    return EvaluationRepository(workspace.db).add(
+    return evaluation_store(workspace).add(
         {
             "run_id": run.id,
             "model_ref": model_ref or f"run:{run.id}",

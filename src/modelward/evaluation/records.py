@@ -44,6 +44,23 @@ class EvaluationRecord:
             "created_by": self.created_by,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationRecord:
+        """The record `to_dict` described (what the team server answers)."""
+        return cls(
+            id=int(data["id"]),
+            model_ref=data["model"],
+            run_id=data["run_id"],
+            data=data["data"],
+            target=data["target"],
+            task=data["task"],
+            n_rows=int(data["n_rows"]),
+            metrics=data["metrics"],
+            plots=data["plots"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            created_by=data["created_by"],
+        )
+
 
 _SELECT = (
     sa.select(evaluations, datasets.c.name.label("dataset_name"), dataset_versions.c.version)

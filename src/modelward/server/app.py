@@ -32,9 +32,25 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 def api_routers() -> list[Any]:
     """The routers of /api/v1, in the order their paths are matched."""
-    from modelward.server.api import artifacts, datasets, models, monitoring, tokens
+    from modelward.server.api import (
+        artifacts,
+        datasets,
+        evaluations,
+        models,
+        monitoring,
+        runs,
+        tokens,
+    )
 
-    return [tokens.router, artifacts.router, datasets.router, models.router, monitoring.router]
+    return [
+        tokens.router,
+        artifacts.router,
+        datasets.router,
+        runs.router,
+        evaluations.router,
+        models.router,
+        monitoring.router,
+    ]
 
 
 async def health(_request: Request) -> JSONResponse:

@@ -294,6 +294,15 @@ api_tokens = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+# ids of the batches clients logged to a run: a batch resent after a lost answer
+# (the team server's logging is retried) is recognised and stored once
+run_batches = Table(
+    "run_batches",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("batch_id", String(64), primary_key=True),
+)
+
 # prediction-log batches a remote serving process sent, by the id it gave each
 prediction_batches = Table(
     "prediction_batches",

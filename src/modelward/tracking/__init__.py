@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelward.tracking.entities import MetricPoint, Run
-    from modelward.tracking.repository import RunRepository
+    from modelward.tracking.ports import RunStore
     from modelward.tracking.run import ActiveRun
 
 __all__ = ["get_run", "metric_history", "search_runs", "start_run"]
 
 
-def _repository() -> RunRepository:
+def _repository() -> RunStore:
     from modelward.store.workspace import open_workspace
-    from modelward.tracking.repository import RunRepository
+    from modelward.tracking.ports import run_store
 
-    return RunRepository(open_workspace().db)
+    return run_store(open_workspace())
 
 
 def start_run(

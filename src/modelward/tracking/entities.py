@@ -85,6 +85,15 @@ class Experiment:
     name: str
     created_at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description."""
+        return {"id": self.id, "name": self.name, "created_at": self.created_at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Experiment:
+        """The experiment `to_dict` described (what the team server answers)."""
+        return cls(int(data["id"]), data["name"], datetime.fromisoformat(data["created_at"]))
+
 
 @dataclass(frozen=True)
 class RunInput:
@@ -160,3 +169,30 @@ class Run:
                 for a in self.artifacts
             ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        """The run `to_dict` described (what the team server answers)."""
+        end = data["end_time"]
+        return cls(
+            id=data["id"],
+            experiment=data["experiment"],
+            name=data["name"],
+            status=data["status"],
+            start_time=datetime.fromisoformat(data["start_time"]),
+            end_time=datetime.fromisoformat(end) if end else None,
+            user=data["user"],
+            git_commit=data["git_commit"],
+            git_dirty=data["git_dirty"],
+            source=data["source"],
+            environment=data["environment"],
+            seed=data["seed"],
+            error=data["error"],
+            params=data["params"],
+            tags=data["tags"],
+            metrics=data["metrics"],
+            inputs=tuple(RunInput(i["ref"], i["digest"], i["role"]) for i in data["inputs"]),
+            artifacts=tuple(
+                RunArtifact(a["path"], a["digest"], a["size_bytes"]) for a in data["artifacts"]
+            ),
+        )

@@ -15,6 +15,7 @@ from modelward.store.database import Database, as_utc
 from modelward.store.tables import (
     experiments,
     run_artifacts,
+    run_batches,
     run_inputs,
     run_latest_metrics,
     run_metrics,
@@ -61,6 +62,16 @@ class RunRepository:
             rows = conn.execute(sa.select(experiments).order_by(experiments.c.name)).all()
         return [Experiment(r.id, r.name, as_utc(r.created_at)) for r in rows]
 
+    def experiment_by_id(self, experiment_id: int) -> Experiment:
+        """The experiment with this id."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(experiments).where(experiments.c.id == experiment_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"unknown experiment id {experiment_id}")
+        return Experiment(row.id, row.name, as_utc(row.created_at))
+
     # -- writes ----------------------------------------------------------------
     def create_run(self, values: dict[str, Any]) -> None:
         """Insert a new run row."""
@@ -74,11 +85,27 @@ class RunRepository:
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
         metrics: Sequence[MetricRow] = (),
-    ) -> None:
-        """Write params, tags and metric points of one run in one transaction."""
+        batch_id: str | None = None,
+    ) -> bool:
+        """Write params, tags and metric points of one run in one transaction.
+
+        With a `batch_id`, the id is recorded in the same transaction and a batch
+        whose id is already recorded is skipped: False means it was stored before.
+        """
         if not (params or tags or metrics):
-            return
+            return True
         with self.db.write() as conn:
+            if batch_id is not None:
+                # Inserted first: a concurrent copy of the batch waits on this row
+                # (PostgreSQL) or on the write lock (SQLite), then finds it.
+                recorded = conn.execute(
+                    self.db.upsert(run_batches)
+                    .values(run_id=run_id, batch_id=batch_id)
+                    .on_conflict_do_nothing()
+                    .returning(run_batches.c.batch_id)
+                ).first()
+                if recorded is None:
+                    return False
             if params:
                 self._write_params(conn, run_id, params)
             if tags:
@@ -89,6 +116,7 @@ class RunRepository:
                 conn.execute(statement, [{"run_id": run_id, "key": k, "value": v} for k, v in tags])
             if metrics:
                 self._write_metrics(conn, run_id, metrics)
+        return True
 
     def _write_params(
         self, conn: Connection, run_id: str, params: Sequence[tuple[str, str]]
@@ -196,6 +224,33 @@ class RunRepository:
             if len(rows) > 1:
                 raise InvalidInput(f"run id prefix {run_id!r} is ambiguous: give more characters")
             return hydrate_runs(conn, rows, with_artifacts=True)[0]
+
+    def status(self, run_id: str) -> str:
+        """The status of the run with exactly this id."""
+        with self.db.read() as conn:
+            found = conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
+        if found is None:
+            raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
+        return str(found)
+
+    def metric_history_page(
+        self, run_id: str, key: str, *, after: tuple[int, int, int] | None, limit: int
+    ) -> tuple[list[MetricPoint], tuple[int, int, int] | None]:
+        """Up to `limit` points of one metric after the position `after`, and the
+        position to ask for next (None on the last page); see `metric_history`."""
+        order = (run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.id)
+        query = sa.select(run_metrics.c.value, *order).where(
+            run_metrics.c.run_id == run_id, run_metrics.c.key == key
+        )
+        if after is not None:
+            query = query.where(sa.tuple_(*order) > sa.tuple_(*after))
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        points = [MetricPoint(key, r.value, r.step, r.timestamp) for r in rows]
+        last = rows[-1] if more else None
+        return points, (None if last is None else (last.step, last.timestamp, last.id))
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every logged point of one metric, by step then time."""

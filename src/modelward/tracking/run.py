@@ -15,6 +15,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -34,8 +35,8 @@ from modelward.tracking.entities import (
     validate_key,
 )
 from modelward.tracking.environment import current_user, environment, git_state, source
+from modelward.tracking.ports import RunStore, run_store
 from modelward.tracking.registration import Registrar, default_registrar
-from modelward.tracking.repository import RunRepository
 
 if TYPE_CHECKING:
     from modelward.data.entities import DatasetVersion
@@ -65,7 +66,7 @@ class ActiveRun:
         validate_name(experiment, "experiment name")
         self.workspace = workspace
         self._registrar = registrar
-        self.repository = RunRepository(workspace.db)
+        self.repository: RunStore = run_store(workspace)
         self.id = uuid.uuid4().hex
         self.experiment = experiment
         self.name = name or f"run-{self.id[:8]}"
@@ -78,6 +79,8 @@ class ActiveRun:
         self._keys: set[str] = set()
         self._flush_lock = threading.Lock()
         self._flush_error: BaseException | None = None
+        # a batch taken off the buffer whose write failed: resent as it was, same id
+        self._unsent: _Batch | None = None
 
         experiment_row = self.repository.experiment(experiment, create=True)
         commit, dirty = git_state()
@@ -258,22 +261,37 @@ class ActiveRun:
 
     # -- writing ---------------------------------------------------------------
     def flush(self) -> None:
-        """Write everything buffered so far, in one transaction."""
+        """Write everything buffered so far, in one batch (one transaction locally).
+
+        Each batch has an id. A batch whose write failed (a busy database, a team
+        server out of reach) is kept as it was and sent again first, with the same
+        id, so a server that stored it but whose answer was lost skips it: nothing
+        is lost and nothing is stored twice.
+        """
         with self._flush_lock:
+            if self._unsent is not None:
+                self._send(self._unsent)
             with self._lock:
-                metrics, self._metrics = self._metrics, []
-                params, self._params = self._params, {}
-                tags, self._tags = self._tags, {}
-            try:
-                self.repository.log_batch(
-                    self.id, params=list(params.items()), tags=list(tags.items()), metrics=metrics
+                batch = _Batch(
+                    uuid.uuid4().hex,
+                    list(self._params.items()),
+                    list(self._tags.items()),
+                    self._metrics,
                 )
-            except BaseException:
-                with self._lock:  # keep the points for the next attempt
-                    self._metrics[:0] = metrics
-                    self._params = {**params, **self._params}
-                    self._tags = {**tags, **self._tags}
-                raise
+                self._metrics, self._params, self._tags = [], {}, {}
+            if batch.params or batch.tags or batch.metrics:
+                self._send(batch)
+
+    def _send(self, batch: _Batch) -> None:
+        self._unsent = batch
+        self.repository.log_batch(
+            self.id,
+            params=batch.params,
+            tags=batch.tags,
+            metrics=batch.metrics,
+            batch_id=batch.id,
+        )
+        self._unsent = None
 
     def _flush_periodically(self, interval: float) -> None:
         while not self._stop.is_set():
@@ -300,8 +318,9 @@ class ActiveRun:
         try:
             self.flush()
         except BaseException as exc:
-            self.repository.finish_run(self.id, FAILED, f"could not write logged data: {exc}")
             self.status = FAILED
+            with contextlib.suppress(Exception):  # the store may be out of reach too
+                self.repository.finish_run(self.id, FAILED, f"could not write logged data: {exc}")
             raise
         self.repository.finish_run(self.id, status, error)
         self.status = status
@@ -332,6 +351,16 @@ class ActiveRun:
             message = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
             self.end(FAILED, message[:2000])
         # returning None re-raises the exception
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Values taken off a run's buffer to be written together, under one id."""
+
+    id: str
+    params: list[tuple[str, str]]
+    tags: list[tuple[str, str]]
+    metrics: list[MetricRow]
 
 
 def _seed_everything(seed: int) -> None:

@@ -89,9 +89,9 @@ def load_run_model(
     workspace: Workspace, run_id: str, *, trust: bool = False
 ) -> tuple[Any, ModelInfo]:
     """The model a run stored, verified against its digest, and its description."""
-    from modelward.tracking.repository import RunRepository
+    from modelward.tracking.ports import run_store
 
-    info = read_model_info(workspace, RunRepository(workspace.db).get(run_id))
+    info = read_model_info(workspace, run_store(workspace).get(run_id))
     model = load_model(workspace.artifacts.read_bytes(info.digest), info.format, trust=trust)
     return model, info
 

@@ -6,7 +6,7 @@ batch resent after a lost answer is stored once. An alert carries the client's
 id the same way (`alerts.client_id`, unique when set).
 
 Revision ID: 0009_prediction_batches
-Revises: 0007_api_tokens
+Revises: 0008_run_batches
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_prediction_batches"
-# 0008_run_batches (the runs helper's) is not on main yet: the chain is fixed at merge
-down_revision = "0007_api_tokens"
+down_revision = "0008_run_batches"
 branch_labels = None
 depends_on = None
 
