@@ -37,16 +37,3 @@ def client_workspace(team: TeamServer, tmp_path: Path) -> Callable[[str], Worksp
         )
 
     return make
-
-
-def has_routes(*prefixes: str) -> bool:
-    """Whether /api/v1 serves paths under every prefix (parts other branches deliver)."""
-    from modelward.server.app import api_routers
-
-    paths = [str(getattr(route, "path", "")) for r in api_routers() for route in r.routes]
-    return all(any(path.startswith(prefix) for path in paths) for prefix in prefixes)
-
-
-def has_artifact_routes(team: TeamServer) -> bool:
-    """Whether the server serves /api/v1/artifacts (the datasets and artifacts part)."""
-    return has_routes("/artifacts/")

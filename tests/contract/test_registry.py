@@ -18,7 +18,7 @@ from modelward.registry.ports import Registry
 from modelward.registry.remote import RemoteRegistry
 from modelward.registry.service import ModelRegistry
 from modelward.store.workspace import Workspace
-from tests.contract.conftest import SIDES, has_artifact_routes
+from tests.contract.conftest import SIDES
 from tests.server.support import ADMIN, WRITER, TeamServer
 
 FEATURES = ["a", "b"]
@@ -184,8 +184,6 @@ def test_an_alias_is_removed_with_an_audit_record_by_an_admin(side: Side, traine
 def test_load_predicts_like_the_model_that_was_logged(
     side: Side, trained: Trained, team: TeamServer
 ) -> None:
-    if side.name == "remote" and not has_artifact_routes(team):
-        pytest.xfail("/api/v1/artifacts is the datasets and artifacts part, not merged yet")
     version = side.registry.register_run(trained.run_ids[1], "toy-clf")
     loaded = side.registry.load("toy-clf@1")
     assert loaded.version == version

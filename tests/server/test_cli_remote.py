@@ -19,7 +19,6 @@ from modelward.monitoring.alert_store import AlertRepository
 from modelward.registry.service import ModelRegistry
 from modelward.store.remote import ServerClient
 from modelward.store.workspace import register_workspace, remote_workspace
-from tests.contract.conftest import has_artifact_routes, has_routes
 from tests.helpers import Result, mw_in_process
 from tests.server.support import ADMIN, BASE_URL, READER, WRITER, TeamServer
 
@@ -134,8 +133,6 @@ def test_monitor_alerts_lists_the_servers_alerts(client: Client) -> None:
 
 
 def test_predict_loads_the_model_from_the_server(client: Client, tmp_path: Path) -> None:
-    if not has_artifact_routes(client.team):
-        pytest.xfail("/api/v1/artifacts is the datasets and artifacts part, not merged yet")
     ModelRegistry(client.team.workspace).register_run(client.run_ids[1], "toy-clf")
     rows = tmp_path / "rows.csv"
     client.frame[FEATURES].to_csv(rows, index=False)
@@ -151,8 +148,6 @@ def test_predict_loads_the_model_from_the_server(client: Client, tmp_path: Path)
 def test_monitor_drift_reads_reference_and_log_from_the_server(
     client: Client, tmp_path: Path
 ) -> None:
-    if not has_routes("/artifacts/", "/datasets"):
-        pytest.xfail("/api/v1/artifacts and /datasets are the datasets part, not merged yet")
     from modelward.data.catalog import DatasetCatalog
     from modelward.monitoring.drift.cache import DriftReferenceRepository
     from modelward.monitoring.drift.check import DriftRequest, run_drift_check

@@ -19,7 +19,6 @@ from modelward.monitoring.monitor import ServerMonitor
 from modelward.monitoring.predictions import PredictionLogRepository
 from modelward.serving.server import ServeOptions, build_app
 from modelward.store.workspace import Workspace
-from tests.contract.conftest import has_artifact_routes
 from tests.server.support import WRITER, TeamServer
 
 FEATURES = ["a", "b"]
@@ -35,8 +34,6 @@ class Remote:
 
 @pytest.fixture
 def remote(team: TeamServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Remote:
-    if not has_artifact_routes(team):
-        pytest.xfail("/api/v1/artifacts is the datasets and artifacts part, not merged yet")
     rng = np.random.default_rng(11)
     frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
     frame["label"] = (frame["a"] + frame["b"] > 0).astype(int)
