@@ -240,6 +240,10 @@ def _complete(result: dict[str, Any], calls: int) -> bool:
     )
 
 
+def _load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def _rate(server: Server) -> float:
     return float(statistics.median(r["calls_per_s"] for r in server.results))
 
@@ -253,7 +257,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args()
 
-    log(machine_line())
+    machine = machine_line()
+    log(machine)
     bin_dir = ensure_venv("mlflow", [MLFLOW_REQ])
     python = bin_dir / "python"
     tmp_root = DATA_DIR / "tmp"
@@ -310,7 +315,7 @@ def main() -> int:
             ]
         )
     print(f"\nmlflow client {venv_version(bin_dir, 'mlflow')} per-call log_metric, {now_utc()}")
-    print(f"modelward {modelward_version()}; {machine_line()}\n")
+    print(f"modelward {modelward_version()}; {machine}; load average at the end {_load()}\n")
     header = [
         "server", "ready", "start_run", "runs x calls", "calls/s per run", "median calls/s",
         "per call", "points stored",

@@ -426,8 +426,10 @@ class RunRepository:
         end_time: datetime | None = None,
         name: str | None = None,
         error: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Change a run's status, end time, name or error (only what is given)."""
+        """Change a run's status, end time, name or error (only what is given), and set
+        `tags`, in one transaction."""
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = status
@@ -443,8 +445,16 @@ class RunRepository:
                 ).rowcount
             else:
                 changed = len(conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).all())
-        if not changed:
-            raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
+            if not changed:
+                raise NotFound(f"unknown run {run_id!r}: see `mw runs list`")
+            if tags:
+                insert = self.db.upsert(run_tags)
+                conn.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=["run_id", "key"], set_={"value": insert.excluded.value}
+                    ),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags],
+                )
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove one tag of a run; NotFound when the run has no such tag."""

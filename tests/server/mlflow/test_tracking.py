@@ -195,7 +195,8 @@ def test_runs_update_status_end_time_and_name(mlflow_client: LiveServer) -> None
     assert run.info.status == "RUNNING" and run.info.run_name == "before"
     client.update_run(run_id, name="after")
     assert client.get_run(run_id).info.run_name == "after"
-    assert _store(mlflow_client).get(run_id).name == "after"
+    stored = _store(mlflow_client).get(run_id)
+    assert (stored.name, stored.tags["mlflow.runName"]) == ("after", "after")  # as MLflow does
     client.set_terminated(run_id, status="KILLED", end_time=1_767_225_600_000)
     info = client.get_run(run_id).info
     assert (info.status, info.end_time) == ("KILLED", 1_767_225_600_000)

@@ -176,9 +176,8 @@ def update_run(call: Call) -> dict[str, Any]:
         error=error,
         end_time=convert.from_millis(end, "end_time") if end is not None else None,
         name=name,
+        tags=[(RUN_NAME_TAG, name)] if name is not None else (),
     )
-    if name is not None:
-        runs.log_batch(run_id, tags=[(RUN_NAME_TAG, name)])
     run = find_run(runs, run_id)
     return {"run_info": convert.run_info(run, _experiment_ids(runs)[run.experiment])}
 
