@@ -101,7 +101,7 @@ def test_a_batch_resent_is_stored_once(team: TeamServer) -> None:
         ({"metrics": [["loss", 1.0, 1.5, 1]]}, "metrics.0.2"),
         ({"metrics": [["loss", 1.0, 0, -1]]}, "metrics.0.3"),
         ({"metrics": [["loss", 1.0, 0]]}, "metrics.0"),
-        ({"metrics": [["bad\u0000key", 1.0, 0, 1]]}, "illegal metric name"),
+        ({"metrics": [["bad\u0000key", 1.0, 0, 1]]}, "metrics.0.0 holds a NUL character"),
         ({"metrics": [[" lead", 1.0, 0, 1]]}, "illegal metric name"),
         ({"metrics": [["../etc", 1.0, 0, 1]]}, "illegal metric name"),
         ({"params": [["C", "a\u0000b"]]}, "params.0.1"),
@@ -170,6 +170,8 @@ def test_an_input_must_be_an_existing_dataset_version(team: TeamServer) -> None:
     bad_role = http.post(
         url, json={"inputs": [{"dataset_version_id": version.id, "role": "a\u0000"}]}
     )
+    assert "inputs.0.role holds a NUL character" in error_of(bad_role, 400)
+    bad_role = http.post(url, json={"inputs": [{"dataset_version_id": version.id, "role": "/x"}]})
     assert "illegal input role" in error_of(bad_role, 400)
     assert RunRepository(team.workspace.db).get(RUN).inputs == ()
     ok = http.post(url, json={"inputs": [{"dataset_version_id": version.id, "role": "train"}]})
