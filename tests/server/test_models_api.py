@@ -179,7 +179,7 @@ def test_audit_listings_are_bounded(team: TeamServer) -> None:
     for limit in ("0", "-1", "10001", str(10**30), "ten"):
         answer = team.http().get("/api/v1/audit", params={"limit": limit})
         assert answer.status_code == 400, (limit, answer.text)
-        assert answer.json()["error"]["field"] == "query.limit"
+        assert answer.json()["error"]["field"] == "limit"
     assert team.http().get("/api/v1/audit", params={"limit": "10000"}).status_code == 200
 
 

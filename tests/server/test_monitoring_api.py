@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 import modelward as mw
-from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.monitoring.remote import RemotePredictionLog
 from tests.server.support import ADMIN, READER, WRITER, TeamServer
 
 
@@ -80,18 +81,30 @@ def test_malformed_batches_are_400_and_store_nothing(team: TeamServer) -> None:
     assert ok.json()["stored"] == 1
 
 
-def test_a_nul_character_in_logged_inputs_is_kept_as_a_replacement_on_postgresql(
+def test_a_nul_character_in_logged_text_reaches_the_server_as_a_replacement(
     team: TeamServer,
 ) -> None:
     record = _record("nul", inputs={"city": ["Os\x00lo"], "k\x00": [1]}, outputs=["a\x00"])
-    answer = team.http(WRITER).post(
+    by_hand = team.http(WRITER).post(
         "/api/v1/predictions", json={"batch_id": "nul", "records": [record]}
     )
-    assert answer.status_code == 200, answer.text
+    assert by_hand.status_code == 400  # no text on the server holds a NUL
+    assert "NUL" in by_hand.json()["error"]["message"]
+    # a serving process's log keeps the record, the NUL made U+FFFD (as PostgreSQL keeps it)
+    RemotePredictionLog(team.client(WRITER)).add_records([PredictionRecord(**record)])
+    stored = PredictionLogRepository(team.workspace.db).records("clf")[0]
+    assert stored.inputs == {"city": ["Os\ufffdlo"], "k\ufffd": [1]}
+    assert stored.outputs == ["a\ufffd"]
+
+
+def test_a_nul_character_in_locally_logged_text_is_kept_as_a_replacement_on_postgresql(
+    team: TeamServer,
+) -> None:
+    record = PredictionRecord(**_record("nul", inputs={"city": ["Os\x00lo"]}))
+    PredictionLogRepository(team.workspace.db).add_records([record])
     stored = PredictionLogRepository(team.workspace.db).records("clf")[0]
     nul = "\ufffd" if team.workspace.db.dialect == "postgresql" else "\x00"
-    assert stored.inputs == {"city": [f"Os{nul}lo"], f"k{nul}": [1]}
-    assert stored.outputs == [f"a{nul}"]
+    assert stored.inputs == {"city": [f"Os{nul}lo"]}
 
 
 def test_listings_are_bounded(team: TeamServer) -> None:

@@ -117,13 +117,18 @@ def _int_or_float(text: str) -> int | float:
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
+def without_nul(text: str) -> str:
+    """JSON text with every NUL character (`\\u0000`) made U+FFFD, the replacement character.
+
+    PostgreSQL's jsonb holds no NUL and the team server refuses one in any body: a
+    logged request whose inputs held one would be refused again on every retry.
+    """
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
 def _json_text(value: Any, *, postgres: bool) -> str:
     text = json_bytes(value).decode()
-    if postgres and "\\u0000" in text:
-        # PostgreSQL's jsonb holds no NUL character: it becomes U+FFFD, the replacement
-        # character (refused, the whole batch would be refused again on every retry)
-        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
-    return text
+    return without_nul(text) if postgres else text
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,12 @@ from modelward.errors import NotFound
 from modelward.monitoring.alert_store import StoredAlert
 from modelward.monitoring.alerts import RuleState, RuleStatus
 from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
-from modelward.monitoring.predictions import LabeledPrediction, PredictionRecord, json_bytes
+from modelward.monitoring.predictions import (
+    LabeledPrediction,
+    PredictionRecord,
+    json_bytes,
+    without_nul,
+)
 from modelward.store.remote import ServerClient
 
 # A prediction-log request stays well under the server's body limit (32 MiB).
@@ -28,7 +33,8 @@ MAX_BATCH_BYTES = 8 << 20
 
 
 def _encoded(record: PredictionRecord) -> bytes:
-    return json_bytes(record.to_row())  # as the local store writes it
+    # as the local store writes it; a NUL in logged text as PostgreSQL's store keeps it
+    return without_nul(json_bytes(record.to_row()).decode()).encode()
 
 
 def _parts(records: Sequence[PredictionRecord]) -> list[list[orjson.Fragment]]:
