@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from modelward import __version__
 from modelward.serving.app import create_app
-from modelward.serving.server import bind
+from modelward.serving.processes import bind
 from tests.serving.support import Penguins, Served, client, penguin_predictions, serving_for
 
 # MLflow's own client (mlflow-skinny, a dev dependency; untyped, so reached as modules)

@@ -103,7 +103,8 @@ def serve(
 
 
 def _run(options: ServeOptions) -> None:
-    from modelward.serving.server import bind, build_app
+    from modelward.serving.processes import bind
+    from modelward.serving.server import build_app
     from modelward.serving.server import serve as run_server
 
     sock = bind(options.host, options.port)  # a port in use fails here, before any work

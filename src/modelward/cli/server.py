@@ -19,7 +19,8 @@ def server(host: str, port: int, workers: int) -> None:
     """
     import gc
 
-    from modelward.server.running import bind, ensure_first_token, run, server_workspace
+    from modelward.server.running import ensure_first_token, run, server_workspace
+    from modelward.serving.processes import bind
 
     sock = bind(host, port)  # a port in use fails here, before any work
     gc.disable()  # until `run` has built the app: start-up makes no garbage

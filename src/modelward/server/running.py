@@ -6,7 +6,7 @@
 
 The app is built once, here. One worker serves it in this process; with
 `--workers N` this process closes the store's connections and forks N workers
-(`workers.Supervisor`): each opens its own connections as it needs them (never
+(`serving.processes.Supervisor`): each opens its own connections as it needs them (never
 shared across processes) and serves a moment later, where a freshly spawned
 interpreter (uvicorn's own supervisor) would import and build everything again.
 So `create_app` must start no thread: background work belongs in its lifespan,
@@ -18,14 +18,12 @@ them imports them inside its handlers, so the server is ready in well under 2 s.
 
 from __future__ import annotations
 
-import errno
 import socket
 from dataclasses import dataclass, replace
 
 from starlette.applications import Starlette
 
 from modelward.config import Settings, load_settings
-from modelward.errors import InvalidInput
 from modelward.server.tokens import ADMIN, TokenRepository
 from modelward.store.workspace import Workspace, open_workspace
 
@@ -72,32 +70,11 @@ def app_from_env() -> Starlette:
     return create_app(server_workspace())
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before any work; InvalidInput if it cannot be."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise InvalidInput(
-                f"port {port} on {host} is already in use: stop what listens there "
-                "or choose another --port"
-            ) from None
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    except (OverflowError, UnicodeError, socket.gaierror) as exc:
-        sock.close()
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc}") from None
-    return sock
-
-
 def run(sock: socket.socket, workers: int) -> None:
     """Serve on `sock` until SIGINT/SIGTERM; in-flight requests finish, then it returns."""
     import gc
 
-    from modelward.server import workers as processes
+    from modelward.serving import processes
 
     processes.preload()
     app = app_from_env()

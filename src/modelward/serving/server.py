@@ -7,18 +7,15 @@ the prediction log and the monitor together.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.applications import Starlette
 
-from modelward.errors import InvalidInput, ModelwardError
 from modelward.registry.ports import model_registry
+from modelward.serving import processes
 from modelward.serving.app import DEFAULT_MAX_BODY_BYTES, create_app
 from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
@@ -87,25 +84,6 @@ def build_app(options: ServeOptions) -> Starlette:
     return app
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything is loaded; InvalidInput if it cannot be."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise InvalidInput(
-                f"port {port} on {host} is already in use: stop what listens there "
-                "or choose another --port"
-            ) from None
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)  # forked worker processes accept on it
-    return sock
-
-
 def serve(options: ServeOptions, sock: socket.socket, app: Starlette | None = None) -> None:
     """Run on `sock` until SIGINT/SIGTERM; in-flight requests finish before the server stops.
 
@@ -113,26 +91,23 @@ def serve(options: ServeOptions, sock: socket.socket, app: Starlette | None = No
     imports, and the model, to check it), then forks the workers: each starts with
     those modules in memory and only opens the store and loads the model again.
     """
-    if options.workers <= 1:
-        _uvicorn(app or build_app(options), sock)
-        return
-    preload(options)
-    Supervisor(options, sock).run()
-
-
-def _uvicorn(app: Starlette, sock: socket.socket) -> None:
     import gc
 
-    import uvicorn
+    if options.workers <= 1:
+        app = app or build_app(options)
+        # What start-up loaded (modules, the model) lives as long as the process: out of
+        # the collector's way, a full collection walks only what requests allocate.
+        gc.freeze()
+        processes.serve(sock, app, escalate=True)
+        return
+    preload(options)
 
-    # What start-up loaded (modules, the model) lives as long as the process: out of the
-    # collector's way, a full collection walks only what requests allocate.
-    gc.freeze()
+    def work() -> None:  # in each forked worker: its own store and model
+        worker_app = build_app(options)
+        gc.freeze()
+        processes.serve(sock, worker_app, escalate=False)
 
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=10
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    processes.Supervisor(options.workers, work).run()
 
 
 def preload(options: ServeOptions) -> None:
@@ -141,11 +116,7 @@ def preload(options: ServeOptions) -> None:
     The store is closed again: a forked worker must not share the parent's
     database connections.
     """
-    import uvicorn.lifespan.on
-    import uvicorn.loops.auto
-    import uvicorn.protocols.http.auto
-
-    uvicorn.loops.auto.auto_loop_factory(use_subprocess=False)  # imports uvloop if present
+    processes.preload()
     from modelward.monitoring.monitor import ServerMonitor  # noqa: F401
     from modelward.monitoring.writer import PredictionLogWriter  # noqa: F401
     from modelward.serving.predicting import prepare
@@ -156,78 +127,3 @@ def preload(options: ServeOptions) -> None:
         prepare(loaded)
     finally:
         close_workspaces()
-
-
-class Supervisor:
-    """Forks `options.workers` workers on one socket, restarts one that dies, and stops
-    them all on SIGINT/SIGTERM (each finishes its in-flight requests first)."""
-
-    RESTARTS = 10  # a worker that keeps dying is a bug: give up after this many
-
-    def __init__(self, options: ServeOptions, sock: socket.socket) -> None:
-        self.options = options
-        self.sock = sock
-        self.children: set[int] = set()
-        self.stopping = False
-        self.restarts = 0
-
-    def run(self) -> None:
-        """Start the workers and wait until they have all exited."""
-        import signal
-
-        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            for _ in range(self.options.workers):
-                self._fork()
-            while self.children:
-                try:
-                    pid, status = os.wait()
-                except ChildProcessError:
-                    break
-                self.children.discard(pid)
-                if self.stopping:
-                    continue
-                if self.restarts >= self.RESTARTS:
-                    self._stop(signal.SIGTERM, None)
-                    raise ModelwardError(
-                        f"workers exited {self.restarts} times (last: {_exit_text(status)}); "
-                        "stopping: see the log above"
-                    )
-                self.restarts += 1
-                log.error("worker %d exited (%s); starting another", pid, _exit_text(status))
-                self._fork()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _stop(self, signum: int, _frame: Any) -> None:
-        import signal
-
-        self.stopping = True
-        for pid in list(self.children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM if signum == signal.SIGINT else signum)
-
-    def _fork(self) -> None:
-        import signal
-
-        pid = os.fork()
-        if pid:
-            self.children.add(pid)
-            return
-        code = 0
-        try:  # the worker: default signal handling (uvicorn installs its own), its own store
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            _uvicorn(build_app(self.options), self.sock)
-        except BaseException:
-            log.exception("worker %d failed", os.getpid())
-            code = 1
-        finally:
-            os._exit(code)
-
-
-def _exit_text(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
-    return f"exit code {os.waitstatus_to_exitcode(status)}"

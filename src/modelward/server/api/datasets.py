@@ -16,7 +16,6 @@ from fastapi import Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from modelward.data.catalog import DatasetCatalog
 from modelward.data.entities import ColumnSchema, DatasetVersion, NewVersion
 from modelward.data.repository import DatasetRepository
 from modelward.errors import NotFound
@@ -139,6 +138,8 @@ def add_version(request: Request, name: NamePath, body: NewVersionBody) -> Respo
         transform=body.transform,
         description=body.description,
     )
+    from modelward.data.catalog import DatasetCatalog  # pyarrow: not on the start path
+
     version, created = DatasetCatalog(workspace_of(request)).record_version(name, new)
     return OrjsonResponse(
         {"created": created, "version": version_json(version)},

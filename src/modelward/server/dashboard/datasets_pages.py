@@ -3,13 +3,12 @@ and the diff of two versions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelward.data.catalog import DatasetCatalog
 from modelward.data.entities import DatasetVersion
 from modelward.data.repository import DatasetRepository
 from modelward.errors import InvalidInput
@@ -19,8 +18,15 @@ from modelward.server.dashboard.graph import Node, lineage_svg
 from modelward.server.dashboard.rendering import render
 from modelward.tracking.repository import RunRepository
 
+if TYPE_CHECKING:
+    from modelward.data.catalog import DatasetCatalog
+
 
 def _catalog(request: Request) -> DatasetCatalog:
+    # pyarrow and numpy come with the catalog: imported on the first dataset page, not
+    # on the server's start path
+    from modelward.data.catalog import DatasetCatalog
+
     return DatasetCatalog(request.app.state.workspace)
 
 

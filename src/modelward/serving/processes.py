@@ -1,5 +1,8 @@
-"""The team server's processes: uvicorn in one process, or forked workers on one socket.
+"""Server processes: a socket bound first, uvicorn in one process, or forked workers.
 
+Shared by `mw serve` and `mw server`:
+
+    sock = bind(host, port)                            # a port in use fails here
     serve(sock, app, escalate=True)                    # this process, until SIGTERM/SIGINT
     Supervisor(4, lambda: serve(sock, app, ...)).run()  # four forked workers, one socket
 
@@ -12,6 +15,7 @@ keeps dying stops the server with an error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -22,12 +26,34 @@ from types import FrameType
 import uvicorn
 from starlette.types import ASGIApp
 
-from modelward.errors import ModelwardError
+from modelward.errors import InvalidInput, ModelwardError
 
-log = logging.getLogger("modelward.server")
+log = logging.getLogger("modelward.serving")
 
 GRACEFUL_SECONDS = 10  # in-flight requests get this long after a stop
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before any work; InvalidInput if it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInput(
+                f"port {port} on {host} is already in use: stop what listens there "
+                "or choose another --port"
+            ) from None
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except (OverflowError, UnicodeError, socket.gaierror) as exc:
+        sock.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc}") from None
+    sock.set_inheritable(True)  # forked worker processes accept on it
+    return sock
 
 
 class GracefulServer(uvicorn.Server):
