@@ -15,7 +15,7 @@ import pytest
 
 import modelward as mw
 from modelward.errors import InvalidInput, NotFound
-from modelward.monitoring.alerts import RuleState, RuleStatus
+from modelward.monitoring.alert_events import RuleState, RuleStatus
 from modelward.monitoring.ports import (
     AlertStateStore,
     AlertStore,

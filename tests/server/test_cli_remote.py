@@ -149,8 +149,8 @@ def test_monitor_drift_reads_reference_and_log_from_the_server(
     client: Client, tmp_path: Path
 ) -> None:
     from modelward.data.catalog import DatasetCatalog
-    from modelward.monitoring.drift.cache import DriftReferenceRepository
     from modelward.monitoring.drift.check import DriftRequest, run_drift_check
+    from modelward.monitoring.drift_references import DriftReferenceRepository
     from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
 
     ModelRegistry(client.team.workspace).register_run(client.run_ids[0], "toy-clf")

@@ -102,7 +102,7 @@ def test_a_version_of_bytes_the_server_does_not_hold_is_refused(team: TeamServer
         ({"parent_id": 2**31}, "parent_id"),
         ({"spec_digest": "x"}, "spec_digest"),
         ({"description": "nul \x00 inside"}, "description"),
-        ({"profile": {"columns": [{"name": "a\x00"}]}}, "profile"),
+        ({"profile": {"columns": [{"name": "a\x00"}]}}, "profile.columns.0.name"),
         ({"source": {"k\x00": 1}}, "source"),
         ({"schema": [{"name": "a", "dtype": "int64", "extra": 1}]}, "schema.0.extra"),
         ({"schema": "a,b"}, "schema"),

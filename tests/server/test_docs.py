@@ -18,7 +18,7 @@ from modelward.store.workspace import open_workspace
 from tests.server.support import READER, TeamServer
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-METHODS = ("get", "put", "post", "delete", "patch")
+METHODS = ("get", "head", "put", "post", "delete", "patch")
 
 
 class _Page(HTMLParser):

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelward.errors import NotFound
-from modelward.monitoring.alerts import RuleStatus
+from modelward.monitoring.alert_events import RuleStatus
 from modelward.store.database import Database, as_utc
 from modelward.store.tables import alert_states, alerts
 

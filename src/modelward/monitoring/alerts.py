@@ -38,12 +38,12 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from modelward.errors import InvalidInput
+from modelward.monitoring.alert_events import AlertEvent, EventState, RuleState, RuleStatus
 from modelward.monitoring.anomaly import rolling_zscores
 from modelward.monitoring.rules import (
     AlertConfig,
@@ -69,78 +69,7 @@ __all__ = [
 MIN_HISTORY = 3
 """Points a duration-window zscore rule needs before the latest one."""
 
-EventState = Literal["firing", "resolved"]
-RuleState = Literal["inactive", "pending", "firing"]
 Points = Sequence[tuple[float, float]] | npt.ArrayLike
-
-
-@dataclass(frozen=True)
-class AlertEvent:
-    """A rule that started firing or resolved, at one evaluation.
-
-    `value` is the window mean (threshold rules) or the latest value (zscore
-    rules); `zscore` is that value's z-score (zscore rules only). Times are
-    seconds since the epoch, as given to `evaluate`.
-    """
-
-    rule: str
-    metric: str
-    state: EventState
-    value: float
-    zscore: float | None
-    condition: str
-    limit: float
-    started_at: float
-    fired_at: float
-    resolved_at: float | None
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: the webhook's body. A non-finite number becomes None."""
-        return {
-            "rule": self.rule,
-            "metric": self.metric,
-            "state": self.state,
-            "value": _json_number(self.value),
-            "zscore": _json_number(self.zscore),
-            "condition": self.condition,
-            "limit": _json_number(self.limit),
-            "started_at": _json_number(self.started_at),
-            "fired_at": _json_number(self.fired_at),
-            "resolved_at": _json_number(self.resolved_at),
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
-class RuleStatus:
-    """Where one rule stands after the evaluations so far (for `mw monitor alerts`).
-
-    `since` is when its condition started to hold (pending or firing), `fired_at`
-    when it fired; `value`/`zscore` are its latest reading.
-    """
-
-    rule: str
-    metric: str
-    state: RuleState
-    since: float | None
-    fired_at: float | None
-    value: float | None
-    zscore: float | None
-    evaluated_at: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data; a non-finite number becomes None."""
-        return {
-            "rule": self.rule,
-            "metric": self.metric,
-            "state": self.state,
-            "since": self.since,
-            "fired_at": self.fired_at,
-            "value": _json_number(self.value),
-            "zscore": _json_number(self.zscore),
-            "evaluated_at": self.evaluated_at,
-        }
 
 
 @dataclass
@@ -342,7 +271,3 @@ def _pairs(points: object) -> Iterable[tuple[float, float]]:
             yield float(t), float(v)
         except (TypeError, ValueError, OverflowError):
             continue
-
-
-def _json_number(value: float | None) -> float | None:
-    return value if value is None or math.isfinite(value) else None

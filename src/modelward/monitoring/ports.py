@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from modelward.monitoring.alert_events import RuleStatus
     from modelward.monitoring.alert_store import StoredAlert
-    from modelward.monitoring.alerts import RuleStatus
     from modelward.monitoring.predictions import LabeledPrediction, PredictionRecord
     from modelward.store.workspace import Workspace
 
@@ -165,6 +165,6 @@ def drift_reference_store(workspace: Workspace) -> DriftReferences:
         from modelward.monitoring.remote import RemoteDriftReferences
 
         return RemoteDriftReferences(workspace.remote)
-    from modelward.monitoring.drift.cache import DriftReferenceRepository
+    from modelward.monitoring.drift_references import DriftReferenceRepository
 
     return DriftReferenceRepository(workspace.db)

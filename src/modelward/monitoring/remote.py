@@ -17,8 +17,8 @@ from urllib.parse import quote
 import orjson
 
 from modelward.errors import NotFound
+from modelward.monitoring.alert_events import RuleState, RuleStatus
 from modelward.monitoring.alert_store import StoredAlert
-from modelward.monitoring.alerts import RuleState, RuleStatus
 from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
 from modelward.monitoring.predictions import (
     LabeledPrediction,

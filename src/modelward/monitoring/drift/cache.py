@@ -8,18 +8,13 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
-
-import sqlalchemy as sa
 
 from modelward.data.catalog import DatasetCatalog
 from modelward.data.entities import DatasetVersion
-from modelward.errors import AccessDenied, InvalidInput, NotFound
+from modelward.errors import AccessDenied, InvalidInput
 from modelward.monitoring.drift.reference import ReferenceStats, compute_reference
 from modelward.monitoring.ports import drift_reference_store
 from modelward.registry.entities import ModelVersion
-from modelward.store.database import Database
-from modelward.store.tables import dataset_versions, drift_references
 from modelward.store.workspace import Workspace
 
 
@@ -60,43 +55,3 @@ def reference_stats(
     with contextlib.suppress(AccessDenied):
         cache.put(dataset.id, key, workspace.artifacts.put_bytes(stats.to_bytes()))
     return stats
-
-
-class DriftReferenceRepository:
-    """The drift reference cache in the metadata database."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def find(self, dataset_version_id: int, columns_digest: str) -> str | None:
-        """The artifact digest of the statistics, if they were computed before."""
-        with self.db.read() as conn:
-            found: str | None = conn.execute(
-                sa.select(drift_references.c.artifact_digest).where(
-                    drift_references.c.dataset_version_id == dataset_version_id,
-                    drift_references.c.columns_digest == columns_digest,
-                )
-            ).scalar()
-        return found
-
-    def put(self, dataset_version_id: int, columns_digest: str, artifact_digest: str) -> None:
-        """Remember (or replace) where the statistics are; NotFound for an unknown version."""
-        with self.db.write() as conn:
-            known = conn.execute(
-                sa.select(dataset_versions.c.id).where(dataset_versions.c.id == dataset_version_id)
-            ).first()
-            if known is None:
-                raise NotFound(f"no dataset version has id {dataset_version_id}")
-            conn.execute(
-                self.db.upsert(drift_references)
-                .values(
-                    dataset_version_id=dataset_version_id,
-                    columns_digest=columns_digest,
-                    artifact_digest=artifact_digest,
-                    created_at=datetime.now(UTC),
-                )
-                .on_conflict_do_update(
-                    index_elements=["dataset_version_id", "columns_digest"],
-                    set_={"artifact_digest": artifact_digest, "created_at": datetime.now(UTC)},
-                )
-            )

@@ -25,9 +25,9 @@ from pydantic import (
 )
 
 from modelward.errors import InvalidInput, NotFound
+from modelward.monitoring.alert_events import RuleStatus
 from modelward.monitoring.alert_store import AlertRepository, AlertStateRepository
-from modelward.monitoring.alerts import RuleStatus
-from modelward.monitoring.drift.cache import DriftReferenceRepository
+from modelward.monitoring.drift_references import DriftReferenceRepository
 from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
 from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
 from modelward.server.api.base import new_router, workspace_of
