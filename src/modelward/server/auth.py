@@ -39,7 +39,7 @@ OPEN_PATHS = frozenset({"/health"})
 API_PREFIX = "/api/"
 # dashboard paths a signed-out browser may reach (login itself, the style sheet)
 DASHBOARD_OPEN = frozenset({"/login", "/favicon.ico"})
-DASHBOARD_OPEN_PREFIXES = ("/static/",)
+DASHBOARD_OPEN_PREFIXES = ("/static/", "/login/once/")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (search bodies are too rich for a query string)
 READ_POSTS: set[str] = {

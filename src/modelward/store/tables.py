@@ -327,3 +327,13 @@ dashboard_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# one-time sign-in links (`mw demo` prints one): a hash of the code, used once, short-lived
+dashboard_login_codes = Table(
+    "dashboard_login_codes",
+    metadata,
+    Column("code_sha256", String(64), primary_key=True),
+    Column("token_id", Integer, ForeignKey("api_tokens.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -8,7 +8,9 @@ import pytest
 from starlette.testclient import TestClient
 
 import modelward as mw
+from modelward.errors import Unauthorized
 from modelward.server.dashboard.rendering import CONTENT_SECURITY_POLICY
+from modelward.server.dashboard.sessions import SessionRepository
 from modelward.server.tokens import TokenRepository
 from modelward.tracking.repository import RunRepository
 from tests.server.dashboard.seed import XSS
@@ -188,3 +190,47 @@ def test_a_long_series_is_drawn_from_at_most_2000_points_keeping_its_extremes(
     points = re.search(r'data-series="1" data-points="(\d+)"', page)
     assert points is not None and int(points.group(1)) <= 2000
     assert "min -3, max 10" in page
+
+
+def _sessions(team: TeamServer) -> SessionRepository:
+    return SessionRepository(team.workspace.db, TokenRepository(team.workspace.db))
+
+
+def test_a_one_time_link_signs_in_once_after_one_click(team: TeamServer) -> None:
+    code = _sessions(team).issue_login_code(ADMIN)
+    browser = team.http(None)
+    page = browser.get(f"/login/once/{code}")
+    assert page.status_code == 200 and f"Sign in as {ADMIN}" in page.text
+    # the page itself signs nobody in (a link preview or a prefetch spends nothing)
+    assert browser.get("/runs", follow_redirects=False).status_code == 303
+    forged = browser.post(f"/login/once/{code}", data={"csrf": "guess"})
+    assert forged.status_code == 403 and "mw_session" not in forged.headers.get("set-cookie", "")
+    response = browser.post(
+        f"/login/once/{code}", data={"csrf": _csrf(page.text)}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert "HttpOnly" in response.headers["set-cookie"]
+    assert browser.get("/runs").status_code == 200
+    assert f"{ADMIN}" in browser.get("/runs").text and "/logout" in browser.get("/runs").text
+
+    # spent: a second browser with the same link gets the sign-in form and no session
+    other = team.http(None)
+    again = other.get(f"/login/once/{code}")
+    assert again.status_code == 401 and "used already or has expired" in again.text
+    form = other.get("/login")
+    replay = other.post(f"/login/once/{code}", data={"csrf": _csrf(form.text)})
+    assert replay.status_code == 401 and "mw_session" not in replay.headers.get("set-cookie", "")
+    assert other.get("/runs", follow_redirects=False).status_code == 303
+
+
+def test_a_one_time_link_dies_with_its_token_and_its_clock(team: TeamServer) -> None:
+    sessions = _sessions(team)
+    expired = sessions.issue_login_code(ADMIN, minutes=0)
+    revoked = sessions.issue_login_code(READER)
+    TokenRepository(team.workspace.db).revoke(READER)
+    browser = team.http(None)
+    assert "used already or has expired" in browser.get(f"/login/once/{expired}").text
+    assert "no longer works" in browser.get(f"/login/once/{revoked}").text
+    assert browser.get(f"/login/once/{'x' * 43}").status_code == 401
+    with pytest.raises(Unauthorized, match="no live token"):
+        sessions.issue_login_code(READER)

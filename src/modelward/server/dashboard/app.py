@@ -39,7 +39,7 @@ from modelward.server.dashboard.forms import (
     read_form,
 )
 from modelward.server.dashboard.rendering import render
-from modelward.server.dashboard.sessions import SessionRepository
+from modelward.server.dashboard.sessions import Session, SessionRepository
 from modelward.serving.errors import http_status
 from modelward.store.workspace import Workspace
 
@@ -92,7 +92,36 @@ async def login(request: Request) -> Response:
         cookie, session = sessions.open(form.get("token", "").strip())
     except Unauthorized as exc:
         return await login_form(request, error=exc.message, status=401)
-    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    return _signed_in(request, _safe_next(form.get("next")), cookie, session)
+
+
+async def login_once_form(request: Request, *, error: str | None = None) -> Response:
+    """/login/once/CODE: a one-time sign-in link asks for one click before it is spent."""
+    sessions: SessionRepository = request.app.state.sessions
+    try:
+        holder = sessions.login_code_holder(request.path_params["code"])
+    except Unauthorized as exc:
+        return await login_form(request, error=exc.message, status=401)
+    secret = new_login_secret()
+    response = render(request, "login_once.html", holder=holder, error=error, login_csrf=secret)
+    response.set_cookie(LOGIN_CSRF_COOKIE, secret, max_age=3600, **_cookie_flags(request))  # type: ignore[arg-type]
+    return response
+
+
+async def login_once(request: Request) -> Response:
+    """POST /login/once/CODE: spend the code, open a session, go to the runs."""
+    form = await read_form(request)
+    check_login_csrf(request, form)
+    sessions: SessionRepository = request.app.state.sessions
+    try:
+        cookie, session = sessions.redeem_login_code(request.path_params["code"])
+    except Unauthorized as exc:
+        return await login_form(request, error=exc.message, status=401)
+    return _signed_in(request, "/", cookie, session)
+
+
+def _signed_in(request: Request, target: str, cookie: str, session: Session) -> Response:
+    response = RedirectResponse(target, status_code=303)
     seconds = int((session.expires_at - datetime.now(UTC)).total_seconds())
     response.set_cookie(SESSION_COOKIE, cookie, max_age=max(seconds, 1), **_cookie_flags(request))  # type: ignore[arg-type]
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -190,6 +219,8 @@ def create_dashboard(workspace: Workspace, sessions: SessionRepository) -> Starl
             Route("/", home),
             Route("/login", login_form, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
+            Route("/login/once/{code}", login_once_form, methods=["GET"]),
+            Route("/login/once/{code}", login_once, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/runs", runs_pages.runs_page),
             Route("/runs/{run_id}", runs_pages.run_page),
