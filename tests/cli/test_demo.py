@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
 from pathlib import Path
+from typing import Any
 
+import httpx
+import psutil
 import pytest
 
 from tests.helpers import mw
@@ -59,8 +64,17 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     shown = json.loads(mw("data", "show", "breast-cancer-prep", "--json", home=home).stdout)
     assert shown["lineage"] == ["breast-cancer@1"] and shown["transform"] is not None
 
+    first_server = _dashboard_shows_the_demo(report["dashboard"])
+
     second = mw("demo", home=home, timeout=240)
     assert second.code == 0, second.stderr
+    assert not psutil.pid_exists(first_server)  # the second demo stopped the first's server
+    (link,) = re.findall(r"sign in once \(link valid 15 minutes\): (\S+)", second.stdout)
+    (pid,) = re.findall(r"stop it with: kill (\d+)", second.stdout)
+    try:
+        assert httpx.get(link).status_code == 200  # the link works until it is used
+    finally:
+        _stop(int(pid))
     assert "already stored (same content)" in second.stdout
     assert "best by hold-out f1" in second.stdout
     # the same best model again: the gate (f1 >= production.f1) passes and production moves
@@ -75,6 +89,38 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     assert len(told.group(3).split(", ")) == int(told.group(2))  # every drifted name listed
     alerts = json.loads(mw("monitor", "alerts", "--json", home=home).stdout)
     assert {a["rule"] for a in alerts} >= {"input-drift"}
+
+
+def _dashboard_shows_the_demo(dashboard: dict[str, Any]) -> int:
+    """Sign in with the demo's one-time link and find its runs, model and alert; the PID."""
+    pid = int(dashboard["pid"])
+    try:
+        with httpx.Client(base_url=dashboard["url"], follow_redirects=True) as browser:
+            page = browser.get(dashboard["login_url"])
+            assert page.status_code == 200 and "Sign in as demo-" in page.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf is not None
+            runs = browser.post(dashboard["login_url"], data={"csrf": csrf.group(1)})
+            assert runs.status_code == 200 and str(runs.url).endswith("/runs")
+            for name in ("logistic-gd", "logistic-sgd", "logistic-adam", "random-forest"):
+                assert name in runs.text
+            model = browser.get("/models/breast-cancer-clf").text
+            assert '<span class="badge">production</span></td><td>@1<' in model
+            assert "input-drift" in browser.get("/monitoring").text
+            # used once: the same link signs in nobody else
+            spent = httpx.get(dashboard["login_url"])
+            assert spent.status_code == 401 and "used already" in spent.text
+    except BaseException:
+        _stop(pid)
+        raise
+    return pid
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process = psutil.Process(pid)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 def test_init_reports_the_store(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
+from modelward.demo.dashboard import start_dashboard
 from modelward.demo.traffic import serve_and_watch
 from modelward.errors import GateFailed
 from modelward.evaluation.evaluate import evaluate_run_model
@@ -48,9 +49,16 @@ def _noop(_text: str) -> None:
 
 
 def run_demo(
-    *, progress: Callable[[str], None] = _noop, echo: Callable[[str], None] | None = None
+    *,
+    progress: Callable[[str], None] = _noop,
+    echo: Callable[[str], None] | None = None,
+    dashboard: bool = True,
 ) -> dict[str, Any]:
-    """Register the bundled dataset, profile it, transform it; return what was done."""
+    """The whole loop on the bundled dataset; returns what was done.
+
+    With `dashboard`, a team server over the demo's home is left running at the end
+    (see `modelward.demo.dashboard`), and the report says where and how to stop it.
+    """
     from sklearn.datasets import load_breast_cancer
 
     say = echo or _noop
@@ -174,7 +182,12 @@ def run_demo(
         "production": production.ref,
         "requests": exchanges,
         "monitoring": served["monitoring"],
+        "dashboard": None,
     }
+    if dashboard and workspace.remote is None:
+        progress("starting the dashboard")
+        started = start_dashboard(workspace, demo_dir)
+        report["dashboard"] = started.to_dict()
     say("")
     say("where to look next:")
     say(f"   mw data show {prep.ref}                  profile and lineage")
@@ -187,6 +200,12 @@ def run_demo(
     say(f"   mw monitor drift {MODEL_NAME}@production --window 1h --html drift.html")
     say("   mw monitor alerts")
     say(f"   {plots_dir}/  (confusion matrix, ROC curve, learning curve)")
+    if report["dashboard"] is not None:
+        shown = report["dashboard"]
+        say("")
+        say(f"the dashboard of this home is running at {shown['url']}")
+        say(f"   sign in once (link valid {shown['login_minutes']} minutes): {shown['login_url']}")
+        say(f"   stop it with: kill {shown['pid']}   (the next mw demo stops it too)")
     return report
 
 

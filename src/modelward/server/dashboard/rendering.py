@@ -9,6 +9,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from modelward.server.dashboard.charts import number
+
 # no inline script or style, nothing from elsewhere, no framing, forms post here only
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -34,6 +36,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["datetime"] = _utc_time
+    env.globals["number"] = number  # one way to show a number on every page
     return env
 
 
