@@ -156,6 +156,10 @@ def test_aliases_move_through_gates_and_every_move_is_audited(side: Side, traine
     ]
     assert {c.actor for c in history} == {side.actor}
     assert history[1].reason == "better f1"
+    # each move keeps the gate it passed and the numbers it compared (0.85 + 0.05)
+    gate = history[1].gate
+    assert gate is not None and gate.startswith("f1 > champion.f1 + 0.05: 0.9") and "passes" in gate
+    assert history[2].gate is not None and "no version is 'champion' yet" in history[2].gate
     assert [c.alias for c in registry.audit("toy-clf", limit=1)] == ["challenger"]
     assert registry.models()[0].aliases == {"challenger": 2, "champion": 3}
     with pytest.raises(InvalidInput, match="implicit"):

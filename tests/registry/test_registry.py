@@ -68,6 +68,11 @@ def test_aliases_gates_and_audit(data: str) -> None:
         ("production", None, 1),
     ]
     assert history[0].reason == "better f1" and history[0].actor
+    # the gate each move passed is kept with it, with the numbers it compared
+    assert history[0].gate is not None and history[0].gate.startswith("f1 >= production.f1 + 0.04")
+    assert "passes" in history[0].gate and str(round(0.80 + 0.04, 2)) in history[0].gate
+    assert history[1].gate is not None and "passes" in history[1].gate
+    assert history[0].to_dict()["gate"] == history[0].gate
 
 
 def test_gate_against_another_alias_and_unknown_metric(data: str) -> None:

@@ -129,6 +129,8 @@ def show(model: str, as_json: bool) -> None:
                 f"  {change.at:%Y-%m-%d %H:%M:%S}  {safe_markup(f'{change.alias:<12}')} "
                 f"{moved:<10} by {safe_markup(change.actor)}{safe_markup(why)}"
             )
+            if change.gate:
+                out.print(f"      gate: {safe_markup(change.gate)}")
 
 
 @models.command("register")

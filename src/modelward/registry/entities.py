@@ -125,7 +125,7 @@ class RegisteredModel:
 
 @dataclass(frozen=True)
 class AliasChange:
-    """One move of an alias, as recorded in the audit log."""
+    """One move of an alias, as recorded in the audit log (`gate`: the gate it passed)."""
 
     model: str
     alias: str
@@ -134,6 +134,7 @@ class AliasChange:
     actor: str
     reason: str | None
     at: datetime
+    gate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description."""
@@ -145,6 +146,7 @@ class AliasChange:
             "actor": self.actor,
             "reason": self.reason,
             "at": self.at.isoformat(),
+            "gate": self.gate,
         }
 
     @classmethod
@@ -158,6 +160,7 @@ class AliasChange:
             actor=data["actor"],
             reason=data["reason"],
             at=datetime.fromisoformat(data["at"]),
+            gate=data.get("gate"),
         )
 
 

@@ -38,7 +38,7 @@ _SELECT = (
 
 # Called inside the alias transaction with (current holder or None, candidate);
 # raising refuses the move and rolls everything back.
-AliasCheck = Callable[[ModelVersion | None, ModelVersion], None]
+AliasCheck = Callable[[ModelVersion | None, ModelVersion], str | None]
 
 
 class ModelRepository:
@@ -197,7 +197,8 @@ class ModelRepository:
         """Point `alias` at `version` in one transaction with its audit record.
 
         `check` sees the current holder and the candidate inside the same
-        transaction, so a gate cannot be passed against a stale holder.
+        transaction, so a gate cannot be passed against a stale holder; it raises
+        to refuse, or returns what the audit record keeps of the gate's results.
         """
         if alias == LATEST:
             raise InvalidInput("'latest' is implicit (the newest version); choose another alias")
@@ -211,8 +212,7 @@ class ModelRepository:
                 )
             ).scalar()
             current = self._by_id(conn, current_id) if current_id is not None else None
-            if check is not None:
-                check(current, candidate)
+            gate = check(current, candidate) if check is not None else None
             upsert = self.db.upsert(model_aliases)
             conn.execute(
                 upsert.values(
@@ -231,6 +231,7 @@ class ModelRepository:
                     actor=actor,
                     reason=reason,
                     at=now,
+                    gate=gate,
                 )
             )
             return current, self._by_id(conn, candidate.id)
@@ -343,6 +344,7 @@ class ModelRepository:
                 actor=row.actor,
                 reason=row.reason,
                 at=as_utc(row.at),
+                gate=row.gate,
             )
             for row in rows
         ]

@@ -121,9 +121,9 @@ class ModelRegistry:
         holders = self.repository.alias_versions(name) if gate else {}
         checks: list[Check] = []
 
-        def check(current: ModelVersion | None, candidate: ModelVersion) -> None:
+        def check(current: ModelVersion | None, candidate: ModelVersion) -> str | None:
             if gate is None:
-                return
+                return None
             metrics = {
                 name: (holders[name].metrics if name in holders else None) for name in gate.aliases
             }
@@ -136,6 +136,7 @@ class ModelRegistry:
                 raise GateFailed(
                     f"refused to point {name}@{alias} at version {candidate.version}: {detail}"
                 )
+            return "; ".join(c.describe() for c in checks)
 
         previous, current = self.repository.set_alias(
             name, version, alias, actor=actor or current_user(), reason=reason, check=check

@@ -216,6 +216,7 @@ alias_audit = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("gate", Text, nullable=True),  # the gate the move passed, with its results
 )
 
 prediction_log = Table(

@@ -86,6 +86,15 @@ def test_an_admin_rolls_an_alias_back_and_the_audit_names_the_token(
     )
     assert refused.status_code == 409 and "refused" in refused.text
     assert mw.models.get("clf@production").version == 1
+    # a move through a gate that holds shows the gate and what it compared in the audit
+    passed = admin.post(
+        "/models/clf/aliases/production",
+        data={**form, "version": "2", "require": "f1 >= 0.5", "reason": "gated"},
+        follow_redirects=False,
+    )
+    assert passed.status_code == 303
+    audit = admin.get("/models/clf").text
+    assert re.search(r"<td>gated</td><td>f1 &gt;= 0.5: 0.51 vs 0.5 \(passes\)</td>", audit), audit
 
 
 def test_a_reader_and_a_writer_cannot_roll_back(team: TeamServer, loop: dict[str, str]) -> None:
