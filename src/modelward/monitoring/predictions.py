@@ -330,6 +330,16 @@ class PredictionLogRepository:
             for r in rows
         ]
 
+    def requests_per_version(self, model_name: str) -> dict[int, int]:
+        """How many requests each version of a model answered (versions never served: absent)."""
+        query = (
+            sa.select(prediction_log.c.model_version, sa.func.count().label("requests"))
+            .where(prediction_log.c.model_name == model_name)
+            .group_by(prediction_log.c.model_version)
+        )
+        with self.db.read() as conn:
+            return {int(r.model_version): int(r.requests) for r in conn.execute(query)}
+
     def count(self, model_name: str | None = None) -> int:
         """How many records are stored (of one model, or all)."""
         query = sa.select(sa.func.count()).select_from(prediction_log)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import modelward as mw
-from tests.server.dashboard.seed import seed_loop
+from tests.server.dashboard.seed import seed_loop, seed_traffic
 from tests.server.dashboard.test_pages import _csrf, sign_in
 from tests.server.support import ADMIN, READER, WRITER, TeamServer
 
@@ -33,6 +33,20 @@ def test_a_versions_page_shows_a_chart_per_column_and_its_lineage(
     assert (int(lineage.group(1)), int(lineage.group(2))) == (6, 5)
     assert 'href="/models/clf"' in page and f'href="/runs/{loop["run"]}"' in page
     assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert "predictions" not in page  # nothing served yet
+
+
+def test_the_lineage_ends_in_the_predictions_a_served_version_made(
+    team: TeamServer, loop: dict[str, str]
+) -> None:
+    seed_traffic(team.workspace.db)  # 120 requests answered by clf@2, none by clf@1
+    page = sign_in(team).get("/datasets/raw/1").text
+    lineage = re.search(
+        r'<svg [^>]*class="chart lineage"[^>]*data-nodes="(\d+)" data-edges="(\d+)"', page
+    )
+    assert lineage is not None
+    assert (int(lineage.group(1)), int(lineage.group(2))) == (7, 6)  # + clf@2 -> predictions
+    assert "120 predictions" in page and 'href="/monitoring/clf"' in page
 
 
 def test_the_diff_of_two_versions_shows_what_changed(

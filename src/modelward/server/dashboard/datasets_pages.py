@@ -3,6 +3,7 @@ and the diff of two versions."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from modelward.data.entities import DatasetVersion
 from modelward.data.repository import DatasetRepository
 from modelward.errors import InvalidInput
+from modelward.monitoring.predictions import PredictionLogRepository
 from modelward.registry.repository import ModelRepository
 from modelward.server.dashboard.charts import bar_chart, number
 from modelward.server.dashboard.graph import Node, lineage_svg
@@ -66,12 +68,15 @@ def column_chart(column: dict[str, Any]) -> Any:
 
 
 def lineage_of(request: Request, version: DatasetVersion) -> Any:
-    """The graph from the raw version through transforms to runs and model versions."""
+    """The graph from the raw version through transforms to runs, model versions and the
+    predictions each served version made."""
     workspace = request.app.state.workspace
     catalog = _catalog(request)
     runs = RunRepository(workspace.db)
     children = DatasetRepository(workspace.db)  # the server's own store
     models = ModelRepository(workspace.db)
+    predictions = PredictionLogRepository(workspace.db)
+    served_counts = lru_cache(maxsize=None)(predictions.requests_per_version)
     chain = list(reversed([version, *catalog.lineage(version)]))  # raw first
     nodes: list[Node] = []
     edges: list[tuple[str, str]] = []
@@ -112,6 +117,18 @@ def lineage_of(request: Request, version: DatasetVersion) -> Any:
                 )
             )
             edges.append((source, f"m{model.id}"))
+            served = served_counts(model.name).get(model.version)
+            if served:
+                add(
+                    Node(
+                        f"p{model.id}",
+                        f"{served:,} predictions",
+                        "predictions",
+                        data_layers + 2,
+                        f"/monitoring/{quote(model.name)}",
+                    )
+                )
+                edges.append((f"m{model.id}", f"p{model.id}"))
     return lineage_svg(nodes, edges)
 
 

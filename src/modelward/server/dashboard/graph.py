@@ -1,4 +1,5 @@
-"""A lineage graph as inline SVG: columns of boxes (data -> runs -> models), arrows between.
+"""A lineage graph as inline SVG: columns of boxes (data -> runs -> models -> predictions),
+arrows between.
 
 Nodes are placed in their layer's column, top to bottom in the order given; each
 box links to its page. Text is escaped like every chart's.
@@ -12,16 +13,22 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 _BOX_W, _BOX_H, _GAP_X, _GAP_Y, _PAD = 190, 34, 70, 14, 10
-_FILL = {"dataset": "#e8f1fd", "run": "#fdf3e3", "model": "#e9f7ec", "current": "#ffe9a8"}
+_FILL = {
+    "dataset": "#e8f1fd",
+    "run": "#fdf3e3",
+    "model": "#e9f7ec",
+    "predictions": "#f3ecfb",
+    "current": "#ffe9a8",
+}
 
 
 @dataclass(frozen=True)
 class Node:
-    """A box: a dataset version, a run or a model version."""
+    """A box: a dataset version, a run, a model version or a served version's predictions."""
 
     key: str
     label: str
-    kind: str  # dataset | run | model
+    kind: str  # dataset | run | model | predictions
     layer: int
     href: str
     current: bool = False
