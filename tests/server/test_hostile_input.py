@@ -1,4 +1,5 @@
-"""Hostile input on every route of the team server: always a 4xx JSON error, never a 5xx.
+"""Hostile input on every route of the team server: always a 4xx JSON error, never a 5xx
+(modelward's shape on /api/v1 and the dashboard, MLflow's on /api/2.0).
 
 The routes are enumerated from the app (as in test_auth), so every route module
 added later is attacked the same way without a line here. A JSON-body route (its
@@ -309,3 +310,69 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(workspace: Workspace) -
     assert response.status_code == 400
     assert "out of range" in error["error"]["message"]
     assert "SELECT" not in error["error"]["message"]  # the statement stays in the server
+
+
+def test_mlflow_routes_answer_hostile_bodies_with_mlflow_errors(team: TeamServer) -> None:
+    admin = team.http(ADMIN)
+    routes = [
+        (m, p)
+        for m, p in every_route(team)
+        if m in WRITE_METHODS and p.startswith("/api/2.0/mlflow/")  # not the artifact uploads
+    ]
+    assert ("POST", "/api/2.0/mlflow/runs/log-batch") in routes
+    # bodies no JSON reader takes (MLflow's server reads JSON whatever the declared type,
+    # ignores unknown fields and takes a BOM, UTF-16 and NaN, and so does this one)
+    unreadable = ("1,100 levels deep", "objects 1,100 levels deep", "truncated", "Latin-1 bytes")
+    hostile = {what: NOT_JSON_WE_READ[what] for what in (*unreadable, "a NUL byte")}
+    hostile.update(
+        (what, WRONG_CONTENT_TYPE[what]) for what in ("CSV", "a pickle", "XML", "a form")
+    )
+    for method, path in routes:
+        for what, (body, content_type) in hostile.items():
+            response = admin.request(
+                method, _concrete(path), content=body, headers={"content-type": content_type}
+            )
+            answer = _assert_error(response, (method, path, what))
+            assert answer.get("error_code"), (method, path, what, answer)  # MLflow's shape
+    _assert_still_serving(team)
+
+
+def test_mlflow_fields_with_hostile_values_are_invalid_parameter_value(team: TeamServer) -> None:
+    admin = team.http(ADMIN)
+    created = admin.post("/api/2.0/mlflow/experiments/create", json={"name": "hostile"}).json()
+    run = admin.post(
+        "/api/2.0/mlflow/runs/create", json={"experiment_id": created["experiment_id"]}
+    ).json()["run"]["info"]["run_id"]
+    huge = "7" * 400
+    deep = '{"a":' * 1100 + "1" + "}" * 1100
+    attacks = {
+        "experiments/create": [f'{{"name": {huge}}}', f'{{"name": {deep}}}'],
+        "runs/log-metric": [
+            f'{{"run_id": "{run}", "key": "k", "value": {huge}, "timestamp": 1}}',
+            f'{{"run_id": "{run}", "key": "k", "value": 1, "timestamp": 1, "step": {huge}}}',
+            f'{{"run_id": "{run}", "key": "k", "value": 1, "timestamp": {huge}}}',
+            f'{{"run_id": "{run}", "key": {deep}, "value": 1, "timestamp": 1}}',
+        ],
+        "runs/log-batch": [
+            f'{{"run_id": "{run}", "metrics": [{{"key": "k", "value": {huge}, "timestamp": 1}}]}}',
+            f'{{"run_id": "{run}", "params": [{{"key": "k", "value": {huge}}}]}}',
+            f'{{"run_id": "{run}", "tags": {deep}}}',
+        ],
+        "runs/search": [f'{{"max_results": {huge}}}', f'{{"experiment_ids": {deep}}}'],
+    }
+    for route, bodies in attacks.items():
+        for body in bodies:
+            response = admin.post(
+                f"/api/2.0/mlflow/{route}", content=body, headers={"content-type": JSON}
+            )
+            answer = _assert_error(response, (route, body[:80]))
+            assert answer["error_code"] in (
+                "INVALID_PARAMETER_VALUE",
+                "BAD_REQUEST",
+                "RESOURCE_DOES_NOT_EXIST",
+            ), (route, body[:80], answer)
+    points = admin.get(
+        "/api/2.0/mlflow/metrics/get-history", params={"run_id": run, "metric_key": "k"}
+    ).json()
+    assert points.get("metrics", []) == []  # nothing half-written
+    _assert_still_serving(team)
