@@ -124,7 +124,7 @@ def create_api(workspace: Workspace, routers: list[Any]) -> FastAPI:
         summary="The team server's REST API: datasets, runs, models, aliases, monitoring.",
         openapi_url="/openapi.json",
         servers=[{"url": "/api/v1"}],
-        docs_url=None,  # served by `docs.py` without any CDN
+        docs_url=None,  # served by `serving/docs_page.py` without any CDN
         redoc_url=None,
         default_response_class=OrjsonResponse,
     )
@@ -155,7 +155,7 @@ def _document_errors(api: FastAPI) -> None:
 
 
 def _docs_page(api: FastAPI) -> Callable[[], Response]:
-    from modelward.server.api.docs import docs_response, render
+    from modelward.serving.docs_page import docs_response, render
 
     page: list[str] = []
 

@@ -1,10 +1,11 @@
-"""/api/v1/docs: the OpenAPI document as one readable page, with no script and no CDN.
+"""An OpenAPI document as one readable page, with no script and no CDN.
 
-FastAPI's default page loads Swagger UI from a CDN, which fails offline and would
-run someone else's script next to an admin's token. This page is written on the
-server from `/api/v1/openapi.json`: every operation with its summary, parameters,
-body schema and answers; every text from the document escaped; a stylesheet
-pinned by its hash in a Content-Security-Policy that allows nothing else.
+`/docs` of `mw serve` and `/api/v1/docs` of `mw server`. Swagger UI's usual page
+loads its script from a CDN, which fails offline and would run someone else's
+script next to a token. This page is written on the server from the document:
+every operation with its summary, parameters, body schema and answers; every text
+from the document escaped; a stylesheet pinned by its hash in a
+Content-Security-Policy that allows nothing else.
 """
 
 from __future__ import annotations
