@@ -360,7 +360,8 @@ class RunRepository(MetricReads):
         """Append metric points in one transaction, through the driver only.
 
         `log_batch` builds its statements with SQLAlchemy, which costs more than the
-        SQL for the one point a per-call client (MLflow's `log_metric`) sends.
+        SQL for the one point a per-call client (MLflow's `log_metric`) sends: about
+        0.5 ms against the SQL's 0.1 ms on SQLite.
         """
         if not rows:
             return
@@ -369,20 +370,16 @@ class RunRepository(MetricReads):
             current = latest.get(row[0])
             if current is None or (row[2], row[3]) >= (current[2], current[3]):
                 latest[row[0]] = row
-        with self.db.write() as conn:
-            marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            values = f"({marker}, {marker}, {marker}, {marker}, {marker})"
-            points = [(run_id, key, value, step, millis) for key, value, step, millis in rows]
-            conn.exec_driver_sql(
+        marker = "?" if self.db.engine.dialect.paramstyle == "qmark" else "%s"
+        values = f"({marker}, {marker}, {marker}, {marker}, {marker})"
+        points = [(run_id, key, value, step, millis) for key, value, step, millis in rows]
+        tops = [(run_id, key, value, step, millis) for key, value, step, millis in latest.values()]
+        with self.db.driver_write() as cursor:
+            cursor.executemany(
                 f"INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES {values}",
-                points if len(points) > 1 else points[0],
+                points,
             )
-            tops = [
-                (run_id, key, value, step, millis) for key, value, step, millis in latest.values()
-            ]
-            conn.exec_driver_sql(
-                _UPSERT_LATEST.format(values=values), tops if len(tops) > 1 else tops[0]
-            )
+            cursor.executemany(_UPSERT_LATEST.format(values=values), tops)
 
     def run_exists(self, run_id: str) -> bool:
         """Whether a run with exactly this id exists."""
