@@ -89,6 +89,7 @@ class PredictRoute:
         self.route = route
         self.accepted = accepted
         self.max_body_bytes = max_body_bytes
+        self._media_types: dict[str | None, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = False
@@ -134,8 +135,9 @@ class PredictRoute:
         prepared = prepare(serving.holder.current)  # read once: one version answers
         served = prepared.loaded.version
         table: dict[str, list[Any]] | None = None
+        rows = None
         try:
-            kind = media_type(content_type, self.accepted)
+            kind = self._media_type(content_type)
             content = await self._body(receive)
             if content is None:
                 return  # the client went away
@@ -143,8 +145,8 @@ class PredictRoute:
                 table = columns_from_csv(content, prepared.reader.inputs, max_rows=serving.max_rows)
             else:
                 payload = parse_json(content, non_finite=True)
-                table = prepared.reader.columns(payload, max_rows=serving.max_rows)
-            predictions = predict_table(prepared.loaded, table)
+                table, rows = prepared.reader.read(payload, max_rows=serving.max_rows)
+            predictions = predict_table(prepared.loaded, table, rows)
         except ModelwardError as exc:
             status = http_status(exc)
             _log(serving, request_id, served, started, status, table, None, exc.message)
@@ -158,12 +160,10 @@ class PredictRoute:
         }
         if predictions.unseen:
             answer["warnings"] = [warning.to_dict() for warning in predictions.unseen]
-            for column, rows in predictions.unseen_rows.items():
-                serving.metrics.observe_unseen(served, column, rows)
-        serving.metrics.show_model(served)
-        serving.metrics.observe_predictions(served, predictions.values)
+            for column, count in predictions.unseen_rows.items():
+                serving.metrics.observe_unseen(served, column, count)
         _log(serving, request_id, served, started, 200, table, predictions.values, None)
-        serving.metrics.observe(self.route, 200, started)
+        serving.metrics.observe_answer(self.route, served, predictions.values, started)
         body = orjson.dumps(answer)
         await send(
             {
@@ -177,6 +177,15 @@ class PredictRoute:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    def _media_type(self, header: str | None) -> str:
+        # Clients send the same few Content-Type values: each is read once.
+        known = self._media_types.get(header)
+        if known is None:
+            known = media_type(header, self.accepted)  # raises for a refused type
+            if len(self._media_types) < 64:
+                self._media_types[header] = known
+        return known
 
     async def _body(self, receive: Receive) -> bytes | None:
         message = await receive()

@@ -66,10 +66,21 @@ def prepare(loaded: LoadedModel) -> Prepared:
     return prepared
 
 
-def predict_table(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictions:
-    """Predictions for checked columns; DoesNotFit (422) when the model cannot take them."""
+def predict_table(
+    loaded: LoadedModel, table: dict[str, list[Any]], rows: list[list[Any]] | None = None
+) -> Predictions:
+    """Predictions for checked columns; DoesNotFit (422) when the model cannot take them.
+
+    `rows` are the same values as rows in signature order, when the request sent them
+    so (`RequestReader.read`): for a model without transform, the matrix as sent.
+    """
     if loaded.numeric_only:  # numbers in signature order: no transform, no DataFrame
-        return Predictions(_predict_array(loaded, array_from_columns(table, loaded.input_names)))
+        import numpy as np
+
+        X = None if rows is None else np.array(rows, dtype=np.float64)
+        if X is None or X.ndim != 2 or not np.isfinite(X).all():
+            X = array_from_columns(table, loaded.input_names)  # says which value is wrong
+        return Predictions(_predict_array(loaded, X))
     plan = prepare(loaded).plan
     if plan is None:
         return predict_with_pandas(loaded, table)
@@ -82,10 +93,19 @@ def predict_table(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictio
         row = int(infinite[:, column].argmax())
         name = plan.numbers[column]
         not_finite(name, row, table[name][row])
-    if not loaded.allows_nan:
-        missing = np.isnan(features).any(axis=0)
-        if missing.any():
-            raise _missing(plan.feature_names[int(missing.argmax())])
+    if not np.isfinite(features).all():
+        if not loaded.allows_nan:
+            missing = np.isnan(features).any(axis=0)
+            if missing.any():
+                raise _missing(plan.feature_names[int(missing.argmax())])
+        overflow = np.isinf(features).any(axis=0)
+        if overflow.any():  # a huge number the transform took past a double
+            name = plan.feature_names[int(overflow.argmax())]
+            raise DoesNotFit(
+                f"the model cannot predict for this input: feature {name!r} is not a finite "
+                "number after the transform",
+                field=name,
+            )
     return Predictions(_call(loaded, features), unseen.warnings, unseen.rows)
 
 
@@ -123,13 +143,23 @@ def _predict_array(loaded: LoadedModel, X: Any) -> list[Any]:
 
 
 def _call(loaded: LoadedModel, X: Any) -> list[Any]:
-    """The model's predictions for a float matrix in feature order."""
+    """The model's predictions for a float matrix in feature order, checked by the caller:
+    no infinity, and no NaN unless the model takes missing values."""
     _quiet_feature_names()
     try:
-        predictions = loaded.model.predict(X)
+        # scikit-learn's own scan for infinities is a third of a small model's predict:
+        # the callers have made it already.
+        with _assume_finite():
+            predictions = loaded.model.predict(X)
     except (ValueError, TypeError) as exc:
         raise _cannot(exc) from None
     return list(predictions.tolist())
+
+
+def _assume_finite() -> Any:
+    import sklearn
+
+    return sklearn.config_context(assume_finite=True)
 
 
 _QUIET: list[Any] = []  # the filter entry, once made
