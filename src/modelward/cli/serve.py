@@ -48,6 +48,14 @@ if TYPE_CHECKING:
     help="Seconds between monitor rounds (live quality, drift, alerts); 0: off.",
 )
 @click.option(
+    "--batch-rows",
+    default=256,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Rows of requests arriving together predicted in one model call (0 or 1: one call "
+    "per request).",
+)
+@click.option(
     "--alerts",
     "alerts_path",
     type=click.Path(path_type=Path),
@@ -64,6 +72,7 @@ def serve(
     trust: bool,
     log_sample: float,
     monitor_interval: float,
+    batch_rows: int,
     alerts_path: Path | None,
 ) -> None:
     """Serve MODEL@ref over HTTP: /predict, /invocations, /health, /ready, /metrics, /docs.
@@ -94,6 +103,7 @@ def serve(
                 max_body_bytes=int(max_body_mb * 1024 * 1024),
                 log_sample=log_sample,
                 monitor_interval=monitor_interval,
+                batch_rows=batch_rows,
                 alerts=str(alerts_path.absolute()) if alerts_path else None,
             )
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,13 +27,14 @@ from modelward.monitoring.ports import PredictionLog, prediction_log_store
 from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.writer import PredictionLogWriter
 from modelward.registry.entities import ModelVersion
+from modelward.serving.batching import DEFAULT_BATCH_ROWS, Batcher
 from modelward.serving.bodies import CSV, JSON, media_type, parse_json
 from modelward.serving.errors import error_response, http_status
 from modelward.serving.feedback import read_feedback
 from modelward.serving.holder import ModelHolder
 from modelward.serving.limits import body_limit_message
 from modelward.serving.openapi import DOCS_HTML, openapi_document
-from modelward.serving.predicting import predict_table, prepare
+from modelward.serving.predicting import Predictions, model_input, prepare
 from modelward.serving.request_id import request_id_of, set_request_id
 from modelward.serving.validation import columns_from_csv
 from modelward.version import __version__
@@ -54,6 +55,7 @@ class Serving:
     feedback: PredictionLog
     prediction_log: PredictionLogWriter | None = None
     max_rows: int = DEFAULT_MAX_ROWS
+    batcher: Batcher = field(default_factory=Batcher)
 
     @classmethod
     def of(
@@ -62,14 +64,17 @@ class Serving:
         *,
         prediction_log: PredictionLogWriter | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> Serving:
-        """The usual wiring: this process's metrics, the prediction log of the holder's store."""
+        """The usual wiring: this process's metrics, the prediction log of the holder's
+        store; `batch_rows` rows of concurrent requests at most per model call."""
         return cls(
             holder=holder,
             metrics=ServerMetrics.get(),
             feedback=prediction_log_store(holder.registry.workspace),
             prediction_log=prediction_log,
             max_rows=max_rows,
+            batcher=Batcher(batch_rows),
         )
 
 
@@ -146,7 +151,11 @@ class PredictRoute:
             else:
                 payload = parse_json(content, non_finite=True)
                 table, rows = prepared.reader.read(payload, max_rows=serving.max_rows)
-            predictions = predict_table(prepared.loaded, table, rows)
+            given = model_input(prepared.loaded, table, rows)
+            predictions = given.answered
+            if predictions is None:  # a matrix for the model: stacked with concurrent ones
+                values = await serving.batcher.predict(prepared.loaded, given.matrix)
+                predictions = Predictions(values, given.unseen, given.unseen_rows)
         except ModelwardError as exc:
             status = http_status(exc)
             _log(serving, request_id, served, started, status, table, None, exc.message)

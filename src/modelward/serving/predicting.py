@@ -66,6 +66,18 @@ def prepare(loaded: LoadedModel) -> Prepared:
     return prepared
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """What a request gives the model: its checked float matrix in feature order, with
+    what the answer must warn about; or, for a transform only pandas replays, the
+    predictions already made (`answered`)."""
+
+    matrix: Any = None
+    unseen: list[UnseenCategory] = field(default_factory=list)
+    unseen_rows: dict[str, int] = field(default_factory=dict)
+    answered: Predictions | None = None
+
+
 def predict_table(
     loaded: LoadedModel, table: dict[str, list[Any]], rows: list[list[Any]] | None = None
 ) -> Predictions:
@@ -74,16 +86,31 @@ def predict_table(
     `rows` are the same values as rows in signature order, when the request sent them
     so (`RequestReader.read`): for a model without transform, the matrix as sent.
     """
+    given = model_input(loaded, table, rows)
+    if given.answered is not None:
+        return given.answered
+    return Predictions(call_model(loaded, given.matrix), given.unseen, given.unseen_rows)
+
+
+def model_input(
+    loaded: LoadedModel, table: dict[str, list[Any]], rows: list[list[Any]] | None = None
+) -> ModelInput:
+    """The model's input for checked columns, checked as the model needs it: no
+    infinity, no missing value unless the model takes them (DoesNotFit, 422)."""
     if loaded.numeric_only:  # numbers in signature order: no transform, no DataFrame
         import numpy as np
 
         X = None if rows is None else np.array(rows, dtype=np.float64)
         if X is None or X.ndim != 2 or not np.isfinite(X).all():
             X = array_from_columns(table, loaded.input_names)  # says which value is wrong
-        return Predictions(_predict_array(loaded, X))
+            if not loaded.allows_nan:
+                missing = np.isnan(X).any(axis=0)
+                if missing.any():
+                    raise _missing(loaded.input_names[int(np.argmax(missing))])
+        return ModelInput(X)
     plan = prepare(loaded).plan
     if plan is None:
-        return predict_with_pandas(loaded, table)
+        return ModelInput(answered=predict_with_pandas(loaded, table))
     import numpy as np
 
     features, raw, unseen = plan.matrix(table)
@@ -106,7 +133,7 @@ def predict_table(
                 "number after the transform",
                 field=name,
             )
-    return Predictions(_call(loaded, features), unseen.warnings, unseen.rows)
+    return ModelInput(features, unseen.warnings, unseen.rows)
 
 
 def predict_with_pandas(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictions:
@@ -132,17 +159,7 @@ def predict_with_pandas(loaded: LoadedModel, table: dict[str, list[Any]]) -> Pre
     return Predictions(list(values.tolist()), unseen, unseen_rows)
 
 
-def _predict_array(loaded: LoadedModel, X: Any) -> list[Any]:
-    import numpy as np
-
-    if not loaded.allows_nan:
-        missing = np.isnan(X).any(axis=0)
-        if missing.any():
-            raise _missing(loaded.input_names[int(np.argmax(missing))])
-    return _call(loaded, X)
-
-
-def _call(loaded: LoadedModel, X: Any) -> list[Any]:
+def call_model(loaded: LoadedModel, X: Any) -> list[Any]:
     """The model's predictions for a float matrix in feature order, checked by the caller:
     no infinity, and no NaN unless the model takes missing values."""
     _quiet_feature_names()

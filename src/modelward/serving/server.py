@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from modelward.registry.ports import model_registry
 from modelward.serving import processes
 from modelward.serving.app import DEFAULT_MAX_BODY_BYTES, create_app
+from modelward.serving.batching import DEFAULT_BATCH_ROWS
 from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
 from modelward.store.workspace import open_workspace
@@ -38,6 +39,7 @@ class ServeOptions:
     log_sample: float = 1.0
     monitor_interval: float = 10.0
     alerts: str | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
 
 
 def build_app(options: ServeOptions) -> Starlette:
@@ -61,7 +63,7 @@ def build_app(options: ServeOptions) -> Starlette:
         alerts_path=options.alerts,
     )
 
-    serving = Serving.of(holder, prediction_log=writer)
+    serving = Serving.of(holder, prediction_log=writer, batch_rows=options.batch_rows)
 
     @contextlib.asynccontextmanager
     async def background_work(_app: Starlette) -> AsyncIterator[None]:
