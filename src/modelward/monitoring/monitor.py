@@ -21,8 +21,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any
 
-import numpy as np
-
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
 from modelward.monitoring.ports import alert_state_store, alert_store, prediction_log_store
@@ -193,12 +191,12 @@ class ServerMonitor:
         now = self.clock() if now is None else now
         version = self.holder.current.version
         since_ms = int((now - self.window_seconds) * 1000)
-        latencies, total, failed = self.log.request_stats(version.name, since_ms)
-        if latencies:
-            self._add("latency_p95_seconds", now, float(np.percentile(latencies, 95)) / 1000.0)
-        if total:
-            self._add("error_rate", now, failed / total)
-        self._add("request_rate", now, total / self.window_seconds)
+        requests = self.log.request_summary(version.name, since_ms)
+        if requests.latency_p95_ms is not None:
+            self._add("latency_p95_seconds", now, requests.latency_p95_ms / 1000.0)
+        if requests.total:
+            self._add("error_rate", now, requests.failed / requests.total)
+        self._add("request_rate", now, requests.total / self.window_seconds)
         live = live_metrics(version.task, self.log.labeled(version.name, last=1000))
         for key, value in live.items():
             if key == "live_n":
