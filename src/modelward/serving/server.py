@@ -44,6 +44,7 @@ class ServeOptions:
 
 def build_app(options: ServeOptions) -> Starlette:
     """Load (and verify) the model, build the app; its lifespan runs the background work."""
+    from modelward.monitoring.drift_rounds import ChildProcessDrift
     from modelward.monitoring.monitor import ServerMonitor
     from modelward.monitoring.ports import prediction_log_store
     from modelward.monitoring.writer import PredictionLogWriter
@@ -61,6 +62,8 @@ def build_app(options: ServeOptions) -> Starlette:
         holder,
         interval=options.monitor_interval,
         alerts_path=options.alerts,
+        # A drift round holds up neither a request nor the monitor's other series.
+        drift=ChildProcessDrift(workspace.settings, wait=0),
     )
 
     serving = Serving.of(holder, prediction_log=writer, batch_rows=options.batch_rows)
