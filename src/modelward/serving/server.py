@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -118,6 +119,9 @@ def serve(
         processes.serve(sock, app, escalate=True)
         return
     model = loaded or preload(options)
+    # Tells each worker's monitor that the process holding the monitor lock may be a
+    # sibling worker (same parent): it says so in an info line, not a warning.
+    os.environ["MODELWARD_SERVE_REF"] = options.ref
 
     def work() -> None:  # in each forked worker: its own store, the parent's model
         worker_app = build_app(options, model)
