@@ -35,9 +35,10 @@ ms per request (/proc). ``--rounds N`` repeats the whole sequence and keeps each
 best valid run.
 
 Alternatives (numeric model, ``/invocations``, unless ``--no-alternatives``): the floor
-under granian, on uvicorn with asyncio + h11, with msgspec for JSON, and ``mw serve``'s
-app under granian (``_serving_mw_granian.py``). Start-up: ``mw serve`` ready (first 200
-from ``GET /ready``) with 1 and with 2 workers.
+under granian, on uvicorn with asyncio + h11, with msgspec for JSON, ``mw serve``'s
+app under granian (``_serving_mw_granian.py``), and ``mw serve --batch-rows 0`` (one
+model call per request, as the floor makes: what stacking concurrent requests gains).
+Start-up: ``mw serve`` ready (first 200 from ``GET /ready``) with 1 and with 2 workers.
 
 Targets, one worker, 8 connections, both models and both routes: mw requests/s >= 0.8x
 the floor's and >= 20x MLflow's, mw p50 <= 1.5x the floor's; ``mw serve --workers 2``
@@ -110,7 +111,13 @@ MODELS = ("numeric", "transformed")
 MW_REF = {"numeric": "bench-clf@production", "transformed": "bench-peng@production"}
 ROUTES = ("/invocations", "/predict")
 SERVERS = ("floor", "mlflow", "mw")
-ALTERNATIVES = ("floor-granian", "floor-asyncio-h11", "floor-msgspec", "mw-granian")
+ALTERNATIVES = (
+    "floor-granian",
+    "floor-asyncio-h11",
+    "floor-msgspec",
+    "mw-granian",
+    "mw-per-request",
+)
 SERVER_LABEL = {
     "floor": "floor (uvicorn, orjson)",
     "mlflow": "mlflow models serve",
@@ -119,6 +126,7 @@ SERVER_LABEL = {
     "floor-asyncio-h11": "floor on uvicorn asyncio + h11",
     "floor-msgspec": "floor with msgspec",
     "mw-granian": "mw serve's app on granian",
+    "mw-per-request": "mw serve --batch-rows 0 (one model call per request)",
 }
 
 # wrk script: POST the body file; print the summary as one JSON line at the end.
@@ -598,6 +606,8 @@ class Setup:
             env["MW_REF"] = MW_REF[model]
             return [sys.executable, str(MW_GRANIAN), *where], env, f"{base}/ready"
         cmd = [*mw_command(), "serve", MW_REF[model], *where, *self.mw_args]
+        if server == "mw-per-request":
+            cmd += ["--batch-rows", "0"]
         return cmd, env, f"{base}/ready"
 
     def _fresh_home(self) -> dict[str, str]:
@@ -1062,7 +1072,7 @@ def report(
     alt_rows = []
     base = load_of("floor", "numeric", f"/invocations c{max(args.concs)}")
     mw_base = load_of("mw", "numeric", f"/invocations c{max(args.concs)}")
-    for server in ("floor", *ALTERNATIVES[:3], "mw", ALTERNATIVES[3]):
+    for server in ("floor", *ALTERNATIVES[:3], "mw", *ALTERNATIVES[3:]):
         load = load_of(server, "numeric", f"/invocations c{max(args.concs)}")
         ref = mw_base if server.startswith("mw") else base
         if load is None:

@@ -118,9 +118,42 @@ def test_records_come_back_newest_first_by_model_status_time_and_row(side: Side)
     assert [r.request_id for r in log.records("clf", until_id=first_id)] == ["r1"]
     assert (log.count("clf"), log.count("reg"), log.count()) == (3, 1, 4)
     assert log.request_ids("clf") == {"r1", "r2", "r3"}
-    latencies, total, failed = log.request_stats("clf", since_ms=0)
-    assert sorted(latencies) == [4.0, 8.0] and (total, failed) == (3, 1)
-    assert log.request_stats("clf", since_ms=2_500)[1:] == (1, 1)
+    summary = log.request_summary("clf", since_ms=0)
+    assert (summary.total, summary.failed) == (3, 1)
+    assert summary.latency_p95_ms == np.percentile([4.0, 8.0], 95)
+    later = log.request_summary("clf", since_ms=2_500)  # one failed request, none answered
+    assert (later.total, later.failed, later.latency_p95_ms) == (1, 1, None)
+
+
+def test_the_request_summary_is_numpys_percentile_and_counts(side: Side) -> None:
+    rng = np.random.default_rng(7)
+    n = 437
+    latencies = rng.lognormal(1.0, 0.8, size=n).round(3)  # ties included
+    statuses = rng.choice([200, 200, 200, 200, 422, 500], size=n)
+    side.log.add_records(
+        [
+            record(f"s{i}", at=1_000 + i, status=int(status), latency=float(latency))
+            for i, (latency, status) in enumerate(zip(latencies, statuses, strict=True))
+        ]
+    )
+    for first in (n - 1, n - 2, n - 3, n - 10, n - 100, 117, 0):  # windows of 1, 2, 3, ... rows
+        summary = side.log.request_summary("clf", since_ms=1_000 + first)
+        answered = latencies[first:][statuses[first:] == 200]
+        assert summary.total == n - first
+        assert summary.failed == int((statuses[first:] != 200).sum())
+        expected = np.percentile(answered, 95) if len(answered) else None
+        assert summary.latency_p95_ms == expected
+    nothing = side.log.request_summary("clf", since_ms=10_000)
+    assert (nothing.total, nothing.failed, nothing.latency_p95_ms) == (0, 0, None)
+    for size in (1, 2, 3, 4, 19, 20, 21, 41):  # the interpolation at every small size
+        values = rng.uniform(0.1, 50.0, size=size)
+        model = f"size-{size}"
+        side.log.add_records(
+            [record(f"{model}-{i}", model=model, latency=float(v)) for i, v in enumerate(values)]
+        )
+        assert side.log.request_summary(model, since_ms=0).latency_p95_ms == np.percentile(
+            values, 95
+        )
 
 
 def test_a_batch_id_stored_before_stores_nothing_again(side: Side) -> None:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from modelward.monitoring.alert_store import AlertRepository
+from modelward.monitoring.drift_rounds import (
+    ChildProcessDrift,
+    DriftRunner,
+    DriftWindow,
+    InProcessDrift,
+)
 from modelward.monitoring.monitor import ServerMonitor
 from modelward.registry.service import ModelRegistry
 from modelward.serving.holder import ModelHolder
@@ -25,10 +32,14 @@ def _rules(path: Path, rule: str, above: float = 0.5) -> Path:
     return path
 
 
-def _monitor(rules: Path | None) -> ServerMonitor:
+def _monitor(rules: Path | None, drift: DriftRunner | None = None) -> ServerMonitor:
     holder = ModelHolder(ModelRegistry(open_workspace()), "bc-clf@1", poll_interval=0)
     return ServerMonitor(
-        open_workspace(), holder, interval=0, alerts_path=str(rules) if rules else None
+        open_workspace(),
+        holder,
+        interval=0,
+        alerts_path=str(rules) if rules else None,
+        drift=drift,
     )
 
 
@@ -97,10 +108,12 @@ def test_a_second_monitor_of_the_same_model_says_who_monitors_and_takes_over_lat
     second.stop()
 
 
+@pytest.mark.parametrize("where", ["thread", "child process"])
 def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
-    served: Served, tmp_path: Path
+    served: Served, tmp_path: Path, where: str
 ) -> None:
-    import time
+    # `mw serve` runs drift rounds in a child process (ChildProcessDrift): its round
+    # must be the one the monitor's own thread would find.
 
     from modelward.monitoring.drift.check import DriftRequest, run_drift_check
     from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
@@ -108,11 +121,13 @@ def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
 
     mw_home_model = "bc-clf"
     rules = tmp_path / "rules.yaml"
+    rule = f"round-drift-{where.split()[0]}"  # one rule per case: the home is shared
     rules.write_text(
-        "rules:\n  - name: round-drift\n    metric: drift_share\n"
+        f"rules:\n  - name: {rule}\n    metric: drift_share\n"
         "    threshold: {above: 0.1}\n    window: 1\n"
     )
-    monitor = _monitor(rules)
+    drift = ChildProcessDrift(open_workspace().settings) if where == "child process" else None
+    monitor = _monitor(rules, drift)
     monitor.window_seconds = 60.0
     writer = PredictionLogWriter(PredictionLogRepository(open_workspace().db))
     shifted = served.raw.iloc[:300].assign(
@@ -129,13 +144,13 @@ def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
         )  # fmt: skip
     writer.flush()
     events = monitor.tick(now=time.time())
-    (event,) = [e for e in events if e.rule == "round-drift"]
+    (event,) = [e for e in events if e.rule == rule]
     seen = monitor.last_drift
     assert seen is not None and seen["n_rows"] >= 300 and "mean area" in seen["drifted_features"]
     (stored,) = [
         a
         for a in AlertRepository(open_workspace().db).list(model="bc-clf", state="firing")
-        if a.rule == "round-drift"
+        if a.rule == rule
     ]
     assert stored.details["drift"] == seen and stored.value == pytest.approx(seen["share"])
     writer.record(  # rows logged after the round do not change what it judged
@@ -154,3 +169,48 @@ def test_a_drift_alert_carries_its_round_and_the_report_on_those_rows_agrees(
     assert again["dataset"]["share"] == pytest.approx(event.value)
     assert again["dataset"]["drifted_features"] == seen["drifted_features"]
     assert again["n_current"] == seen["n_rows"]
+    child = drift.pid if drift is not None else None
+    monitor.stop()
+    if child is not None:  # the child ends with the monitor (a killed server's closes its
+        _wait_gone(child)  # stdin alike)
+
+
+def _wait_gone(pid: int, timeout: float = 30.0) -> None:
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"drift process {pid} still runs"
+        time.sleep(0.05)
+
+
+def test_the_servers_drift_runner_answers_later_with_the_round_the_thread_would_find(
+    served: Served,
+) -> None:
+    from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+
+    now_ms = int(time.time() * 1000)
+    rows = served.raw.iloc[:150]
+    PredictionLogRepository(open_workspace().db).add_records(
+        [
+            PredictionRecord(
+                f"later-{now_ms}", "bc-clf", 1, now_ms, 200, 1.0, len(rows),
+                {name: rows[name].tolist() for name in rows.columns}, [0] * len(rows),
+            )
+        ]
+    )  # fmt: skip
+    version = ModelRegistry(open_workspace()).get("bc-clf@1")
+    window = DriftWindow(since_ms=now_ms, limit=5000, min_rows=100)
+    expected = InProcessDrift(open_workspace()).run(version, window)
+    drift = ChildProcessDrift(open_workspace().settings, wait=0)  # as `mw serve` runs it
+    try:
+        assert drift.run(version, window) is None  # started, not waited for
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            found = drift.run(version, DriftWindow(since_ms=0, limit=1, min_rows=1))
+    finally:
+        drift.close()
+    assert expected is not None and expected.report is not None
+    assert found == expected  # the pending round's own window, rows and report

@@ -124,6 +124,8 @@ def test_metrics_pass_promtool_with_two_workers(
         "modelward_cpu_utilisation_ratio" in text and "modelward_memory_utilisation_ratio" in text
     )
     assert 'modelward_model_info{digest="' in text
+    _, told = server.stop()  # the worker that does not monitor says so without a warning
+    assert "runs the monitor" not in told, told
 
 
 @pytest.mark.timeout(120)

@@ -123,3 +123,47 @@ def test_the_monitor_of_a_remote_serve_stores_alerts_and_states_on_the_server(
     assert restarted.tick() == []
     restarted.stop()
     assert len(AlertRepository(remote.team.workspace.db).list(model="toy-clf")) == 1
+
+
+def test_a_drift_round_in_the_child_process_reads_through_the_team_server(
+    remote: Remote, tmp_path: Path
+) -> None:
+    # `mw serve` runs drift rounds in a child process: with MODELWARD_URI it must read
+    # the model, the prediction log and the reference through the server, as this one.
+    from modelward.config import load_settings
+    from modelward.monitoring.drift_rounds import ChildProcessDrift, DriftWindow, InProcessDrift
+    from modelward.monitoring.ports import prediction_log_store
+    from modelward.monitoring.predictions import PredictionRecord
+    from modelward.registry.ports import model_registry
+    from tests.server.live import live_server
+
+    now_ms = int(time.time() * 1000)
+    rows = remote.rows.iloc[:150].assign(a=remote.rows["a"].iloc[:150] + 3.0)  # drifted
+    prediction_log_store(remote.client).add_records(
+        [
+            PredictionRecord(
+                f"child-{now_ms}", "toy-clf", 1, now_ms, 200, 1.0, len(rows),
+                {name: rows[name].tolist() for name in FEATURES}, [0] * len(rows),
+            )
+        ]
+    )  # fmt: skip
+    version = model_registry(remote.client).get("toy-clf@1")
+    window = DriftWindow(since_ms=now_ms, limit=5000, min_rows=100)
+    expected = InProcessDrift(remote.client).run(version, window)
+    assert expected is not None and expected.report is not None
+    assert expected.report["dataset"]["drifted_features"] == ["a"]
+    with live_server(remote.team.app) as url:
+        settings = load_settings(
+            {
+                "MODELWARD_HOME": str(tmp_path / "child-home"),
+                "MODELWARD_URI": url,
+                "MODELWARD_TOKEN": remote.team.secrets[WRITER],
+            }
+        )
+        drift = ChildProcessDrift(settings)
+        try:
+            found = drift.run(version, window)
+        finally:
+            drift.close()
+    assert found == expected
+    assert not (tmp_path / "child-home" / "modelward.db").exists()  # nothing local

@@ -142,7 +142,12 @@ def test_compiled_features_and_answers_equal_the_pandas_path(
     assert compiled.unseen_rows == reference.unseen_rows
     # the requests hold unseen islands, sexes and (for "filled") years
     assert {"island", "sex"} <= set(compiled.unseen_rows)
-    # and one row at a time, as most requests come
+    # and one row at a time, as most requests come (the plan's pure-Python path)
+    _, raw, _ = plan.matrix(table)
+    for row in range(2000):
+        alone, alone_raw, _ = plan.matrix({c: values[row : row + 1] for c, values in table.items()})
+        np.testing.assert_array_equal(alone, features[row : row + 1])
+        np.testing.assert_array_equal(alone_raw, raw[row : row + 1])
     for row in range(0, 2000, 97):
         one = {column: values[row : row + 1] for column, values in table.items()}
         a, b = predict_table(loaded, one), predict_with_pandas(loaded, one)
@@ -168,6 +173,9 @@ def test_errors_equal_the_pandas_path(models: dict[str, LoadedModel]) -> None:
     infinite["mass"] = [1.0, float("-inf"), 2.0, 3.0, 4.0]
     assert message(predict_table, infinite) == message(predict_with_pandas, infinite)
     assert "column 'depth', row 2" in message(predict_table, infinite)
+    for row in (1, 2):  # one row at a time: -inf in mass, then inf in depth
+        one = {column: values[row : row + 1] for column, values in infinite.items()}
+        assert message(predict_table, one) == message(predict_with_pandas, one)
 
 
 def test_a_step_the_plan_does_not_cover_is_served_through_pandas(

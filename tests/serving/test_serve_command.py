@@ -149,3 +149,33 @@ async def test_an_onnx_model_serves_the_same_answers(
     expected = reference.predict(served.prepared.iloc[:50]).tolist()
     agreement = sum(a == b for a, b in zip(answer.json()["predictions"], expected, strict=True))
     assert agreement >= 49  # float32 inside ONNX may flip a point on a threshold
+
+
+@pytest.mark.anyio
+async def test_workers_start_with_the_model_their_parent_loaded_and_verified(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `mw serve --workers N` loads and verifies once, then forks: a worker's app takes
+    # that model as it is. Proven here by removing the artifact after the preload.
+    from modelward.serving.server import ServeOptions, build_app, preload
+
+    home = tmp_path / "home"
+    shutil.copytree(served.home, home)
+    monkeypatch.setenv("MODELWARD_HOME", str(home))
+    options = ServeOptions(ref="bc-clf@1", workers=2, monitor_interval=0, poll_interval=0)
+    try:
+        loaded = preload(options)
+        digest = loaded.version.digest
+        (home / "blobs" / "sha256" / digest[:2] / digest[2:]).unlink()
+        with pytest.raises(mw.ModelwardError):
+            build_app(options)  # loading again now fails
+        app = build_app(options, loaded)
+        assert app.state.serving.holder.current is loaded
+        rows = served.raw.iloc[:3]
+        async with client(app) as http:
+            answer = await http.post("/predict", json={"instances": rows.to_numpy().tolist()})
+        assert answer.status_code == 200
+        expected = loaded.model.predict(served.prepared.iloc[:3].to_numpy())
+        assert answer.json()["predictions"] == expected.tolist()
+    finally:
+        close_workspaces()

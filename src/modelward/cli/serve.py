@@ -13,7 +13,6 @@ import click
 from modelward.cli.output import safe_text
 
 if TYPE_CHECKING:
-    from modelward.registry.entities import ModelVersion
     from modelward.serving.server import ServeOptions
 
 
@@ -48,6 +47,14 @@ if TYPE_CHECKING:
     help="Seconds between monitor rounds (live quality, drift, alerts); 0: off.",
 )
 @click.option(
+    "--batch-rows",
+    default=256,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Rows of requests arriving together predicted in one model call (0 or 1: one call "
+    "per request).",
+)
+@click.option(
     "--alerts",
     "alerts_path",
     type=click.Path(path_type=Path),
@@ -64,6 +71,7 @@ def serve(
     trust: bool,
     log_sample: float,
     monitor_interval: float,
+    batch_rows: int,
     alerts_path: Path | None,
 ) -> None:
     """Serve MODEL@ref over HTTP: /predict, /invocations, /health, /ready, /metrics, /docs.
@@ -94,6 +102,7 @@ def serve(
                 max_body_bytes=int(max_body_mb * 1024 * 1024),
                 log_sample=log_sample,
                 monitor_interval=monitor_interval,
+                batch_rows=batch_rows,
                 alerts=str(alerts_path.absolute()) if alerts_path else None,
             )
         )
@@ -104,20 +113,19 @@ def serve(
 
 def _run(options: ServeOptions) -> None:
     from modelward.serving.processes import bind
-    from modelward.serving.server import build_app
+    from modelward.serving.server import build_app, preload
     from modelward.serving.server import serve as run_server
 
     sock = bind(options.host, options.port)  # a port in use fails here, before any work
     try:
-        app = None
+        app = loaded = None
+        # Loaded and verified now, so a bad reference fails here with its message.
         if options.workers == 1:
-            app = build_app(options)  # loads and verifies now: bad references fail here
+            app = build_app(options)
             version = app.state.serving.holder.current.version
         else:
-            # The workers load the model themselves: here only check what can fail
-            # (the reference, the bytes against their digest, a pickle without --trust),
-            # without paying for the model's imports once more before they start.
-            version = _checked_version(options)
+            loaded = preload(options)  # once, for the workers forked from this process
+            version = loaded.version
         host, port = sock.getsockname()[:2]
         address = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         click.echo(
@@ -127,23 +135,6 @@ def _run(options: ServeOptions) -> None:
             ),
             err=True,
         )
-        run_server(options, sock, app)
+        run_server(options, sock, app, loaded)
     finally:
         sock.close()
-
-
-def _checked_version(options: ServeOptions) -> ModelVersion:
-    from modelward.errors import InvalidInput
-    from modelward.registry.ports import model_registry
-    from modelward.serialization import PICKLE
-    from modelward.store.workspace import open_workspace
-
-    workspace = open_workspace()
-    version = model_registry(workspace).get(options.ref)
-    workspace.artifacts.verify(version.digest)
-    if version.format == PICKLE and not options.trust:
-        raise InvalidInput(
-            f"{version.ref} is a pickle, which runs code when loaded: serve it only if you "
-            "trust its source, with --trust"
-        )
-    return version

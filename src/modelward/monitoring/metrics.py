@@ -138,16 +138,8 @@ class ServerMetrics:
     def observe(self, route: str, status: int, started: float) -> None:
         """Count one answered request and its latency."""
         seconds = time.perf_counter() - started
-        route = route if route in _ROUTES else "other"
         with self._lock:
-            pending = self._pending
-            key = (route, status)
-            pending.requests[key] = pending.requests.get(key, 0) + 1
-            latency = pending.latency.get(route)
-            if latency is None:
-                latency = pending.latency[route] = _Buckets(len(LATENCY_BUCKETS))
-            latency.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-            latency.total += seconds
+            self._pending.count(route, status, seconds)
 
     def observe_predictions(self, version: ModelVersion, predictions: list[Any]) -> None:
         """Count predicted classes, or record predicted values."""
@@ -167,6 +159,25 @@ class ServerMetrics:
             for value in predictions:
                 key = (name, str(value))
                 classes[key] = classes.get(key, 0) + 1
+
+    def observe_answer(
+        self, route: str, version: ModelVersion, predictions: list[Any], started: float
+    ) -> None:
+        """`show_model`, `observe_predictions` and `observe` of a 200 in one step (one
+        lock): what every answered prediction request costs."""
+        self.show_model(version)
+        if version.task == "regression":
+            self.observe_predictions(version, predictions)
+            self.observe(route, 200, started)
+            return
+        seconds = time.perf_counter() - started
+        name = version.name
+        with self._lock:
+            classes = self._pending.classes
+            for value in predictions:
+                key = (name, str(value))
+                classes[key] = classes.get(key, 0) + 1
+            self._pending.count(route, 200, seconds)
 
     def flush(self) -> None:
         """Pass the counts gathered since the last flush to prometheus_client."""
@@ -261,6 +272,17 @@ class _Pending:
         self.latency: dict[str, _Buckets] = {}
         self.classes: dict[tuple[str, str], int] = {}
         self.values: dict[str, _Buckets] = {}
+
+    def count(self, route: str, status: int, seconds: float) -> None:
+        """One request and its latency (the caller holds the metrics' lock)."""
+        route = route if route in _ROUTES else "other"
+        key = (route, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        latency = self.latency.get(route)
+        if latency is None:
+            latency = self.latency[route] = _Buckets(len(LATENCY_BUCKETS))
+        latency.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        latency.total += seconds
 
 
 def _add(histogram: Any, buckets: _Buckets) -> None:

@@ -21,12 +21,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any
 
-import numpy as np
-
+from modelward.monitoring.drift_rounds import DriftRound, DriftRunner, DriftWindow, InProcessDrift
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
 from modelward.monitoring.ports import alert_state_store, alert_store, prediction_log_store
-from modelward.monitoring.predictions import inputs_frame
 from modelward.store.workspace import Workspace
 
 log = logging.getLogger("modelward.monitoring")
@@ -49,7 +47,10 @@ class ServerMonitor:
         drift_every: float | None = None,
         alerts_path: str | None = None,
         clock: Callable[[], float] = time.time,
+        drift: DriftRunner | None = None,
     ) -> None:
+        """`drift` runs the drift rounds (default: in the monitor's thread; the server
+        passes a `ChildProcessDrift`, so that no round holds up a request)."""
         self.workspace = workspace
         self.holder = holder
         self.interval = interval
@@ -82,7 +83,7 @@ class ServerMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_file: IO[bytes] | None = None
-        self._references: dict[str, Any] = {}
+        self.drift = drift if drift is not None else InProcessDrift(workspace)
         self.last_drift: dict[str, Any] | None = None  # the latest drift round
 
     # -- leadership ------------------------------------------------------------
@@ -178,6 +179,7 @@ class ServerMonitor:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+        self.drift.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -193,12 +195,12 @@ class ServerMonitor:
         now = self.clock() if now is None else now
         version = self.holder.current.version
         since_ms = int((now - self.window_seconds) * 1000)
-        latencies, total, failed = self.log.request_stats(version.name, since_ms)
-        if latencies:
-            self._add("latency_p95_seconds", now, float(np.percentile(latencies, 95)) / 1000.0)
-        if total:
-            self._add("error_rate", now, failed / total)
-        self._add("request_rate", now, total / self.window_seconds)
+        requests = self.log.request_summary(version.name, since_ms)
+        if requests.latency_p95_ms is not None:
+            self._add("latency_p95_seconds", now, requests.latency_p95_ms / 1000.0)
+        if requests.total:
+            self._add("error_rate", now, requests.failed / requests.total)
+        self._add("request_rate", now, requests.total / self.window_seconds)
         live = live_metrics(version.task, self.log.labeled(version.name, last=1000))
         for key, value in live.items():
             if key == "live_n":
@@ -209,38 +211,23 @@ class ServerMonitor:
             )
             self._add(key, now, value)
         if now - self._last_drift >= self.drift_every:
-            records = self.log.records(version.name, since_ms=since_ms, limit=self.drift_rows)
-            frame = inputs_frame(records)
-            if frame is not None:
+            window = DriftWindow(since_ms, self.drift_rows, self.min_drift_rows)
+            found = self.drift.run(version, window)  # None: no rows yet, or still running
+            if found is not None:
                 self._last_drift = now
-                for feature, share in frame.isna().mean().items():
-                    self.metrics.missing_ratio.labels(model=version.name, feature=str(feature)).set(
-                        float(share)
+                for feature, share in found.missing.items():
+                    self.metrics.missing_ratio.labels(model=version.name, feature=feature).set(
+                        share
                     )
-            if frame is not None and len(frame) >= self.min_drift_rows:
-                rows = {
-                    "since_ms": since_ms,
-                    "until_id": max(r.id or 0 for r in records),
-                    "limit": self.drift_rows,  # requests, newest first: the same query again
-                }
-                self._drift(version, frame, now, rows)
+                if found.report is not None:
+                    self._drift(version, found, found.report, now)
         return self._evaluate(version.name, now)
 
     def _add(self, metric: str, now: float, value: float) -> None:
         points = self.series.setdefault(metric, deque(maxlen=SERIES_POINTS))
         points.append((now, float(value)))
 
-    def _drift(self, version: Any, frame: Any, now: float, rows: dict[str, int]) -> None:
-        from modelward.monitoring.drift.cache import reference_dataset, reference_stats
-        from modelward.monitoring.drift.engine import detect_drift
-
-        columns = [column["name"] for column in version.signature["inputs"]]
-        reference = self._references.get(version.ref)
-        if reference is None:
-            dataset = reference_dataset(self.workspace, version)
-            reference = reference_stats(self.workspace, dataset, columns)
-            self._references[version.ref] = reference
-        report = detect_drift(reference, frame[columns]).to_dict()
+    def _drift(self, version: Any, found: DriftRound, report: dict[str, Any], now: float) -> None:
         features = report["features"]
         for feature in features:
             if feature.get("psi") is not None:
@@ -265,8 +252,10 @@ class ServerMonitor:
             "n_features": dataset_verdict["n_features"],
             "n_drifted": dataset_verdict["n_drifted"],
             "drifted_features": dataset_verdict["drifted_features"],
-            "n_rows": len(frame),
-            **rows,
+            "n_rows": found.n_rows,
+            "since_ms": found.window.since_ms,
+            "until_id": found.until_id,
+            "limit": found.window.limit,  # requests, newest first: the same query again
         }
 
     def _evaluate(self, model: str, now: float) -> list[Any]:

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from modelward.monitoring.alert_events import RuleStatus
     from modelward.monitoring.alert_store import StoredAlert
-    from modelward.monitoring.predictions import LabeledPrediction, PredictionRecord
+    from modelward.monitoring.predictions import (
+        LabeledPrediction,
+        PredictionRecord,
+        RequestSummary,
+    )
     from modelward.store.workspace import Workspace
 
 # The most rows one answer of the team server holds (a drift check reads up to this many).
@@ -52,8 +56,8 @@ class PredictionLog(Protocol):
         """Logged requests of a model, newest first."""
         ...
 
-    def request_stats(self, model_name: str, since_ms: int) -> tuple[list[float], int, int]:
-        """(latencies in ms of answered requests, requests, failed requests) since a time."""
+    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
+        """Requests since a time, failed ones, and the p95 latency of the answered ones."""
         ...
 
     def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
 from modelward.errors import InvalidInput
 from modelward.identity import current_user
@@ -29,7 +29,7 @@ BATCH_ID_RETENTION = timedelta(days=1)
 _PRUNE_EVERY = 1_000  # batches between removals of expired batch ids
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs the request 10 µs
 class PredictionRecord:
     """One request as answered: inputs by column, outputs, latency, status."""
 
@@ -82,22 +82,68 @@ class PredictionRecord:
         )
 
 
-def _insert_statement(dialect: str) -> sa.Insert:
-    # The JSON columns are bound as text serialised by orjson: SQLAlchemy's JSON type
-    # would run the standard library's json.dumps on each value, most of the writer's
-    # time (and the GIL the request path needs).
-    def json_text(name: str) -> Any:
-        param = sa.bindparam(name, type_=sa.Text)
-        return sa.cast(param, JSONB) if dialect == "postgresql" else param
+_COLUMNS = (
+    "request_id",
+    "model_name",
+    "model_version",
+    "created_ms",
+    "status",
+    "latency_ms",
+    "n_rows",
+    "inputs",
+    "outputs",
+    "error",
+)
+_JSON_COLUMNS = ("inputs", "outputs")
 
-    return prediction_log.insert().values(inputs=json_text("inputs"), outputs=json_text("outputs"))
+# SQLite: a batch is one JSON document (an array of rows) unpacked by one statement.
+# executemany would run Python per row and hand the GIL to the request thread and back
+# at every row (sqlite3 releases it around each step): under load the request thread
+# then waits for the GIL after each of its own system calls.
+_SQLITE_BATCH_INSERT = (
+    f"INSERT INTO prediction_log ({', '.join(_COLUMNS)}) SELECT "
+    + ", ".join(
+        f"value -> {i}" if name in _JSON_COLUMNS else f"value ->> {i}"
+        for i, name in enumerate(_COLUMNS)
+    )
+    + " FROM json_each(?) ORDER BY key"
+)
+# PostgreSQL: plain tuples to the driver's executemany (SQLAlchemy's per-row parameter
+# processing and its JSON type's json.dumps of every value would be most of the
+# writer's time), the JSON columns as text written by orjson.
+_POSTGRES_INSERT = (
+    f"INSERT INTO prediction_log ({', '.join(_COLUMNS)}) VALUES ("
+    + ", ".join("CAST(%s AS JSONB)" if name in _JSON_COLUMNS else "%s" for name in _COLUMNS)
+    + ")"
+)
 
 
-def _stored(record: PredictionRecord, *, postgres: bool) -> dict[str, Any]:
-    row = record.to_row()
-    row["inputs"] = _json_text(record.inputs, postgres=postgres)
-    row["outputs"] = _json_text(record.outputs, postgres=postgres)
-    return row
+def _values(r: PredictionRecord) -> tuple[Any, ...]:
+    """The record's column values, in `_COLUMNS` order."""
+    return (
+        r.request_id,
+        r.model_name,
+        r.model_version,
+        r.created_ms,
+        r.status,
+        r.latency_ms,
+        r.n_rows,
+        r.inputs,
+        r.outputs,
+        r.error,
+    )
+
+
+def _insert(conn: sa.Connection, records: Sequence[PredictionRecord]) -> None:
+    """Insert `records` as one statement (SQLite) or one executemany (PostgreSQL)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_BATCH_INSERT, (json_bytes([_values(r) for r in records]),))
+        return
+    rows = []
+    for record in records:
+        *head, inputs, outputs, error = _values(record)
+        rows.append((*head, _json_text(inputs), _json_text(outputs), error))
+    conn.exec_driver_sql(_POSTGRES_INSERT, rows)
 
 
 def json_bytes(value: Any) -> bytes:
@@ -126,9 +172,53 @@ def without_nul(text: str) -> str:
     return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
-def _json_text(value: Any, *, postgres: bool) -> str:
-    text = json_bytes(value).decode()
-    return without_nul(text) if postgres else text
+def _json_text(value: Any) -> str:
+    # PostgreSQL's: the only store whose JSON column holds no NUL
+    return without_nul(json_bytes(value).decode())
+
+
+def _json_column(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    # Read as text and parsed by orjson (`_json_value`): the JSON type's json.loads per
+    # value is most of the time of reading thousands of logged rows.
+    return sa.cast(column, sa.Text).label(column.key)
+
+
+def _json_value(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # what only the standard library reads
+        return json.loads(text)
+
+
+@dataclass(frozen=True)
+class RequestSummary:
+    """Requests of a model in a window: how many, how many failed, the p95 latency."""
+
+    total: int
+    failed: int
+    latency_p95_ms: float | None  # over answered requests; None when there are none
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description."""
+        p95 = self.latency_p95_ms
+        return {"requests": self.total, "failed": self.failed, "latency_p95_ms": p95}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestSummary:
+        """The summary a `to_dict()` describes."""
+        p95 = data["latency_p95_ms"]
+        return cls(int(data["requests"]), int(data["failed"]), None if p95 is None else float(p95))
+
+
+def _percentile_of_two(values: Sequence[float], fraction: float) -> float:
+    # numpy.percentile's default ("linear") between two neighbouring order statistics,
+    # with its own formula on each side of the midpoint, so the same float results.
+    low = values[0]
+    high = values[1] if len(values) > 1 else low
+    gap = high - low
+    return high - gap * (1 - fraction) if fraction >= 0.5 else low + gap * fraction
 
 
 @dataclass(frozen=True)
@@ -160,7 +250,6 @@ class PredictionLogRepository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._insert = _insert_statement(db.dialect)
         self._batches = 0
 
     def add_records(
@@ -171,15 +260,13 @@ class PredictionLogRepository:
         With a `batch_id`, a batch stored before (a resend after a lost answer) stores
         nothing and answers 0: the id is recorded in the same transaction as the rows.
         """
-        postgres = self.db.dialect == "postgresql"
-        rows = [_stored(record, postgres=postgres) for record in records]
         with self.db.write() as conn:
             if batch_id is not None:
                 claimed = conn.execute(
                     self.db.upsert(prediction_batches)
                     .values(
                         batch_id=batch_id,
-                        n_records=len(rows),
+                        n_records=len(records),
                         created_by=current_user(),
                         received_at=datetime.now(UTC),
                     )
@@ -196,9 +283,9 @@ class PredictionLogRepository:
                             prediction_batches.c.received_at < expired
                         )
                     )
-            if rows:
-                conn.execute(self._insert, rows)
-        return len(rows)
+            if records:
+                _insert(conn, records)
+        return len(records)
 
     def add_feedback(self, request_id: str, label: Any) -> bool:
         """Store (or replace) the label of a request; False when the request is unknown."""
@@ -239,8 +326,9 @@ class PredictionLogRepository:
     ) -> list[PredictionRecord]:
         """Logged requests of a model, newest first; `until_id`: only rows stored up to that
         one (what an earlier read saw, whatever was written since)."""
+        columns = [_json_column(c) if c.key in _JSON_COLUMNS else c for c in prediction_log.c]
         query = (
-            sa.select(prediction_log)
+            sa.select(*columns)
             .where(
                 prediction_log.c.model_name == model_name, prediction_log.c.created_ms >= since_ms
             )
@@ -262,25 +350,39 @@ class PredictionLogRepository:
                 status=r.status,
                 latency_ms=r.latency_ms,
                 n_rows=r.n_rows,
-                inputs=r.inputs,
-                outputs=r.outputs,
+                inputs=_json_value(r.inputs),
+                outputs=_json_value(r.outputs),
                 error=r.error,
                 id=r.id,
             )
             for r in rows
         ]
 
-    def request_stats(self, model_name: str, since_ms: int) -> tuple[list[float], int, int]:
-        """(latencies in ms of answered requests, requests, failed requests) since a time."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(prediction_log.c.latency_ms, prediction_log.c.status).where(
-                    prediction_log.c.model_name == model_name,
-                    prediction_log.c.created_ms >= since_ms,
+    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
+        """Requests since a time, failed ones, and the 95th percentile latency of the
+        answered ones (as `numpy.percentile`), all counted and sorted by the database."""
+        log = prediction_log.c
+        window = (log.model_name == model_name) & (log.created_ms >= since_ms)
+        answered = sa.func.coalesce(sa.func.sum(sa.case((log.status == 200, 1), else_=0)), 0)
+        with self.db.read() as conn:  # one snapshot for both statements
+            total, ok = conn.execute(sa.select(sa.func.count(), answered).where(window)).one()
+            p95 = None
+            if ok:
+                position = 0.95 * (ok - 1)
+                below = math.floor(position)
+                values = (
+                    conn.execute(
+                        sa.select(log.latency_ms)
+                        .where(window, log.status == 200)
+                        .order_by(log.latency_ms)
+                        .offset(below)
+                        .limit(2)
+                    )
+                    .scalars()
+                    .all()
                 )
-            ).all()
-        latencies = [r.latency_ms for r in rows if r.status == 200]
-        return latencies, len(rows), sum(1 for r in rows if r.status != 200)
+                p95 = _percentile_of_two(values, position - below)
+        return RequestSummary(int(total), int(total) - int(ok), p95)
 
     def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
         """The most recent labeled predictions of a model."""
@@ -288,8 +390,8 @@ class PredictionLogRepository:
             sa.select(
                 prediction_log.c.request_id,
                 prediction_log.c.created_ms,
-                prediction_log.c.outputs,
-                prediction_feedback.c.label,
+                _json_column(prediction_log.c.outputs),
+                _json_column(prediction_feedback.c.label),
             )
             .join(
                 prediction_feedback,
@@ -301,7 +403,12 @@ class PredictionLogRepository:
         )
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        return [LabeledPrediction(r.request_id, r.created_ms, r.outputs, r.label) for r in rows]
+        return [
+            LabeledPrediction(
+                r.request_id, r.created_ms, _json_value(r.outputs), _json_value(r.label)
+            )
+            for r in rows
+        ]
 
     def served_models(self) -> list[dict[str, Any]]:
         """Every model with logged requests: name, versions, requests, first and last time."""

@@ -23,6 +23,7 @@ from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
 from modelward.monitoring.predictions import (
     LabeledPrediction,
     PredictionRecord,
+    RequestSummary,
     json_bytes,
     without_nul,
 )
@@ -106,12 +107,12 @@ class RemotePredictionLog:
         answer = self.client.get("/predictions", params=params)
         return [PredictionRecord.from_dict(item) for item in answer["records"]]
 
-    def request_stats(self, model_name: str, since_ms: int) -> tuple[list[float], int, int]:
-        """(latencies in ms of answered requests, requests, failed requests) since a time."""
+    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
+        """Requests since a time, failed ones, and the p95 latency, counted by the server."""
         answer = self.client.get(
             "/predictions/stats", params={"model": model_name, "since_ms": since_ms}
         )
-        return [float(v) for v in answer["latencies_ms"]], answer["requests"], answer["failed"]
+        return RequestSummary.from_dict(answer)
 
     def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
         """The most recent labeled predictions of a model."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,13 +27,14 @@ from modelward.monitoring.ports import PredictionLog, prediction_log_store
 from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.writer import PredictionLogWriter
 from modelward.registry.entities import ModelVersion
+from modelward.serving.batching import DEFAULT_BATCH_ROWS, Batcher
 from modelward.serving.bodies import CSV, JSON, media_type, parse_json
 from modelward.serving.errors import error_response, http_status
 from modelward.serving.feedback import read_feedback
 from modelward.serving.holder import ModelHolder
 from modelward.serving.limits import body_limit_message
 from modelward.serving.openapi import DOCS_HTML, openapi_document
-from modelward.serving.predicting import predict_table, prepare
+from modelward.serving.predicting import Predictions, model_input, prepare
 from modelward.serving.request_id import request_id_of, set_request_id
 from modelward.serving.validation import columns_from_csv
 from modelward.version import __version__
@@ -54,6 +55,7 @@ class Serving:
     feedback: PredictionLog
     prediction_log: PredictionLogWriter | None = None
     max_rows: int = DEFAULT_MAX_ROWS
+    batcher: Batcher = field(default_factory=Batcher)
 
     @classmethod
     def of(
@@ -62,14 +64,17 @@ class Serving:
         *,
         prediction_log: PredictionLogWriter | None = None,
         max_rows: int = DEFAULT_MAX_ROWS,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> Serving:
-        """The usual wiring: this process's metrics, the prediction log of the holder's store."""
+        """The usual wiring: this process's metrics, the prediction log of the holder's
+        store; `batch_rows` rows of concurrent requests at most per model call."""
         return cls(
             holder=holder,
             metrics=ServerMetrics.get(),
             feedback=prediction_log_store(holder.registry.workspace),
             prediction_log=prediction_log,
             max_rows=max_rows,
+            batcher=Batcher(batch_rows),
         )
 
 
@@ -89,6 +94,7 @@ class PredictRoute:
         self.route = route
         self.accepted = accepted
         self.max_body_bytes = max_body_bytes
+        self._media_types: dict[str | None, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = False
@@ -134,8 +140,9 @@ class PredictRoute:
         prepared = prepare(serving.holder.current)  # read once: one version answers
         served = prepared.loaded.version
         table: dict[str, list[Any]] | None = None
+        rows = None
         try:
-            kind = media_type(content_type, self.accepted)
+            kind = self._media_type(content_type)
             content = await self._body(receive)
             if content is None:
                 return  # the client went away
@@ -143,8 +150,12 @@ class PredictRoute:
                 table = columns_from_csv(content, prepared.reader.inputs, max_rows=serving.max_rows)
             else:
                 payload = parse_json(content, non_finite=True)
-                table = prepared.reader.columns(payload, max_rows=serving.max_rows)
-            predictions = predict_table(prepared.loaded, table)
+                table, rows = prepared.reader.read(payload, max_rows=serving.max_rows)
+            given = model_input(prepared.loaded, table, rows)
+            predictions = given.answered
+            if predictions is None:  # a matrix for the model: stacked with concurrent ones
+                values = await serving.batcher.predict(prepared.loaded, given.matrix)
+                predictions = Predictions(values, given.unseen, given.unseen_rows)
         except ModelwardError as exc:
             status = http_status(exc)
             _log(serving, request_id, served, started, status, table, None, exc.message)
@@ -158,12 +169,10 @@ class PredictRoute:
         }
         if predictions.unseen:
             answer["warnings"] = [warning.to_dict() for warning in predictions.unseen]
-            for column, rows in predictions.unseen_rows.items():
-                serving.metrics.observe_unseen(served, column, rows)
-        serving.metrics.show_model(served)
-        serving.metrics.observe_predictions(served, predictions.values)
+            for column, count in predictions.unseen_rows.items():
+                serving.metrics.observe_unseen(served, column, count)
         _log(serving, request_id, served, started, 200, table, predictions.values, None)
-        serving.metrics.observe(self.route, 200, started)
+        serving.metrics.observe_answer(self.route, served, predictions.values, started)
         body = orjson.dumps(answer)
         await send(
             {
@@ -177,6 +186,15 @@ class PredictRoute:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    def _media_type(self, header: str | None) -> str:
+        # Clients send the same few Content-Type values: each is read once.
+        known = self._media_types.get(header)
+        if known is None:
+            known = media_type(header, self.accepted)  # raises for a refused type
+            if len(self._media_types) < 64:
+                self._media_types[header] = known
+        return known
 
     async def _body(self, receive: Receive) -> bytes | None:
         message = await receive()

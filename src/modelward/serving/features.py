@@ -17,6 +17,7 @@ through pandas, unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,10 @@ class FeaturePlan:
         self._from = np.asarray([s for s, _ in number_targets], dtype=np.intp)
         self._to = np.asarray([t for _, t in number_targets], dtype=np.intp)
         self.one_hots = one_hots
+        # The same operations with Python numbers, for one row (`_one_row`).
+        self._integer_set = frozenset(int(i) for i in integers)
+        self._pairs = tuple((int(s), int(t)) for s, t in number_targets)
+        self._scalar_operations = [_scalar(operation) for operation in operations]
 
     @classmethod
     def compile(
@@ -94,6 +99,8 @@ class FeaturePlan:
         for the caller's check of infinite values, made as the pandas path makes it.
         """
         n = len(table[self.numbers[0] if self.numbers else self.objects[0]])
+        if n == 1:
+            return self._one_row(table)
         raw = (
             np.array([table[name] for name in self.numbers], dtype=np.float64)
             .reshape(len(self.numbers), n)
@@ -131,6 +138,68 @@ class FeaturePlan:
         if len(self._from):
             out[:, self._to] = x[:, self._from]
         return out, raw, self._unseen(table, codes)
+
+    def _one_row(self, table: dict[str, list[Any]]) -> tuple[np.ndarray, np.ndarray, Unseen]:
+        # A request of one row, the usual case: some forty NumPy calls on arrays of a
+        # few values cost several times the arithmetic, so the row goes through the
+        # same operations as Python floats (IEEE doubles, as NumPy's float64: the same
+        # results, `tests/serving/test_features.py`), and becomes one array at the end.
+        raw = [_NAN if (v := table[name][0]) is None else float(v) for name in self.numbers]
+        x = list(raw)
+        for i in self._integer_set:  # the pandas path reads a whole integer column as int64
+            v = x[i]
+            if v == v and v not in _INFINITE:
+                x[i] = math.copysign(float(math.trunc(v)), v)  # np.trunc keeps the sign of 0
+        objects = [table[name][0] for name in self.objects]
+        out = [0.0] * self.width
+        codes: list[int] = []
+        for operation in self._scalar_operations:
+            kind = operation[0]
+            if kind == "fill":
+                for i, value in operation[1]:
+                    if x[i] != x[i]:
+                        x[i] = value
+            elif kind == "scale":
+                for i, shift, scale in operation[1]:
+                    x[i] = (x[i] - shift) / scale
+            elif kind == "flat":
+                for i in operation[1]:
+                    x[i] = _NAN if x[i] != x[i] else 0.0
+            elif kind == "fill_object":
+                _, k, value = operation
+                if _missing(objects[k]):
+                    objects[k] = value
+            else:  # one_hot
+                hot: _OneHot = operation[1]
+                kind_of, index = hot.source
+                code = hot.position.get(x[index] if kind_of == "num" else objects[index], -1)
+                if code >= 0:
+                    target = int(hot.targets[code])
+                    if target >= 0:
+                        out[target] = 1.0
+                codes.append(code)
+        for source, target in self._pairs:
+            out[target] = x[source]
+        features = np.array([out], dtype=np.float64)
+        numbers = np.array([raw], dtype=np.float64).reshape(1, len(self.numbers))
+        return features, numbers, self._unseen_one(table, codes)
+
+    def _unseen_one(self, table: dict[str, list[Any]], codes: list[int]) -> Unseen:
+        warnings: list[UnseenCategory] = []
+        counts: dict[str, int] = {}
+        for hot, code in zip(self.one_hots, codes, strict=True):
+            values = table.get(hot.column)
+            if values is None:
+                continue
+            value = values[0]
+            unset = code < 0 if hot.all_kept else value not in hot.position
+            if not unset or _missing(value):
+                continue
+            counts[hot.column] = 1
+            if len(warnings) < MAX_WARNINGS:
+                shown = self._shown_value(hot, values, value)
+                warnings.append(UnseenCategory(hot.column, shown, (0,), 1, hot.known))
+        return Unseen(warnings, counts)
 
     def _encode(
         self, hot: _OneHot, x: np.ndarray, objects: list[list[Any]], out: np.ndarray
@@ -360,3 +429,21 @@ class _Compiler:
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+_NAN = float("nan")
+_INFINITE = (float("inf"), float("-inf"))
+
+
+def _scalar(operation: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An array operation of the plan with Python numbers, for `_one_row`."""
+    kind = operation[0]
+    if kind == "fill":
+        _, at, values = operation
+        return (kind, tuple(zip(at.tolist(), values.tolist(), strict=True)))
+    if kind == "scale":
+        _, at, shift, scale = operation
+        return (kind, tuple(zip(at.tolist(), shift.tolist(), scale.tolist(), strict=True)))
+    if kind == "flat":
+        return (kind, tuple(operation[1].tolist()))
+    return operation  # fill_object and one_hot work on Python values already

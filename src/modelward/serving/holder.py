@@ -41,13 +41,15 @@ class ModelHolder:
         *,
         trust: bool = False,
         poll_interval: float = 2.0,
+        loaded: LoadedModel | None = None,
     ) -> None:
+        """`loaded`: the model `ref` names, already loaded and verified (a forked worker's)."""
         self.registry = registry
         self.ref = ref
         self.trust = trust
         self.poll_interval = poll_interval
         self.follows = Ref.parse(ref).version is None  # an alias or latest may move
-        self.current: LoadedModel = registry.load(ref, trust=trust)
+        self.current: LoadedModel = loaded or registry.load(ref, trust=trust)
         prepare(self.current)  # its request reader and compiled transform, before any request
         self.swaps: list[SwapEvent] = []
         self._refused: set[int] = set()  # versions that failed to load: not retried every poll

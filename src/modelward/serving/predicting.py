@@ -66,13 +66,51 @@ def prepare(loaded: LoadedModel) -> Prepared:
     return prepared
 
 
-def predict_table(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictions:
-    """Predictions for checked columns; DoesNotFit (422) when the model cannot take them."""
+@dataclass(frozen=True)
+class ModelInput:
+    """What a request gives the model: its checked float matrix in feature order, with
+    what the answer must warn about; or, for a transform only pandas replays, the
+    predictions already made (`answered`)."""
+
+    matrix: Any = None
+    unseen: list[UnseenCategory] = field(default_factory=list)
+    unseen_rows: dict[str, int] = field(default_factory=dict)
+    answered: Predictions | None = None
+
+
+def predict_table(
+    loaded: LoadedModel, table: dict[str, list[Any]], rows: list[list[Any]] | None = None
+) -> Predictions:
+    """Predictions for checked columns; DoesNotFit (422) when the model cannot take them.
+
+    `rows` are the same values as rows in signature order, when the request sent them
+    so (`RequestReader.read`): for a model without transform, the matrix as sent.
+    """
+    given = model_input(loaded, table, rows)
+    if given.answered is not None:
+        return given.answered
+    return Predictions(call_model(loaded, given.matrix), given.unseen, given.unseen_rows)
+
+
+def model_input(
+    loaded: LoadedModel, table: dict[str, list[Any]], rows: list[list[Any]] | None = None
+) -> ModelInput:
+    """The model's input for checked columns, checked as the model needs it: no
+    infinity, no missing value unless the model takes them (DoesNotFit, 422)."""
     if loaded.numeric_only:  # numbers in signature order: no transform, no DataFrame
-        return Predictions(_predict_array(loaded, array_from_columns(table, loaded.input_names)))
+        import numpy as np
+
+        X = None if rows is None else np.array(rows, dtype=np.float64)
+        if X is None or X.ndim != 2 or not np.isfinite(X).all():
+            X = array_from_columns(table, loaded.input_names)  # says which value is wrong
+            if not loaded.allows_nan:
+                missing = np.isnan(X).any(axis=0)
+                if missing.any():
+                    raise _missing(loaded.input_names[int(np.argmax(missing))])
+        return ModelInput(X)
     plan = prepare(loaded).plan
     if plan is None:
-        return predict_with_pandas(loaded, table)
+        return ModelInput(answered=predict_with_pandas(loaded, table))
     import numpy as np
 
     features, raw, unseen = plan.matrix(table)
@@ -82,11 +120,20 @@ def predict_table(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictio
         row = int(infinite[:, column].argmax())
         name = plan.numbers[column]
         not_finite(name, row, table[name][row])
-    if not loaded.allows_nan:
-        missing = np.isnan(features).any(axis=0)
-        if missing.any():
-            raise _missing(plan.feature_names[int(missing.argmax())])
-    return Predictions(_call(loaded, features), unseen.warnings, unseen.rows)
+    if not np.isfinite(features).all():
+        if not loaded.allows_nan:
+            missing = np.isnan(features).any(axis=0)
+            if missing.any():
+                raise _missing(plan.feature_names[int(missing.argmax())])
+        overflow = np.isinf(features).any(axis=0)
+        if overflow.any():  # a huge number the transform took past a double
+            name = plan.feature_names[int(overflow.argmax())]
+            raise DoesNotFit(
+                f"the model cannot predict for this input: feature {name!r} is not a finite "
+                "number after the transform",
+                field=name,
+            )
+    return ModelInput(features, unseen.warnings, unseen.rows)
 
 
 def predict_with_pandas(loaded: LoadedModel, table: dict[str, list[Any]]) -> Predictions:
@@ -112,24 +159,24 @@ def predict_with_pandas(loaded: LoadedModel, table: dict[str, list[Any]]) -> Pre
     return Predictions(list(values.tolist()), unseen, unseen_rows)
 
 
-def _predict_array(loaded: LoadedModel, X: Any) -> list[Any]:
-    import numpy as np
-
-    if not loaded.allows_nan:
-        missing = np.isnan(X).any(axis=0)
-        if missing.any():
-            raise _missing(loaded.input_names[int(np.argmax(missing))])
-    return _call(loaded, X)
-
-
-def _call(loaded: LoadedModel, X: Any) -> list[Any]:
-    """The model's predictions for a float matrix in feature order."""
+def call_model(loaded: LoadedModel, X: Any) -> list[Any]:
+    """The model's predictions for a float matrix in feature order, checked by the caller:
+    no infinity, and no NaN unless the model takes missing values."""
     _quiet_feature_names()
     try:
-        predictions = loaded.model.predict(X)
+        # scikit-learn's own scan for infinities is a third of a small model's predict:
+        # the callers have made it already.
+        with _assume_finite():
+            predictions = loaded.model.predict(X)
     except (ValueError, TypeError) as exc:
         raise _cannot(exc) from None
     return list(predictions.tolist())
+
+
+def _assume_finite() -> Any:
+    import sklearn
+
+    return sklearn.config_context(assume_finite=True)
 
 
 _QUIET: list[Any] = []  # the filter entry, once made

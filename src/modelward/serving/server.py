@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from modelward.registry.loading import LoadedModel
 from modelward.registry.ports import model_registry
 from modelward.serving import processes
 from modelward.serving.app import DEFAULT_MAX_BODY_BYTES, create_app
+from modelward.serving.batching import DEFAULT_BATCH_ROWS
 from modelward.serving.endpoints import Serving
 from modelward.serving.holder import ModelHolder
 from modelward.store.workspace import open_workspace
@@ -38,10 +41,16 @@ class ServeOptions:
     log_sample: float = 1.0
     monitor_interval: float = 10.0
     alerts: str | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
 
 
-def build_app(options: ServeOptions) -> Starlette:
-    """Load (and verify) the model, build the app; its lifespan runs the background work."""
+def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starlette:
+    """Load (and verify) the model, build the app; its lifespan runs the background work.
+
+    `loaded`: the model as this process (or the parent it was forked from) already
+    loaded and verified it for `options.ref`, not loaded again.
+    """
+    from modelward.monitoring.drift_rounds import ChildProcessDrift
     from modelward.monitoring.monitor import ServerMonitor
     from modelward.monitoring.ports import prediction_log_store
     from modelward.monitoring.writer import PredictionLogWriter
@@ -52,6 +61,7 @@ def build_app(options: ServeOptions) -> Starlette:
         options.ref,
         trust=options.trust,
         poll_interval=options.poll_interval,
+        loaded=loaded,
     )
     writer = PredictionLogWriter(prediction_log_store(workspace), sample=options.log_sample)
     monitor = ServerMonitor(
@@ -59,9 +69,11 @@ def build_app(options: ServeOptions) -> Starlette:
         holder,
         interval=options.monitor_interval,
         alerts_path=options.alerts,
+        # A drift round holds up neither a request nor the monitor's other series.
+        drift=ChildProcessDrift(workspace.settings, wait=0),
     )
 
-    serving = Serving.of(holder, prediction_log=writer)
+    serving = Serving.of(holder, prediction_log=writer, batch_rows=options.batch_rows)
 
     @contextlib.asynccontextmanager
     async def background_work(_app: Starlette) -> AsyncIterator[None]:
@@ -84,34 +96,44 @@ def build_app(options: ServeOptions) -> Starlette:
     return app
 
 
-def serve(options: ServeOptions, sock: socket.socket, app: Starlette | None = None) -> None:
+def serve(
+    options: ServeOptions,
+    sock: socket.socket,
+    app: Starlette | None = None,
+    loaded: LoadedModel | None = None,
+) -> None:
     """Run on `sock` until SIGINT/SIGTERM; in-flight requests finish before the server stops.
 
     With several workers, this process loads everything a worker needs once (the
-    imports, and the model, to check it), then forks the workers: each starts with
-    those modules in memory and only opens the store and loads the model again.
+    imports, and the model, verified: `preload`, or `loaded` when the caller did),
+    then forks the workers: each starts with those modules and that model in memory
+    (shared until written) and only opens its own store connections.
     """
     import gc
 
     if options.workers <= 1:
-        app = app or build_app(options)
+        app = app or build_app(options, loaded)
         # What start-up loaded (modules, the model) lives as long as the process: out of
         # the collector's way, a full collection walks only what requests allocate.
         gc.freeze()
         processes.serve(sock, app, escalate=True)
         return
-    preload(options)
+    model = loaded or preload(options)
+    # Tells each worker's monitor that the process holding the monitor lock may be a
+    # sibling worker (same parent): it says so in an info line, not a warning.
+    os.environ["MODELWARD_SERVE_REF"] = options.ref
 
-    def work() -> None:  # in each forked worker: its own store and model
-        worker_app = build_app(options)
+    def work() -> None:  # in each forked worker: its own store, the parent's model
+        worker_app = build_app(options, model)
         gc.freeze()
         processes.serve(sock, worker_app, escalate=False)
 
     processes.Supervisor(options.workers, work).run()
 
 
-def preload(options: ServeOptions) -> None:
-    """Import what a worker imports and load the model once, before forking workers.
+def preload(options: ServeOptions) -> LoadedModel:
+    """Import what a worker imports and load (and verify) the model once, before forking
+    workers; returns the model.
 
     The store is closed again: a forked worker must not share the parent's
     database connections.
@@ -127,3 +149,4 @@ def preload(options: ServeOptions) -> None:
         prepare(loaded)
     finally:
         close_workspaces()
+    return loaded

@@ -43,6 +43,13 @@ class RequestReader:
 
     def columns(self, payload: Any, *, max_rows: int) -> dict[str, list[Any]]:
         """Column name -> values, checked against the signature's inputs."""
+        return self.read(payload, max_rows=max_rows)[0]
+
+    def read(
+        self, payload: Any, *, max_rows: int
+    ) -> tuple[dict[str, list[Any]], list[list[Any]] | None]:
+        """(column name -> values, and the rows in signature order when the body sent
+        them so, else None), checked against the signature's inputs."""
         if not isinstance(payload, dict):
             raise InvalidInput(f"the body must be a JSON object with {_ONE_OF}")
         if len(payload) == 1:
@@ -73,7 +80,7 @@ class RequestReader:
                 table = _by_position(value, names, key)
                 flat = value
         self._check_kinds(table, flat)
-        return table
+        return table, flat
 
     def _one_key(self, payload: dict[str, Any]) -> str:
         keys = [key for key in payload if key in FORMATS]

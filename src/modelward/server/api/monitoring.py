@@ -140,11 +140,10 @@ def list_predictions(
 
 @router.get(
     "/predictions/stats",
-    summary="Latencies of answered requests, requests and failures of a model since a time",
+    summary="Requests and failures of a model since a time, and the p95 latency of the answered",
 )
 def prediction_stats(request: Request, model: ModelQuery, since_ms: SinceMs = 0) -> dict[str, Any]:
-    latencies, total, failed = _log(request).request_stats(model, since_ms)
-    return {"latencies_ms": latencies, "requests": total, "failed": failed}
+    return _log(request).request_summary(model, since_ms).to_dict()
 
 
 @router.get("/predictions/labeled", summary="The latest logged predictions that got a label")
