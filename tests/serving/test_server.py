@@ -249,7 +249,10 @@ async def test_health_ready_version_metrics_and_docs(production_app: Starlette) 
     expected = {"/predict", "/invocations", "/feedback", "/health", "/ping", "/version", "/ready"}
     assert expected <= set(schema["paths"])
     assert schema["info"]["title"] == "modelward: bc-clf"
-    assert "swagger" in docs.text.lower() and "/openapi.json" in docs.text
+    # the same document as a page that needs nothing from outside: no script, no CDN
+    assert "POST /predict" in docs.text and "bc-clf" in docs.text
+    assert "<script" not in docs.text and "http" not in docs.text.split("<body", 1)[1]
+    assert "script-src" not in docs.headers["content-security-policy"]
 
 
 async def test_a_batch_is_answered_in_order(served: Served, production_app: Starlette) -> None:

@@ -9,7 +9,6 @@ and queued for the prediction log, answered or not.
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from modelward.errors import DoesNotFit, InvalidInput, ModelwardError, NotFound, TooLarge
@@ -29,11 +28,12 @@ from modelward.monitoring.writer import PredictionLogWriter
 from modelward.registry.entities import ModelVersion
 from modelward.serving.batching import DEFAULT_BATCH_ROWS, Batcher
 from modelward.serving.bodies import CSV, JSON, media_type, parse_json
+from modelward.serving.docs_page import docs_response, render
 from modelward.serving.errors import error_response, http_status
 from modelward.serving.feedback import read_feedback
 from modelward.serving.holder import ModelHolder
 from modelward.serving.limits import body_limit_message
-from modelward.serving.openapi import DOCS_HTML, openapi_document
+from modelward.serving.openapi import openapi_document
 from modelward.serving.predicting import Predictions, model_input, prepare
 from modelward.serving.request_id import request_id_of, set_request_id
 from modelward.serving.validation import columns_from_csv
@@ -317,6 +317,7 @@ async def openapi(serving: Serving, request: Request) -> Response:
 
 
 async def docs(serving: Serving, request: Request) -> Response:
-    """GET /docs: the API, readable (Swagger UI over /openapi.json)."""
-    title = html.escape(f"modelward: {serving.holder.current.version.name}")
-    return HTMLResponse(DOCS_HTML.format(title=title))
+    """GET /docs: /openapi.json as a readable page (no script, no CDN)."""
+    return docs_response(
+        render(openapi_document(serving.holder.current.version, serving.holder.ref))
+    )

@@ -10,15 +10,6 @@ from modelward.serving.feedback import SCHEMA as FEEDBACK_SCHEMA
 
 _JSON_TYPES = {"number": "number", "integer": "number", "boolean": "boolean", "string": "string"}
 
-DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui"}});</script>
-</body></html>
-"""
-
 
 def _value_schema(column: dict[str, str]) -> dict[str, Any]:
     # null (a missing value) is accepted too, but only models that take missing values
