@@ -10,6 +10,7 @@ OpenAPI document says so) must answer precisely: 415 for another content type,
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -312,7 +313,18 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(workspace: Workspace) -
     assert "SELECT" not in error["error"]["message"]  # the statement stays in the server
 
 
-def test_mlflow_routes_answer_hostile_bodies_with_mlflow_errors(team: TeamServer) -> None:
+@pytest.fixture
+def deep_recursion() -> Iterator[None]:
+    """A high recursion limit, as another library in the process may have set."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    yield
+    sys.setrecursionlimit(limit)
+
+
+def test_mlflow_routes_answer_hostile_bodies_with_mlflow_errors(
+    team: TeamServer, deep_recursion: None
+) -> None:
     admin = team.http(ADMIN)
     routes = [
         (m, p)

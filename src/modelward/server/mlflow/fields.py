@@ -30,7 +30,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):  # not for the fallback to read
+            raise InvalidInput(
+                "the request body is nested deeper than 1,024 levels: not a message MLflow sends"
+            ) from None
         data = _lenient_json(body)
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
