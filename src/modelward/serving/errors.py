@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -123,8 +124,16 @@ class ErrorBoundary:
     the answer names; nothing reaches the framework's plain-text 500.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        status: Callable[[Exception], int] = http_status,
+        answer: Callable[[Exception, Scope, str], Response] | None = None,
+    ) -> None:
         self.app = app
+        self.status = status  # which errors are the server's own (logged): >= 500
+        self.answer = answer or (lambda exc, _scope, rid: error_response(exc, request_id=rid))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,7 +151,7 @@ class ErrorBoundary:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             request_id = request_id_of(scope)
-            if http_status(exc) >= 500:
+            if self.status(exc) >= 500:
                 log.error(
                     "request %s to %s failed: %s: %s",
                     request_id,
@@ -153,4 +162,4 @@ class ErrorBoundary:
                 )
             if started:  # too late for an answer: let the server drop the connection
                 raise
-            await error_response(exc, request_id=request_id)(scope, receive, send)
+            await self.answer(exc, scope, request_id)(scope, receive, send)

@@ -11,12 +11,11 @@ client raises the `MlflowException` it would raise against MLflow's own server.
 from __future__ import annotations
 
 import json
-import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from modelward.errors import (
     AccessDenied,
@@ -34,9 +33,8 @@ from modelward.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from modelward.serving.errors import ErrorBoundary
 from modelward.serving.request_id import request_id_of
-
-log = logging.getLogger("modelward.server.mlflow")
 
 INVALID_PARAMETER_VALUE = "INVALID_PARAMETER_VALUE"
 RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
@@ -122,38 +120,12 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return error_response(exc, request_id=request_id_of(request.scope), path=request.url.path)
 
 
-class MlflowErrorBoundary:
+class MlflowErrorBoundary(ErrorBoundary):
     """Whatever is raised below (a body limit, a handler, a bug) becomes MLflow's shape."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app, status=lambda exc: mlflow_code(exc)[1], answer=_mlflow_answer)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            request_id = request_id_of(scope)
-            if mlflow_code(exc)[1] >= 500:
-                log.error(
-                    "request %s to %s failed: %s: %s",
-                    request_id,
-                    scope.get("path", "?"),
-                    type(exc).__name__,
-                    exc,
-                    exc_info=exc,
-                )
-            if started:  # too late for an answer: let the server drop the connection
-                raise
-            response = error_response(exc, request_id=request_id, path=scope.get("path", ""))
-            await response(scope, receive, send)
+def _mlflow_answer(exc: Exception, scope: Scope, request_id: str) -> Response:
+    return error_response(exc, request_id=request_id, path=scope.get("path", ""))
