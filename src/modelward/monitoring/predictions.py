@@ -10,7 +10,6 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,67 +18,32 @@ import sqlalchemy as sa
 
 from modelward.errors import InvalidInput
 from modelward.identity import current_user
+from modelward.monitoring.prediction_records import (
+    LabeledPrediction,
+    PredictionRecord,
+    RequestSummary,
+    inputs_frame,
+    pairs,
+)
 from modelward.store.database import Database
 from modelward.store.tables import prediction_batches, prediction_feedback, prediction_log
 
 log = logging.getLogger("modelward.monitoring")
 
+__all__ = [
+    "LabeledPrediction",
+    "PredictionLogRepository",
+    "PredictionRecord",
+    "RequestSummary",
+    "inputs_frame",
+    "json_bytes",
+    "pairs",
+    "without_nul",
+]
+
 # A batch id is remembered this long: a client resends a batch within seconds or minutes.
 BATCH_ID_RETENTION = timedelta(days=1)
 _PRUNE_EVERY = 1_000  # batches between removals of expired batch ids
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs the request 10 µs
-class PredictionRecord:
-    """One request as answered: inputs by column, outputs, latency, status."""
-
-    request_id: str
-    model_name: str
-    model_version: int
-    created_ms: int
-    status: int
-    latency_ms: float
-    n_rows: int
-    inputs: dict[str, list[Any]] | None = None
-    outputs: list[Any] | None = None
-    error: str | None = None
-    id: int | None = None  # the row id once stored (ids grow in the order rows are written)
-
-    def to_row(self) -> dict[str, Any]:
-        """The row as stored."""
-        return {
-            "request_id": self.request_id,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "created_ms": self.created_ms,
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-            "n_rows": self.n_rows,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
-            "error": self.error,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description (the row and its id)."""
-        return {**self.to_row(), "id": self.id}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PredictionRecord:
-        """The record a `to_dict()` describes."""
-        return cls(
-            request_id=data["request_id"],
-            model_name=data["model_name"],
-            model_version=int(data["model_version"]),
-            created_ms=int(data["created_ms"]),
-            status=int(data["status"]),
-            latency_ms=float(data["latency_ms"]),
-            n_rows=int(data["n_rows"]),
-            inputs=data.get("inputs"),
-            outputs=data.get("outputs"),
-            error=data.get("error"),
-            id=data.get("id"),
-        )
 
 
 _COLUMNS = (
@@ -192,26 +156,6 @@ def _json_value(text: str | None) -> Any:
         return json.loads(text)
 
 
-@dataclass(frozen=True)
-class RequestSummary:
-    """Requests of a model in a window: how many, how many failed, the p95 latency."""
-
-    total: int
-    failed: int
-    latency_p95_ms: float | None  # over answered requests; None when there are none
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description."""
-        p95 = self.latency_p95_ms
-        return {"requests": self.total, "failed": self.failed, "latency_p95_ms": p95}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RequestSummary:
-        """The summary a `to_dict()` describes."""
-        p95 = data["latency_p95_ms"]
-        return cls(int(data["requests"]), int(data["failed"]), None if p95 is None else float(p95))
-
-
 def _percentile_of_two(values: Sequence[float], fraction: float) -> float:
     # numpy.percentile's default ("linear") between two neighbouring order statistics,
     # with its own formula on each side of the midpoint, so the same float results.
@@ -219,30 +163,6 @@ def _percentile_of_two(values: Sequence[float], fraction: float) -> float:
     high = values[1] if len(values) > 1 else low
     gap = high - low
     return high - gap * (1 - fraction) if fraction >= 0.5 else low + gap * fraction
-
-
-@dataclass(frozen=True)
-class LabeledPrediction:
-    """A logged prediction joined with the label that arrived for it."""
-
-    request_id: str
-    created_ms: int
-    outputs: list[Any]
-    label: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description."""
-        return {
-            "request_id": self.request_id,
-            "created_ms": self.created_ms,
-            "outputs": self.outputs,
-            "label": self.label,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LabeledPrediction:
-        """The labeled prediction a `to_dict()` describes."""
-        return cls(data["request_id"], int(data["created_ms"]), data["outputs"], data["label"])
 
 
 class PredictionLogRepository:
@@ -466,36 +386,6 @@ class PredictionLogRepository:
                     .limit(limit)
                 ).scalars()
             )
-
-
-def pairs(labeled: Sequence[LabeledPrediction]) -> tuple[list[Any], list[Any]]:
-    """(truths, predictions) flattened over requests; a scalar label labels one row."""
-    truths: list[Any] = []
-    predictions: list[Any] = []
-    for item in labeled:
-        labels = item.label if isinstance(item.label, list) else [item.label]
-        if len(labels) != len(item.outputs):
-            continue  # checked when the feedback arrived; skip anything inconsistent
-        truths.extend(labels)
-        predictions.extend(item.outputs)
-    return truths, predictions
-
-
-def inputs_frame(records: list[PredictionRecord]) -> Any:
-    """The logged input rows of answered requests as one DataFrame (None when empty)."""
-    import pandas as pd
-
-    tables = [r.inputs for r in records if r.inputs]
-    if not tables:
-        return None
-    columns: dict[str, list[Any]] = {}
-    for table in tables:
-        for name, values in table.items():
-            columns.setdefault(name, []).extend(values)
-    lengths = {len(values) for values in columns.values()}
-    if len(lengths) != 1:
-        return None
-    return pd.DataFrame(columns)
 
 
 def _now_ms() -> int:
