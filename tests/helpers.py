@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -102,3 +104,16 @@ def bird_features(n: int, seed: int) -> tuple[pd.DataFrame, np.random.Generator]
         }
     )
     return frame, rng
+
+
+def copy_home(source: Path, target: Path) -> None:
+    """Copy a home that other processes (or this one) may be using.
+
+    The database goes through SQLite's backup API: opening and closing its files by
+    hand (`shutil.copytree`) would drop every POSIX lock this process's own SQLite
+    connections hold on them, letting another writer corrupt the live database.
+    """
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("modelward.db*"))
+    live = contextlib.closing(sqlite3.connect(source / "modelward.db"))
+    with live as source_db, contextlib.closing(sqlite3.connect(target / "modelward.db")) as copy:
+        source_db.backup(copy)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import modelward as mw
 from modelward.serving.app import create_app
 from modelward.store.workspace import close_workspaces
+from tests.helpers import copy_home
 from tests.serving.support import Served, client, in_home, run_main, serving_for
 
 
@@ -61,7 +61,7 @@ def tampered_home(
     tmp_path: Path, served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
     home = tmp_path / "home"
-    shutil.copytree(served.home, home)
+    copy_home(served.home, home)
     digest = mw.models.get("bc-clf@1").digest
     blob = home / "blobs" / "sha256" / digest[:2] / digest[2:]
     blob.chmod(0o644)
@@ -160,7 +160,7 @@ async def test_workers_start_with_the_model_their_parent_loaded_and_verified(
     from modelward.serving.server import ServeOptions, build_app, preload
 
     home = tmp_path / "home"
-    shutil.copytree(served.home, home)
+    copy_home(served.home, home)
     monkeypatch.setenv("MODELWARD_HOME", str(home))
     options = ServeOptions(ref="bc-clf@1", workers=2, monitor_interval=0, poll_interval=0)
     try:

@@ -219,3 +219,40 @@ def test_large_floats_in_json_columns_read_back_as_floats(workspace: Workspace) 
     assert stored == values
     assert isinstance(stored["big"], float) and isinstance(stored["count"], int)
     orjson.dumps(stored)  # what the team server answers with
+
+
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    from modelward.store.tables import prediction_log
+
+    url = f"sqlite:///{tmp_path / 'mw.db'}"
+    database = Database(url)
+    with database.write() as conn:  # the parent now has a pooled connection
+        conn.execute(sa.text("PRAGMA user_version = 7"))
+    parent_pool = database.engine.pool
+    pid = os.fork()
+    if pid == 0:  # the child: writes through the same Database object, then exits
+        code = 1
+        try:
+            if database.engine.pool is not parent_pool:
+                with database.write() as conn:
+                    for n in range(200):
+                        conn.execute(
+                            prediction_log.insert().values(
+                                request_id=f"child{n}", model_name="m", model_version=1,
+                                created_ms=n, status=200, latency_ms=1.0, n_rows=0,
+                            )
+                        )  # fmt: skip
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child reused its parent's pool"
+    assert database.engine.pool is parent_pool  # the parent's side is untouched
+    with database.read() as conn:
+        assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+        assert conn.execute(sa.select(sa.func.count()).select_from(prediction_log)).scalar() == 200
+    database.dispose()

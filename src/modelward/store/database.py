@@ -16,6 +16,7 @@ long-lived server would stop seeing other processes' and threads' commits.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import weakref
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ class Database:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.engine = _create_engine(url)
+        _LIVE.add(self)
         if migrate:
             self._ensure_schema()
 
@@ -166,6 +168,23 @@ class Database:
                 )
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+
+
+# Every open Database, so that a forked child never touches its parent's connections.
+_LIVE: weakref.WeakSet[Database] = weakref.WeakSet()
+# The parent's pools, kept referenced in a forked child: letting them be collected would
+# close inherited SQLite handles there, and a close can checkpoint or truncate the WAL
+# under the parent's feet.
+_INHERITED_POOLS: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    for database in list(_LIVE):
+        _INHERITED_POOLS.append(database.engine.pool)
+        database.engine.dispose(close=False)  # a fresh pool; the old one left untouched
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _create_engine(url: str) -> Engine:
