@@ -32,14 +32,15 @@ STAGES: dict[str, int] = {
     "evaluation": 5,
     "registry": 6,
     "monitoring": 7,
-    "serving": 8,
+    "pipelines": 8,  # they build datasets from the prediction log; an alert starts one
+    "serving": 9,
     # composition roots: they know every stage
-    "demo": 9,
-    "demo_server": 9,
-    "cli": 9,
-    "server": 9,
-    "__init__": 9,
-    "__main__": 9,
+    "demo": 10,
+    "demo_server": 10,
+    "cli": 10,
+    "server": 10,
+    "__init__": 10,
+    "__main__": 10,
 }
 
 PACKAGE_ROOT = Path(modelward.__file__).resolve().parent
