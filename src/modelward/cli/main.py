@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "modelward.cli.monitor:monitor",
     "server": "modelward.cli.server:server",
     "token": "modelward.cli.token:token",
+    "pipeline": "modelward.cli.pipeline:pipeline",
 }
 
 

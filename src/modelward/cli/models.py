@@ -159,13 +159,26 @@ def register(run_id: str, name: str, description: str | None, as_json: bool) -> 
     help='Gate that must hold, e.g. "f1 >= production.f1 + 0.01".',
 )
 @click.option("--reason", default=None, help="Why (kept in the audit log).")
+@click.option(
+    "--evaluated-on",
+    default=None,
+    metavar="DATA@V",
+    help="Judge the gate by each version's evaluation on this dataset version "
+    "(mw evaluate ... --data DATA@V) instead of its training metrics.",
+)
 @json_option
 def alias(
-    model: str, version: int, alias: str, require: str | None, reason: str | None, as_json: bool
+    model: str,
+    version: int,
+    alias: str,
+    require: str | None,
+    reason: str | None,
+    evaluated_on: str | None,
+    as_json: bool,
 ) -> None:
     """Point ALIAS of MODEL at VERSION (atomic and audited), if the gate holds."""
     previous, current, checks = _registry().set_alias(
-        model, version, alias, require=require, reason=reason
+        model, version, alias, require=require, reason=reason, evaluated_on=evaluated_on
     )
     if as_json:
         print_json(

@@ -287,6 +287,59 @@ class DatasetCatalog:
         }
         return self._add_table(table, name, source, None, progress, lineage=lineage)
 
+    def split(
+        self,
+        ref: str | Ref,
+        *,
+        fraction: float,
+        names: tuple[str, str],
+        seed: int = 0,
+        stratify: str | None = None,
+        progress: Progress = _quiet,
+    ) -> tuple[DatasetVersion, DatasetVersion]:
+        """Split a version's rows at random (by `seed`) into two new versions, the second
+        holding `fraction` of them (a hold-out nobody trains on); `stratify` keeps a
+        column's class shares in both when every class has at least two rows.
+
+        Both record the version they came from, so lineage runs through them.
+        """
+        from sklearn.model_selection import train_test_split
+
+        for name in names:
+            validate_name(name, "dataset name")
+        if not 0.0 < fraction < 1.0:
+            raise InvalidInput(f"a hold-out fraction is between 0 and 1, got {fraction}")
+        parent = self.get(ref)
+        progress("reading")
+        frame = self.load_frame(parent)
+        if len(frame) < 2:
+            raise InvalidInput(f"{parent.ref} has {len(frame)} row(s): too few to hold any out")
+        labels = None
+        if stratify is not None:
+            if stratify not in frame.columns:
+                raise InvalidInput(f"{parent.ref} has no column {stratify!r}")
+            counts = frame[stratify].value_counts(dropna=False)
+            held = round(len(frame) * fraction)
+            # stratified only where scikit-learn can: every class twice, a class per side
+            if counts.min() >= 2 and len(counts) <= min(held, len(frame) - held):
+                labels = frame[stratify]
+        kept, held_out = train_test_split(
+            frame, test_size=fraction, random_state=seed, stratify=labels
+        )
+        lineage = {"parent_id": parent.id}
+        made = []
+        for part, rows, name in (("rest", kept, names[0]), ("hold-out", held_out, names[1])):
+            table = check_table(table_from_frame(rows.sort_index()), f"the {part} of {parent.ref}")
+            source = {
+                "kind": "split",
+                "parent": parent.ref,
+                "part": part,
+                "fraction": fraction,
+                "seed": seed,
+            }
+            made.append(self._add_table(table, name, source, None, progress, lineage=lineage)[0])
+        return made[0], made[1]
+
     def export(self, ref: str | Ref, path: Path | str) -> tuple[DatasetVersion, Path]:
         """Write a version to `path`, in the format its suffix names."""
         path = Path(path)

@@ -67,8 +67,10 @@ class Registry(Protocol):
         *,
         require: str | None = None,
         reason: str | None = None,
+        evaluated_on: str | None = None,
     ) -> tuple[ModelVersion | None, ModelVersion, list[Check]]:
-        """Move `alias` to `version` if the gate holds: (previous, new holder, checks)."""
+        """Move `alias` to `version` if the gate holds: (previous, new holder, checks);
+        `evaluated_on`: judge versions by their evaluations on that dataset version."""
         ...
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> ModelVersion:

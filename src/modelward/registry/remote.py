@@ -82,10 +82,14 @@ class RemoteRegistry:
         *,
         require: str | None = None,
         reason: str | None = None,
+        evaluated_on: str | None = None,
     ) -> tuple[ModelVersion | None, ModelVersion, list[Check]]:
         """Ask the server to move `alias` (it checks the gate and who may move it)."""
         path = f"{_model_path(name)}/aliases/{validate_alias(alias)}"
-        answer = self.client.put(path, {"version": version, "require": require, "reason": reason})
+        body = {"version": version, "require": require, "reason": reason}
+        if evaluated_on is not None:
+            body["evaluated_on"] = evaluated_on
+        answer = self.client.put(path, body)
         previous = answer["previous"]
         return (
             ModelVersion.from_dict(previous) if previous is not None else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from modelward.errors import GateFailed, InvalidInput
@@ -110,26 +111,32 @@ class ModelRegistry:
         require: str | None = None,
         reason: str | None = None,
         actor: str | None = None,
+        evaluated_on: str | None = None,
     ) -> tuple[ModelVersion | None, ModelVersion, list[Check]]:
         """Move `alias` to `version`, if the gate `require` holds; audited, atomic.
 
+        The gate judges each version by the metrics recorded with it, or with
+        `evaluated_on` (a dataset version) by its latest evaluation on that data, so a
+        challenger and the champion are compared on the same rows.
         Returns (previous holder, new holder, the gate's checks).
         """
         validate_name(name, "model name")
         validate_alias(alias)
         gate = parse_gate(require) if require else None
         holders = self.repository.alias_versions(name) if gate else {}
+        judged = self._evaluated_metrics(evaluated_on) if gate and evaluated_on else None
         checks: list[Check] = []
 
         def check(current: ModelVersion | None, candidate: ModelVersion) -> str | None:
             if gate is None:
                 return None
+            by = judged or (lambda version: version.metrics)
             metrics = {
-                name: (holders[name].metrics if name in holders else None) for name in gate.aliases
+                name: (by(holders[name]) if name in holders else None) for name in gate.aliases
             }
             if alias in gate.aliases:  # the holder as locked in this transaction
-                metrics[alias] = current.metrics if current is not None else None
-            checks.extend(gate.evaluate(candidate.metrics, metrics))
+                metrics[alias] = by(current) if current is not None else None
+            checks.extend(gate.evaluate(by(candidate), metrics))
             failed = [c for c in checks if not c.passed]
             if failed:
                 detail = "; ".join(c.describe() for c in checks)
@@ -142,6 +149,29 @@ class ModelRegistry:
             name, version, alias, actor=actor or current_user(), reason=reason, check=check
         )
         return previous, current, checks
+
+    def _evaluated_metrics(self, data: str) -> Callable[[ModelVersion], dict[str, float]]:
+        """Metrics of a version's latest evaluation on dataset version `data`."""
+        from modelward.data.catalog import DatasetCatalog
+        from modelward.evaluation.records import EvaluationRepository
+
+        dataset = DatasetCatalog(self.workspace).get(data).ref
+        evaluations = EvaluationRepository(self.workspace.db)
+
+        def metrics(version: ModelVersion) -> dict[str, float]:
+            found = [
+                record
+                for record in (evaluations.for_run(version.run_id) if version.run_id else [])
+                if record.data == dataset
+            ]
+            if not found:
+                raise GateFailed(
+                    f"{version.ref} has no evaluation on {dataset} to judge it by: run "
+                    f"mw evaluate {version.ref} --data {dataset} first"
+                )
+            return dict(found[-1].metrics)
+
+        return metrics
 
     def create_model(self, name: str, *, description: str | None = None) -> RegisteredModel:
         """Register a model name before its first version."""

@@ -60,6 +60,11 @@ class AliasMove(BaseModel):
         default=None, description='a gate, e.g. "f1 >= production.f1 + 0.01"; checked here'
     )
     reason: Text | None = Field(default=None, description="why (kept in the audit log)")
+    evaluated_on: Text | None = Field(
+        default=None,
+        description="a dataset version: the gate judges each version by its latest "
+        "evaluation on it instead of the metrics recorded with it",
+    )
 
 
 def _registry(request: Request) -> ModelRegistry:
@@ -115,7 +120,12 @@ def set_alias(
 ) -> dict[str, Any]:
     _guard_protected(request, alias)
     previous, current, checks = _registry(request).set_alias(
-        name, body.version, alias, require=body.require, reason=body.reason
+        name,
+        body.version,
+        alias,
+        require=body.require,
+        reason=body.reason,
+        evaluated_on=body.evaluated_on,
     )
     return {
         "model": name,

@@ -1,0 +1,507 @@
+"""The pipeline file (`mw pipeline run pipeline.yaml`): its format and its validation.
+
+    name: churn
+    data: {add: people.csv, name: people}       # or {use: people@latest}
+                                                # or {import_sql: {url, query}, name: people}
+                                                # or {feedback: churn-clf, window: 7d}
+    holdout: 0.2                                # rows kept from training to judge the gate (0: none)
+    transform: {spec: prep.yaml, name: people-prep}
+    train:
+      target: churned
+      experiment: churn
+      candidates:                               # every combination of the lists is one run
+        - {model: logistic, optimizer: [adam, sgd], param: {l2: [0.0, 0.01]}}
+        - {model: sklearn.ensemble.RandomForestClassifier, param: {n_estimators: [100, 300]}}
+      select: -metrics.f1                       # the best candidate goes on ('-': highest)
+    register: churn-clf
+    promote: {alias: production, require: "f1 >= production.f1 + 0.01"}
+
+Everything is checked before any work starts: unknown keys, files, names,
+models and their parameters, the gate, and the order of the steps (a step
+needs the one it reads from). Each error is an InvalidInput whose one line
+names the file and the key, e.g. `pipeline.yaml: train.candidates[2]: ...`.
+Relative paths are relative to the pipeline file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from modelward.errors import InvalidInput
+from modelward.pipelines.candidates import Candidate
+
+MAX_CANDIDATES = 256
+MAX_FILE_BYTES = 1 << 20
+DEFAULT_HOLDOUT = 0.2
+DataKind = Literal["add", "use", "import_sql", "feedback"]
+
+_TOP_KEYS = ("name", "data", "holdout", "transform", "train", "register", "promote")
+_TRAIN_KEYS = ("target", "experiment", "candidates", "select", "seed", "test_size")
+_CANDIDATE_KEYS = ("model", "optimizer", "param")
+
+
+@dataclass(frozen=True)
+class DataStep:
+    """Where the rows come from; one of the four kinds, with what that kind needs."""
+
+    kind: DataKind
+    name: str  # the dataset the rows are recorded as
+    path: Path | None = None  # add
+    ref: str | None = None  # use
+    url: str | None = None  # import_sql
+    query: str | None = None  # import_sql
+    model: str | None = None  # feedback: the served model whose log is read
+    window_seconds: float | None = None  # feedback: how far back
+
+    def describe(self) -> dict[str, Any]:
+        """What the step reads, as JSON (the source of the cache key's config)."""
+        described: dict[str, Any] = {"kind": self.kind, "name": self.name}
+        if self.kind == "add":
+            described["path"] = str(self.path)
+        elif self.kind == "use":
+            described["ref"] = self.ref
+        elif self.kind == "import_sql":
+            described["query"] = self.query
+        else:
+            described.update(model=self.model, window_seconds=self.window_seconds)
+        return described
+
+
+@dataclass(frozen=True)
+class TransformStep:
+    """A transform spec fitted on the data step's rows (the part not held out)."""
+
+    spec_path: Path
+    spec_digest: str  # of the parsed spec, as `mw data transform` records it
+    name: str
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Candidates trained on the same rows; the best by `select_metric` goes on."""
+
+    target: str
+    experiment: str
+    candidates: tuple[Candidate, ...]
+    select_metric: str
+    highest_first: bool
+    seed: int
+    test_size: float
+
+    def describe(self) -> dict[str, Any]:
+        """The step's configuration as JSON (part of its cache key)."""
+        return {
+            "target": self.target,
+            "experiment": self.experiment,
+            "candidates": [
+                {"model": c.model, "optimizer": c.optimizer, "params": dict(c.params)}
+                for c in self.candidates
+            ],
+            "select": ("-" if self.highest_first else "") + f"metrics.{self.select_metric}",
+            "seed": self.seed,
+            "test_size": self.test_size,
+        }
+
+
+@dataclass(frozen=True)
+class PromoteStep:
+    """Move an alias to the registered version, if the gate holds."""
+
+    alias: str
+    require: str | None
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated pipeline file."""
+
+    name: str
+    path: Path
+    digest: str  # sha256 of the file's bytes
+    data: DataStep
+    holdout: float  # 0: no hold-out rows
+    transform: TransformStep | None
+    train: TrainStep | None
+    register: str | None
+    promote: PromoteStep | None
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The steps this pipeline has, in the order they run."""
+        present = {
+            "data": True,
+            "holdout": self.holdout > 0,
+            "transform": self.transform is not None,
+            "train": self.train is not None,
+            "register": self.register is not None,
+            "promote": self.promote is not None,
+        }
+        return tuple(step for step, there in present.items() if there)
+
+
+def load_pipeline(path: str | Path) -> PipelineSpec:
+    """Read and validate a pipeline file; InvalidInput names the file and the key."""
+    path = Path(path)
+    label = path.name
+    if not path.is_file():
+        raise InvalidInput(f"no such pipeline file: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InvalidInput(f"{label}: {len(raw):,} bytes is too big for a pipeline file (1 MiB)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{label}: not UTF-8 text") from None
+    data = _load_yaml(text, label)
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{label}: a pipeline is a mapping with 'name' and 'data' keys")
+    return _parse(data, path.absolute(), hashlib.sha256(raw).hexdigest())
+
+
+def _parse(data: Mapping[str, Any], path: Path, digest: str) -> PipelineSpec:
+    label = path.name
+    _only(label, "", data, _TOP_KEYS)
+    name = _name(label, "name", _required(label, "", data, "name"), "pipeline name")
+    train = _train(label, data["train"]) if "train" in data else None
+    holdout = _holdout(label, data.get("holdout", DEFAULT_HOLDOUT if train else 0.0))
+    transform = _transform(label, path.parent, data["transform"]) if "transform" in data else None
+    register = data.get("register")
+    if register is not None:
+        register = _name(label, "register", register, "model name")
+    promote = None
+    if "promote" in data:
+        promote = _promote(label, data["promote"])
+    data_step = _data(label, path.parent, _required(label, "", data, "data"), train, name)
+    # A step needs the step it reads from.
+    if holdout and train is None:
+        raise InvalidInput(f"{label}: 'holdout' keeps rows for the gate: it needs a 'train' step")
+    if register is not None and train is None:
+        raise InvalidInput(f"{label}: 'register' registers the best candidate: add a 'train' step")
+    if promote is not None and register is None:
+        raise InvalidInput(f"{label}: 'promote' moves an alias of the registered model: add "
+                           "'register: MODEL'")  # fmt: skip
+    produced = {data_step.name} | ({transform.name} if transform else set())
+    if holdout:
+        produced |= {f"{name}-fit", f"{name}-holdout"}
+    if data_step.kind == "use" and _dataset_of(data_step.ref or "") in produced - {data_step.name}:
+        raise InvalidInput(
+            f"{label}: data: {data_step.ref!r} is a dataset this pipeline produces: a cycle"
+        )
+    if transform is not None and transform.name == data_step.name:
+        raise InvalidInput(
+            f"{label}: transform: its output {transform.name!r} is the data step's dataset: a "
+            "cycle (each run would transform its own output); give it another name"
+        )
+    return PipelineSpec(
+        name=name,
+        path=path,
+        digest=digest,
+        data=data_step,
+        holdout=holdout,
+        transform=transform,
+        train=train,
+        register=register,
+        promote=promote,
+    )
+
+
+def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline: str) -> DataStep:
+    from modelward.monitoring.durations import parse_duration
+    from modelward.refs import Ref
+
+    where = "data"
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{label}: data: write one of {{add: FILE, name: N}}, {{use: N@V}}, "
+                           "{import_sql: {url, query}, name: N}, {feedback: MODEL, window: 7d}")  # fmt: skip
+    kinds = [kind for kind in ("add", "use", "import_sql", "feedback") if kind in raw]
+    if len(kinds) != 1:
+        raise InvalidInput(
+            f"{label}: data: give exactly one of add, use, import_sql, feedback"
+            + (f" (got {', '.join(kinds)})" if kinds else "")
+        )
+    kind = kinds[0]
+    if kind == "add":
+        _only(label, where, raw, ("add", "name"))
+        file = _text(label, "data.add", raw["add"])
+        found = (folder / file).absolute()
+        if not found.is_file():
+            raise InvalidInput(f"{label}: data.add: no such file: {found}")
+        name = _name(label, "data.name", _required(label, where, raw, "name"), "dataset name")
+        return DataStep("add", name, path=found)
+    if kind == "use":
+        _only(label, where, raw, ("use",))
+        ref = _text(label, "data.use", raw["use"])
+        try:
+            parsed = Ref.parse(ref)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{label}: data.use: {exc.message}") from None
+        return DataStep("use", parsed.name, ref=ref)
+    if kind == "import_sql":
+        _only(label, where, raw, ("import_sql", "name"))
+        source = raw["import_sql"]
+        if not isinstance(source, Mapping):
+            raise InvalidInput(f"{label}: data.import_sql: write {{url: URL, query: SELECT ...}}")
+        _only(label, "data.import_sql", source, ("url", "query"))
+        url = _text(
+            label, "data.import_sql.url", _required(label, "data.import_sql", source, "url")
+        )
+        query = _text(label, "data.import_sql.query", _required(label, "data.import_sql", source, "query"))  # fmt: skip
+        import sqlalchemy as sa
+
+        try:
+            sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise InvalidInput(f"{label}: data.import_sql.url: not a database URL") from None
+        name = _name(label, "data.name", raw.get("name", pipeline), "dataset name")
+        return DataStep("import_sql", name, url=url, query=query)
+    _only(label, where, raw, ("feedback", "window", "name"))
+    model = _name(label, "data.feedback", raw["feedback"], "model name")
+    try:
+        window = parse_duration(_required(label, where, raw, "window"))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{label}: data.window: {exc.message}") from None
+    if not 0 < window < math.inf:
+        raise InvalidInput(f"{label}: data.window: a positive duration such as 7d")
+    if train is None:
+        raise InvalidInput(f"{label}: data.feedback: the labels go into the train step's target "
+                           "column: add a 'train' step")  # fmt: skip
+    name = _name(label, "data.name", raw.get("name", f"{model}-feedback"), "dataset name")
+    return DataStep("feedback", name, model=model, window_seconds=window)
+
+
+def _transform(label: str, folder: Path, raw: Any) -> TransformStep:
+    from modelward.data.preprocess import parse_spec
+
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{label}: transform: write {{spec: prep.yaml, name: OUT}}")
+    _only(label, "transform", raw, ("spec", "name"))
+    file = folder / _text(label, "transform.spec", _required(label, "transform", raw, "spec"))
+    if not file.is_file():
+        raise InvalidInput(f"{label}: transform.spec: no such file: {file.absolute()}")
+    try:
+        spec = parse_spec(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{label}: transform.spec: cannot read {file}: {exc}") from None
+    except InvalidInput as exc:
+        raise InvalidInput(f"{label}: transform.spec {file.name}: {exc.message}") from None
+    name = _name(
+        label, "transform.name", _required(label, "transform", raw, "name"), "dataset name"
+    )
+    return TransformStep(spec_path=file.absolute(), spec_digest=spec.digest(), name=name)
+
+
+def _train(label: str, raw: Any) -> TrainStep:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{label}: train: a mapping with 'target' and 'candidates'")
+    _only(label, "train", raw, _TRAIN_KEYS)
+    target = _text(label, "train.target", _required(label, "train", raw, "target"))
+    experiment = _text(label, "train.experiment", raw.get("experiment", "default"))
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InvalidInput(f"{label}: train.seed: a whole number from 0 to 2**32-1, got {seed!r}")
+    test_size = raw.get("test_size", 0.2)
+    if isinstance(test_size, bool) or not isinstance(test_size, int | float):
+        raise InvalidInput(f"{label}: train.test_size: a number between 0 and 1")
+    if not 0.0 < float(test_size) < 1.0:
+        raise InvalidInput(f"{label}: train.test_size: between 0 and 1, got {test_size}")
+    entries = _required(label, "train", raw, "candidates")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput(f"{label}: train.candidates: a non-empty list such as "
+                           "[{model: logistic, optimizer: [adam, sgd]}]")  # fmt: skip
+    candidates: list[Candidate] = []
+    for position, entry in enumerate(entries, start=1):
+        candidates.extend(_expand(label, f"train.candidates[{position}]", entry, len(candidates)))
+        if len(candidates) > MAX_CANDIDATES:
+            raise InvalidInput(
+                f"{label}: train.candidates: the grid has more than {MAX_CANDIDATES} "
+                "combinations; narrow the lists"
+            )
+    metric, highest = _select(label, raw.get("select", "-metrics.f1"))
+    return TrainStep(
+        target=target,
+        experiment=experiment,
+        candidates=tuple(candidates),
+        select_metric=metric,
+        highest_first=highest,
+        seed=seed,
+        test_size=float(test_size),
+    )
+
+
+def _expand(label: str, where: str, raw: Any, before: int) -> list[Candidate]:
+    """Every combination of one candidate entry's lists, each checked as `mw train` would."""
+    from modelward.training.estimators import build_estimator
+
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{label}: {where}: write {{model: NAME, param: {{...}}}}")
+    _only(label, where, raw, _CANDIDATE_KEYS)
+    model = _text(label, f"{where}.model", _required(label, where, raw, "model"))
+    optimizers = _choices(label, f"{where}.optimizer", raw.get("optimizer"))
+    params = raw.get("param") or {}
+    if not isinstance(params, Mapping):
+        raise InvalidInput(f"{label}: {where}.param: a mapping of NAME: value or [values]")
+    names = [str(key) for key in params]
+    for key in names:
+        if not key.isidentifier():
+            raise InvalidInput(f"{label}: {where}.param: {key!r} is not a parameter name")
+    lists = [_choices(label, f"{where}.param.{key}", params[key]) for key in names]
+    made = []
+    for optimizer in optimizers:
+        for values in itertools.product(*lists):
+            chosen = dict(zip(names, values, strict=True))
+            if optimizer is not None and not isinstance(optimizer, str):
+                raise InvalidInput(f"{label}: {where}.optimizer: a name such as adam")
+            try:
+                build_estimator(model, chosen, optimizer)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{label}: {where}: {exc.message}") from None
+            made.append(Candidate(before + len(made) + 1, model, optimizer, chosen))
+    return made
+
+
+def _choices(label: str, where: str, raw: Any) -> list[Any]:
+    """A scalar or a non-empty list of scalars, as the list of values to try."""
+    values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        raise InvalidInput(f"{label}: {where}: an empty list leaves nothing to try")
+    for value in values:
+        if isinstance(value, Mapping | list):
+            raise InvalidInput(f"{label}: {where}: values are scalars (numbers, words, true)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"{label}: {where}: {value} is not a finite number")
+    return values
+
+
+def _select(label: str, raw: Any) -> tuple[str, bool]:
+    text = _text(label, "train.select", raw).strip()
+    highest = text.startswith("-")
+    metric = text.lstrip("-+").strip()
+    metric = metric.removeprefix("metrics.")
+    if not metric or not all(part.isidentifier() for part in metric.split(".")):
+        raise InvalidInput(
+            f"{label}: train.select: write the metric to rank by, '-metrics.f1' for the "
+            f"highest f1 or 'metrics.rmse' for the lowest; got {text!r}"
+        )
+    return metric, highest
+
+
+def _holdout(label: str, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw < 1:
+        raise InvalidInput(f"{label}: holdout: the share of rows kept out of training "
+                           f"for the gate, from 0 (none) to below 1, got {raw!r}")  # fmt: skip
+    return float(raw)
+
+
+def _promote(label: str, raw: Any) -> PromoteStep:
+    from modelward.registry.gates import parse_gate
+
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{label}: promote: write {{alias: production, require: GATE}}")
+    _only(label, "promote", raw, ("alias", "require"))
+    alias = _name(label, "promote.alias", _required(label, "promote", raw, "alias"), "alias")
+    require = raw.get("require")
+    if require is not None:
+        require = _text(label, "promote.require", require)
+        try:
+            parse_gate(require)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{label}: promote.require: {exc.message}") from None
+    return PromoteStep(alias, require)
+
+
+# -- small checks ------------------------------------------------------------
+def _only(label: str, where: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in raw:
+        if key not in allowed:
+            inside = f" in {where}" if where else ""
+            raise InvalidInput(
+                f"{label}: unknown key {str(key)[:60]!r}{inside}; expected one of "
+                f"{', '.join(allowed)}"
+            )
+
+
+def _required(label: str, where: str, raw: Mapping[str, Any], key: str) -> Any:
+    if raw.get(key) is None:
+        inside = f"{where}." if where else ""
+        raise InvalidInput(f"{label}: {inside}{key} is missing")
+    return raw[key]
+
+
+def _text(label: str, where: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"{label}: {where}: a non-empty text, got {str(raw)[:60]!r}")
+    return raw
+
+
+def _name(label: str, where: str, raw: Any, what: str) -> str:
+    """`raw` checked as a name of `what` ("dataset name", "model name", "alias", ...)."""
+    from modelward.refs import validate_alias, validate_name
+
+    try:
+        return validate_alias(raw) if what == "alias" else validate_name(raw, what)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{label}: {where}: {exc.message}") from None
+
+
+def _dataset_of(ref: str) -> str:
+    return ref.partition("@")[0]
+
+
+def canonical_digest(value: Any) -> str:
+    """sha256 of a JSON value written canonically (sorted keys, no spaces)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- YAML: safe, no tags, no repeated keys ------------------------------------
+class _PipelineLoader(yaml.SafeLoader):
+    """A safe loader that refuses explicit tags and a key written twice in one mapping."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if isinstance(key, str | int | float | bool) and key in seen:
+            raise InvalidInput(f"repeats the key {key!r} at line {key_node.start_mark.line + 1}")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_PipelineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml(text: str, label: str) -> Any:
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.TagToken):
+                line = token.start_mark.line + 1
+                raise InvalidInput(f"{label}: YAML tags are not allowed (line {line})")
+        data = yaml.load(text, Loader=_PipelineLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InvalidInput(f"{label}: not valid YAML: {problem}{where}") from None
+    except InvalidInput as exc:
+        if exc.message.startswith(label):
+            raise
+        raise InvalidInput(f"{label}: {exc.message}") from None
+    except RecursionError:
+        raise InvalidInput(f"{label}: nested too deeply to be a pipeline") from None
+    if data is None:
+        raise InvalidInput(f"{label}: the file is empty; a pipeline needs 'name' and 'data'")
+    return data
