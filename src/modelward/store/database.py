@@ -33,7 +33,7 @@ from modelward.errors import InvalidInput, ModelwardError
 
 # The newest migration; checked cheaply on every open so Alembic is imported
 # only when the schema actually needs upgrading.
-HEAD_REVISION = "0013_alias_audit_gate"
+HEAD_REVISION = "0014_pipelines"
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MIGRATION_LOCK_KEY = 0x6D77_0001  # PostgreSQL advisory lock id ("mw" 1)

@@ -338,3 +338,40 @@ dashboard_login_codes = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# a run of a pipeline file: who started it and why (by hand, or which alert), how it
+# ended; `host` and `pid` tell a run whose process died from one still going
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(128), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("spec_digest", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(500), nullable=False),
+    Column("started_by", String(128), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=True),
+    Index("ix_pipeline_runs_started_at", "started_at", "id"),
+    Index("ix_pipeline_runs_pipeline_started_at", "pipeline", "started_at"),
+)
+
+# the steps a pipeline run recorded, in order; (name, key) finds a step's cached outputs
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outputs", JsonType, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("run_id", "name", name="uq_pipeline_steps_run_step"),
+    Index("ix_pipeline_steps_name_key", "name", "key", "id"),
+)

@@ -1,0 +1,229 @@
+"""Pipeline history: a run and its steps as recorded, read back, reused and interrupted."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+
+from modelward.errors import InvalidInput, NotFound
+from modelward.pipelines.history import PipelineRun, SqlPipelineHistory, StepRecord
+from modelward.pipelines.ports import pipeline_history
+from modelward.store.tables import pipeline_runs
+from modelward.store.workspace import Workspace
+
+
+def key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+SPEC = key("spec")
+
+
+def start(history: SqlPipelineHistory, pipeline: str = "churn", **extra: object) -> PipelineRun:
+    values: dict[str, object] = {
+        "pipeline": pipeline,
+        "path": "pipeline.yaml",
+        "spec_digest": SPEC,
+        "trigger": "manual",
+        "started_by": "ada",
+        **extra,
+    }
+    return history.start(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def history(workspace: Workspace) -> SqlPipelineHistory:
+    picked = pipeline_history(workspace)
+    assert isinstance(picked, SqlPipelineHistory)
+    return picked
+
+
+def test_a_run_keeps_every_step_in_order_with_its_outputs(history: SqlPipelineHistory) -> None:
+    run = start(history, trigger="alert:churn-clf/f1 dropped")
+    assert run.status == "running" and run.finished_at is None and run.steps == ()
+    data = StepRecord("data", key("d"), "cached", {"dataset": "people@3"}, 0.01)
+    train = StepRecord(
+        "train", key("t"), "ran", {"runs": ["a" * 32, "b" * 32], "best": "a" * 32}, 12.5
+    )
+    promote = StepRecord(
+        "promote", key("p"), "refused",
+        {"alias": "production", "from": 3, "to": 4, "checks": [{"f1": [0.8, 0.81]}]},
+        0.2, error="f1 0.80 < production.f1 + 0.01 = 0.82",
+    )  # fmt: skip
+    for step in (data, train, promote):
+        history.record_step(run.id, step)
+    done = history.finish(run.id, "refused", "the gate refused the promotion")
+    assert done.status == "refused" and done.error == "the gate refused the promotion"
+    assert done.finished_at is not None and done.seconds is not None and done.seconds >= 0
+    again = history.get(run.id)
+    assert again == done
+    assert again.steps == (data, train, promote)
+    assert again.trigger == "alert:churn-clf/f1 dropped" and again.started_by == "ada"
+    assert (again.count("ran"), again.count("cached"), again.count("refused")) == (1, 1, 1)
+    assert PipelineRun.from_dict(again.to_dict()) == again
+
+
+def test_recording_a_step_again_replaces_it(history: SqlPipelineHistory) -> None:
+    run = start(history)
+    history.record_step(run.id, StepRecord("train", key("t"), "failed", {}, 1.0, "boom"))
+    history.record_step(run.id, StepRecord("train", key("t"), "ran", {"best": "r"}, 2.0))
+    assert history.get(run.id).steps == (StepRecord("train", key("t"), "ran", {"best": "r"}, 2.0),)
+
+
+def test_runs_are_listed_newest_first_per_pipeline_and_limited(
+    history: SqlPipelineHistory,
+) -> None:
+    first, second = start(history), start(history, "other")
+    third = start(history)
+    assert [run.id for run in history.runs()] == [third.id, second.id, first.id]
+    assert [run.id for run in history.runs("churn")] == [third.id, first.id]
+    assert [run.id for run in history.runs(limit=1)] == [third.id]
+    assert history.runs("nobody") == []
+    with pytest.raises(InvalidInput, match="limit"):
+        history.runs(limit=0)
+
+
+def test_the_cached_step_is_the_newest_one_that_ran_or_was_cached(
+    history: SqlPipelineHistory,
+) -> None:
+    assert history.cached_step("train", key("t")) is None
+    old, new, failing = start(history), start(history), start(history)
+    history.record_step(old.id, StepRecord("train", key("t"), "ran", {"best": "old"}, 1.0))
+    history.record_step(new.id, StepRecord("train", key("t"), "cached", {"best": "new"}, 0.0))
+    history.record_step(failing.id, StepRecord("train", key("t"), "failed", {}, 1.0, "x"))
+    history.record_step(failing.id, StepRecord("data", key("t"), "ran", {"dataset": "d@1"}, 1))
+    found = history.cached_step("train", key("t"))
+    assert found is not None and found.outputs == {"best": "new"}
+    assert history.cached_step("train", key("other")) is None
+    assert history.cached_step("register", key("t")) is None
+
+
+def test_a_refused_or_failed_step_is_never_reused(history: SqlPipelineHistory) -> None:
+    run = start(history)
+    history.record_step(run.id, StepRecord("promote", key("p"), "refused", {}, 0.1, "gate"))
+    assert history.cached_step("promote", key("p")) is None
+
+
+def test_unknown_runs_are_not_found(history: SqlPipelineHistory) -> None:
+    with pytest.raises(NotFound):
+        history.get("0" * 32)
+    with pytest.raises(NotFound):
+        history.get("../etc")
+    with pytest.raises(NotFound):
+        history.finish("0" * 32, "failed")
+    with pytest.raises(NotFound):
+        history.record_step("0" * 32, StepRecord("data", key("d"), "ran", {}, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"trigger": "x" * 501}, "trigger"),
+        ({"trigger": ""}, "trigger"),
+        ({"pipeline": ""}, "pipeline"),
+        ({"spec_digest": "abc"}, "spec_digest"),
+        ({"path": "a\x00b"}, "NUL"),
+    ],
+)
+def test_bad_runs_are_refused_and_nothing_is_written(
+    history: SqlPipelineHistory, change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        start(history, **change)
+    assert history.runs() == []
+
+
+def test_a_trigger_of_500_characters_is_kept_whole(history: SqlPipelineHistory) -> None:
+    trigger = "alert:" + "é" * 494
+    assert history.get(start(history, trigger=trigger).id).trigger == trigger
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (StepRecord("Data!", key("d"), "ran", {}, 0.0), "name"),
+        (StepRecord("data", "123", "ran", {}, 0.0), "key"),
+        (StepRecord("data", key("d"), "done", {}, 0.0), "status"),
+        (StepRecord("data", key("d"), "ran", {"x": object()}, 0.0), "JSON"),
+        (StepRecord("data", key("d"), "ran", {}, -1.0), "seconds"),
+        (StepRecord("data", key("d"), "ran", {}, float("nan")), "seconds"),
+    ],
+)
+def test_bad_steps_are_refused_and_nothing_is_written(
+    history: SqlPipelineHistory, step: StepRecord, message: str
+) -> None:
+    run = start(history)
+    with pytest.raises(InvalidInput, match=message):
+        history.record_step(run.id, step)
+    assert history.get(run.id).steps == ()
+
+
+def test_a_run_ends_only_with_a_final_status(history: SqlPipelineHistory) -> None:
+    run = start(history)
+    with pytest.raises(InvalidInput, match="running"):
+        history.finish(run.id, "running")
+    assert history.get(run.id).status == "running"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_died_reads_as_interrupted_and_the_next_start_records_it(
+    history: SqlPipelineHistory, workspace: Workspace
+) -> None:
+    killed = start(history, pid=_dead_pid())
+    other_pipeline = start(history, "other", pid=_dead_pid())
+    elsewhere = start(history, host="another-host", pid=_dead_pid())
+    alive = start(history)  # this process: still going
+    seen = history.get(killed.id)
+    assert seen.status == "failed" and seen.error is not None
+    assert seen.error.startswith("interrupted")
+    assert history.get(elsewhere.id).status == "running"  # cannot be checked from here
+    assert history.get(alive.id).status == "running"
+
+    start(history)  # the next run of "churn" writes the interruption down
+    with workspace.db.read() as conn:
+        stored = dict(conn.execute(sa.select(pipeline_runs.c.id, pipeline_runs.c.status)).all())
+    assert stored[killed.id] == "failed"
+    assert stored[other_pipeline.id] == "running"  # another pipeline's: left to its own start
+    assert stored[elsewhere.id] == "running" and stored[alive.id] == "running"
+    assert history.get(killed.id).finished_at is not None
+
+
+def test_a_killed_pipeline_process_leaves_its_finished_steps_reusable(
+    history: SqlPipelineHistory, workspace: Workspace
+) -> None:
+    """What the runner relies on to resume: the steps recorded before the kill are kept."""
+    code = f"""
+import os, signal
+from modelward.pipelines.history import SqlPipelineHistory, StepRecord
+from modelward.store.database import Database
+history = SqlPipelineHistory(Database({workspace.settings.db_url!r}))
+run = history.start(pipeline="churn", path="p.yaml", spec_digest={SPEC!r},
+                    trigger="manual", started_by="ada")
+history.record_step(run.id, StepRecord("data", {key("d")!r}, "ran", {{"dataset": "d@1"}}, 1.0))
+print(run.id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode == -9, child.stderr
+    run_id = child.stdout.strip()
+    killed = history.get(run_id)
+    assert killed.status == "failed" and killed.error is not None
+    assert killed.error.startswith("interrupted")
+    reused = history.cached_step("data", key("d"))
+    assert reused is not None and reused.outputs == {"dataset": "d@1"}
+
+
+def test_the_record_round_trips_through_json() -> None:
+    step = StepRecord("data", key("d"), "ran", {"dataset": "people@3"}, 0.5)
+    assert StepRecord.from_dict(step.to_dict()) == step
+    assert replace(step, error="x").to_dict()["error"] == "x"
