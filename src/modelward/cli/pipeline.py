@@ -67,7 +67,9 @@ def run(
         print_json(described)
     else:
         steps = described["steps"]
-        counts = {status: sum(1 for s in steps if s["status"] == status) for status in ("ran", "cached")}  # fmt: skip
+        counts = {
+            status: sum(1 for s in steps if s["status"] == status) for status in ("ran", "cached")
+        }
         console().print(
             f"pipeline {safe_markup(spec.name)} {safe_markup(described['status'])} "
             f"(run {safe_markup(described['run_id'][:8])}): {counts['ran']} step(s) ran, "
@@ -87,8 +89,14 @@ def _printer() -> Callable[[str], None]:
 
 @pipeline.command("show")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--history", "limit", default=10, show_default=True, type=click.IntRange(0, 1000),
-              help="How many recorded runs of the pipeline to list.")  # fmt: skip
+@click.option(
+    "--history",
+    "limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="How many recorded runs of the pipeline to list.",
+)
 @json_option
 def show(file: Path, limit: int, as_json: bool) -> None:
     """FILE's steps, their cache keys and whether they are cached, and its recent runs."""

@@ -91,7 +91,9 @@ def _upstream(spec: PipelineSpec, name: str) -> str | None:
 
 
 # -- keys that are known before running ---------------------------------------
-def _static_key(ctx_keys: Mapping[str, str], spec: PipelineSpec, name: str, workspace: Workspace) -> str | None:  # fmt: skip
+def _static_key(
+    ctx_keys: Mapping[str, str], spec: PipelineSpec, name: str, workspace: Workspace
+) -> str | None:
     """The key of step `name` from the pipeline and the keys before it (None when it
     depends on what a querying data step will read)."""
     upstream_step = _upstream(spec, name)
@@ -104,8 +106,12 @@ def _static_key(ctx_keys: Mapping[str, str], spec: PipelineSpec, name: str, work
         return step_key("data", None, _data_identity(workspace, spec))
     if name == "holdout":
         assert spec.train is not None
-        config = {"fraction": spec.holdout, "seed": spec.train.seed, "target": spec.train.target,
-                  "names": _split_names(spec)}  # fmt: skip
+        config = {
+            "fraction": spec.holdout,
+            "seed": spec.train.seed,
+            "target": spec.train.target,
+            "names": _split_names(spec),
+        }
         return step_key(name, upstream, config)
     if name == "transform":
         assert spec.transform is not None
@@ -173,7 +179,10 @@ def _run_data(ctx: _Context) -> dict[str, Any]:
     from modelward.data.catalog import DatasetCatalog
 
     data, catalog = ctx.spec.data, DatasetCatalog(ctx.workspace)
-    say = lambda text: ctx.say("data", text)  # noqa: E731
+
+    def say(text: str) -> None:
+        ctx.say("data", text)
+
     if data.kind == "add":
         assert data.path is not None
         version, created = catalog.add_file(data.path, data.name, progress=say)
@@ -311,7 +320,9 @@ def _run_train(ctx: _Context) -> dict[str, Any]:
         raise _StepFailed(reason, {"runs": described})
     sign = -1.0 if train.highest_first else 1.0
     # ties go to the earlier candidate, so a rerun selects the same one
-    best = min(scored, key=lambda o: (sign * float(o.metrics[train.select_metric]), o.candidate.number))  # fmt: skip
+    best = min(
+        scored, key=lambda o: (sign * float(o.metrics[train.select_metric]), o.candidate.number)
+    )
     return {
         "runs": described,
         "best": best.run_id,
@@ -350,6 +361,10 @@ def _run_promote(ctx: _Context) -> dict[str, Any]:
         champion = registry.get(f"{name}@{promote.alias}")
     except NotFound:
         champion = None
+    if champion is not None and champion.version == challenger.version:
+        ctx.say("promote", f"{champion.ref} already is {name}@{promote.alias}")
+        return {"alias": promote.alias, "candidate": challenger.ref, "promoted": False,
+                "from": champion.version, "to": champion.version, "checks": []}  # fmt: skip
     evaluated_on = None
     evaluations: dict[str, Any] = {}
     if promote.require and "holdout" in ctx.outputs:
@@ -494,9 +509,12 @@ def run_pipeline(
         started = time.perf_counter()
         key = _static_key(ctx.keys, spec, name, workspace)
         cached = None if force or key is None else history.cached_step(name, key)
-        if cached is not None and _still_there(workspace, name, cached.outputs):
-            ctx.keys[name], ctx.outputs[name] = key, dict(cached.outputs)  # type: ignore[assignment]
-            history.record_step(record.id, StepRecord(name, key, CACHED, dict(cached.outputs), time.perf_counter() - started))  # fmt: skip
+        if key is not None and cached is not None and _still_there(workspace, name, cached.outputs):
+            ctx.keys[name], ctx.outputs[name] = key, dict(cached.outputs)
+            history.record_step(
+                record.id,
+                StepRecord(name, key, CACHED, dict(cached.outputs), time.perf_counter() - started),
+            )
             ctx.say(name, f"cached ({_summary(name, cached.outputs)})")
             continue
         try:
@@ -524,10 +542,19 @@ def run_pipeline(
             ctx.say(name, f"{'refused' if refused else 'failed'}: {error.message}")
             break
         if key is None:  # a querying data step: keyed by what it read
-            key = step_key(name, None, {"kind": spec.data.kind, "name": spec.data.name,
-                                        "content": _dataset_digest(workspace, outputs)})  # fmt: skip
+            key = step_key(
+                name,
+                None,
+                {
+                    "kind": spec.data.kind,
+                    "name": spec.data.name,
+                    "content": _dataset_digest(workspace, outputs),
+                },
+            )
         ctx.keys[name], ctx.outputs[name] = key, outputs
-        history.record_step(record.id, StepRecord(name, key, RAN, outputs, time.perf_counter() - started))  # fmt: skip
+        history.record_step(
+            record.id, StepRecord(name, key, RAN, outputs, time.perf_counter() - started)
+        )
         ctx.say(name, f"ran ({_summary(name, outputs)})")
     finished = history.finish(record.id, status, error.message[:2000] if error else None)
     return PipelineOutcome(finished, error)
@@ -552,6 +579,8 @@ def _summary(name: str, outputs: Mapping[str, Any]) -> str:
         return str(outputs.get("model"))
     if outputs.get("promoted"):
         return f"{outputs.get('alias')} -> version {outputs.get('to')}"
+    if outputs.get("to") is not None:
+        return f"{outputs.get('alias')} stays at version {outputs.get('to')}"
     return "not promoted"
 
 

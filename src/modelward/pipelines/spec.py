@@ -4,7 +4,7 @@
     data: {add: people.csv, name: people}       # or {use: people@latest}
                                                 # or {import_sql: {url, query}, name: people}
                                                 # or {feedback: churn-clf, window: 7d}
-    holdout: 0.2                                # rows kept from training to judge the gate (0: none)
+    holdout: 0.2                                # rows kept out of training for the gate (0: none)
     transform: {spec: prep.yaml, name: people-prep}
     train:
       target: churned
@@ -190,8 +190,9 @@ def _parse(data: Mapping[str, Any], path: Path, digest: str) -> PipelineSpec:
     if register is not None and train is None:
         raise InvalidInput(f"{label}: 'register' registers the best candidate: add a 'train' step")
     if promote is not None and register is None:
-        raise InvalidInput(f"{label}: 'promote' moves an alias of the registered model: add "
-                           "'register: MODEL'")  # fmt: skip
+        raise InvalidInput(
+            f"{label}: 'promote' moves an alias of the registered model: add 'register: MODEL'"
+        )
     produced = {data_step.name} | ({transform.name} if transform else set())
     if holdout:
         produced |= {f"{name}-fit", f"{name}-holdout"}
@@ -223,8 +224,10 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
 
     where = "data"
     if not isinstance(raw, Mapping):
-        raise InvalidInput(f"{label}: data: write one of {{add: FILE, name: N}}, {{use: N@V}}, "
-                           "{import_sql: {url, query}, name: N}, {feedback: MODEL, window: 7d}")  # fmt: skip
+        raise InvalidInput(
+            f"{label}: data: write one of {{add: FILE, name: N}}, {{use: N@V}}, "
+            "{import_sql: {url, query}, name: N}, {feedback: MODEL, window: 7d}"
+        )
     kinds = [kind for kind in ("add", "use", "import_sql", "feedback") if kind in raw]
     if len(kinds) != 1:
         raise InvalidInput(
@@ -257,7 +260,9 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
         url = _text(
             label, "data.import_sql.url", _required(label, "data.import_sql", source, "url")
         )
-        query = _text(label, "data.import_sql.query", _required(label, "data.import_sql", source, "query"))  # fmt: skip
+        query = _text(
+            label, "data.import_sql.query", _required(label, "data.import_sql", source, "query")
+        )
         import sqlalchemy as sa
 
         try:
@@ -275,8 +280,10 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
     if not 0 < window < math.inf:
         raise InvalidInput(f"{label}: data.window: a positive duration such as 7d")
     if train is None:
-        raise InvalidInput(f"{label}: data.feedback: the labels go into the train step's target "
-                           "column: add a 'train' step")  # fmt: skip
+        raise InvalidInput(
+            f"{label}: data.feedback: the labels go into the train step's target "
+            "column: add a 'train' step"
+        )
     name = _name(label, "data.name", raw.get("name", f"{model}-feedback"), "dataset name")
     return DataStep("feedback", name, model=model, window_seconds=window)
 
@@ -318,8 +325,10 @@ def _train(label: str, raw: Any) -> TrainStep:
         raise InvalidInput(f"{label}: train.test_size: between 0 and 1, got {test_size}")
     entries = _required(label, "train", raw, "candidates")
     if not isinstance(entries, list) or not entries:
-        raise InvalidInput(f"{label}: train.candidates: a non-empty list such as "
-                           "[{model: logistic, optimizer: [adam, sgd]}]")  # fmt: skip
+        raise InvalidInput(
+            f"{label}: train.candidates: a non-empty list such as "
+            "[{model: logistic, optimizer: [adam, sgd]}]"
+        )
     candidates: list[Candidate] = []
     for position, entry in enumerate(entries, start=1):
         candidates.extend(_expand(label, f"train.candidates[{position}]", entry, len(candidates)))
@@ -357,7 +366,7 @@ def _expand(label: str, where: str, raw: Any, before: int) -> list[Candidate]:
         if not key.isidentifier():
             raise InvalidInput(f"{label}: {where}.param: {key!r} is not a parameter name")
     lists = [_choices(label, f"{where}.param.{key}", params[key]) for key in names]
-    made = []
+    made: list[Candidate] = []
     for optimizer in optimizers:
         for values in itertools.product(*lists):
             chosen = dict(zip(names, values, strict=True))
@@ -399,8 +408,10 @@ def _select(label: str, raw: Any) -> tuple[str, bool]:
 
 def _holdout(label: str, raw: Any) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw < 1:
-        raise InvalidInput(f"{label}: holdout: the share of rows kept out of training "
-                           f"for the gate, from 0 (none) to below 1, got {raw!r}")  # fmt: skip
+        raise InvalidInput(
+            f"{label}: holdout: the share of rows kept out of training "
+            f"for the gate, from 0 (none) to below 1, got {raw!r}"
+        )
     return float(raw)
 
 
