@@ -90,7 +90,10 @@ def serve(
         if alerts_path is not None:
             from modelward.monitoring.alerts import load_rules
 
-            load_rules(alerts_path)  # a malformed rule file stops here, with its error
+            from modelward.pipelines.loop import check_reactions
+
+            # a malformed rule file, or a pipeline a rule starts, stops here with its error
+            check_reactions(load_rules(alerts_path), model)
         _run(
             ServeOptions(
                 ref=model,

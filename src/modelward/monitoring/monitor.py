@@ -48,9 +48,12 @@ class ServerMonitor:
         alerts_path: str | None = None,
         clock: Callable[[], float] = time.time,
         drift: DriftRunner | None = None,
+        on_fire: Callable[[Any, int | None], str] | None = None,
     ) -> None:
         """`drift` runs the drift rounds (default: in the monitor's thread; the server
-        passes a `ChildProcessDrift`, so that no round holds up a request)."""
+        passes a `ChildProcessDrift`, so that no round holds up a request). `on_fire` is
+        called with a firing rule that has a `then` reaction and the alert's id (the
+        server starts the rule's pipeline); it returns what it did, for the log."""
         self.workspace = workspace
         self.holder = holder
         self.interval = interval
@@ -85,6 +88,7 @@ class ServerMonitor:
         self._lock_file: IO[bytes] | None = None
         self.drift = drift if drift is not None else InProcessDrift(workspace)
         self.last_drift: dict[str, Any] | None = None  # the latest drift round
+        self.on_fire = on_fire
 
     # -- leadership ------------------------------------------------------------
     @property
@@ -298,6 +302,13 @@ class ServerMonitor:
             message=event.message,
             details=details,
         )
+        rule = next((r for r in self.rules.rules if r.name == event.rule), None)
+        if event.state == "firing" and rule is not None and rule.then is not None:
+            if self.on_fire is not None:
+                try:
+                    self.on_fire(rule, alert_id)
+                except Exception as exc:  # a reaction that fails must not stop monitoring
+                    log.warning("alert %s: its pipeline could not start: %s", rule.name, exc)
         webhook = self.rules.webhook if self.rules is not None else None
         if webhook:
             result = send_webhook(webhook, event, allow=self.rules.webhook_allow)

@@ -14,6 +14,7 @@
         window: 30                           # z of the latest point vs the 30 points before it
         max_age: 1h                          # count windows: ignore points older than this
         for: 0s
+        then: {pipeline: retrain.yaml, cooldown: 1h}   # optional: retrain when it fires
 
 A rule has exactly one condition. `threshold` holds when the mean of the
 window's values is strictly above/below the limit (a mean, not the latest
@@ -32,6 +33,11 @@ than that are left out, so a series that stopped updating (no labels came
 back, no traffic) is not judged on what it said hours ago; with too few
 recent points the rule has no data and keeps its state. A duration window is
 its own age limit and takes no `max_age`.
+
+`then` starts a pipeline (`mw pipeline run FILE`, path relative to the rules
+file) when the rule fires, from the process that monitors the model, off the
+request path: one run at a time per model, and not again within `cooldown`
+(default 1h) of the last run this rule started.
 
 A `webhook` needs a `webhook_allow` list that allows its host: exact host
 names, IP addresses or CIDR networks (`monitoring.webhooks` has the rules,
@@ -61,11 +67,13 @@ from modelward.monitoring.durations import format_duration, parse_duration
 from modelward.monitoring.webhooks import WebhookAllow, check_webhook_url
 
 __all__ = [
+    "DEFAULT_COOLDOWN",
     "DEFAULT_MAX_AGE",
     "AlertConfig",
     "AlertRule",
     "Kind",
     "Op",
+    "Reaction",
     "format_duration",
     "load_rules",
     "parse_duration",
@@ -76,13 +84,27 @@ Kind = Literal["threshold", "zscore"]
 Op = Literal["above", "below", "abs"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
-_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "max_age", "for")
+_RULE_KEYS = ("name", "metric", "threshold", "zscore", "window", "max_age", "for", "then")
 DEFAULT_MAX_AGE = 3600.0
+DEFAULT_COOLDOWN = 3600.0
+"""Seconds after a pipeline an alert started before the same rule may start it again."""
 """Seconds after which a point no longer counts in a count window (`max_age`)."""
 _OPS: dict[Kind, tuple[Op, ...]] = {
     "threshold": ("above", "below"),
     "zscore": ("above", "below", "abs"),
 }
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What a firing rule starts: `then: {pipeline: retrain.yaml, cooldown: 1h}`."""
+
+    pipeline: Path  # absolute: relative paths are relative to the rules file's folder
+    cooldown_seconds: float = DEFAULT_COOLDOWN
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        return {"pipeline": str(self.pipeline), "cooldown_seconds": self.cooldown_seconds}
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,7 @@ class AlertRule:
     window_points: int | None
     for_seconds: float
     max_age_seconds: float | None = None
+    then: Reaction | None = None
 
     @property
     def digest(self) -> str:
@@ -134,6 +157,8 @@ class AlertRule:
             "for_seconds": self.for_seconds,
             "max_age_seconds": self.max_age_seconds,
             "condition": self.condition,
+            # only when set: the digest of a rule without one stays what it was
+            **({"then": self.then.to_dict()} if self.then is not None else {}),
         }
 
 
@@ -155,8 +180,9 @@ class AlertConfig:
         }
 
 
-def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
-    """Validate alert rules given as YAML text or as a parsed mapping."""
+def parse_rules(source: str | Mapping[str, Any], *, folder: Path | None = None) -> AlertConfig:
+    """Validate alert rules given as YAML text or as a parsed mapping; a `then` pipeline's
+    relative path is relative to `folder` (default: the working directory)."""
     if isinstance(source, str):
         data = _load_yaml(source)
     elif isinstance(source, Mapping):
@@ -193,7 +219,7 @@ def parse_rules(source: str | Mapping[str, Any]) -> AlertConfig:
     rules: list[AlertRule] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(raw_rules, start=1):
-        rule = _parse_rule(number, raw)
+        rule = _parse_rule(number, raw, folder or Path.cwd())
         if rule.name in seen:
             raise InvalidInput(
                 f"alert rule {number} ({rule.name!r}): 'name': "
@@ -214,12 +240,12 @@ def load_rules(path: str | Path) -> AlertConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read alert rules file {path}: {exc}") from None
     try:
-        return parse_rules(text)
+        return parse_rules(text, folder=path.absolute().parent)
     except InvalidInput as exc:
         raise InvalidInput(f"{path}: {exc.message}") from None
 
 
-def _parse_rule(number: int, raw: object) -> AlertRule:
+def _parse_rule(number: int, raw: object, folder: Path) -> AlertRule:
     where = f"alert rule {number}"
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{where}: write each rule as a mapping with 'name' and 'metric'")
@@ -255,7 +281,33 @@ def _parse_rule(number: int, raw: object) -> AlertRule:
     except InvalidInput as exc:
         raise InvalidInput(f"{where}: 'for': {exc.message}") from None
     max_age = _parse_max_age(where, raw.get("max_age"), counted=points is not None)
-    return AlertRule(name, metric.strip(), kind, op, limit, seconds, points, for_seconds, max_age)
+    then = _parse_then(where, raw["then"], folder) if "then" in raw else None
+    return AlertRule(
+        name, metric.strip(), kind, op, limit, seconds, points, for_seconds, max_age, then
+    )
+
+
+def _parse_then(where: str, raw: object, folder: Path) -> Reaction:
+    """`then: {pipeline: FILE, cooldown: 1h}`: the file must exist; what is in it is
+    checked by whoever runs it (the server, before it starts serving)."""
+    if not isinstance(raw, Mapping) or "pipeline" not in raw:
+        raise InvalidInput(f"{where}: 'then': write {{pipeline: retrain.yaml}}")
+    unknown = [key for key in raw if key not in ("pipeline", "cooldown")]
+    if unknown:
+        raise InvalidInput(f"{where}: 'then': unknown key {unknown[0]!r}; use pipeline, cooldown")
+    file = raw["pipeline"]
+    if not isinstance(file, str) or not file.strip():
+        raise InvalidInput(f"{where}: 'then.pipeline': the path of a pipeline file")
+    path = (folder / file).absolute()
+    if not path.is_file():
+        raise InvalidInput(f"{where}: 'then.pipeline': no such file: {path}")
+    try:
+        cooldown = parse_duration(raw.get("cooldown", DEFAULT_COOLDOWN))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: 'then.cooldown': {exc.message}") from None
+    if not 0 <= cooldown < math.inf:
+        raise InvalidInput(f"{where}: 'then.cooldown': a duration such as 1h")
+    return Reaction(path, cooldown)
 
 
 def _parse_max_age(where: str, raw: object, *, counted: bool) -> float | None:

@@ -64,6 +64,11 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         loaded=loaded,
     )
     writer = PredictionLogWriter(prediction_log_store(workspace), sample=options.log_sample)
+    launcher = None
+    if options.alerts:
+        from modelward.pipelines.loop import PipelineLauncher
+
+        launcher = PipelineLauncher(workspace, holder.current.version.name)
     monitor = ServerMonitor(
         workspace,
         holder,
@@ -71,6 +76,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         alerts_path=options.alerts,
         # A drift round holds up neither a request nor the monitor's other series.
         drift=ChildProcessDrift(workspace.settings, wait=0),
+        on_fire=launcher.fire if launcher is not None else None,
     )
 
     serving = Serving.of(holder, prediction_log=writer, batch_rows=options.batch_rows)
@@ -93,6 +99,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
 
     app = create_app(serving, max_body_bytes=options.max_body_bytes, lifespan=background_work)
     app.state.monitor = monitor
+    app.state.pipelines = launcher
     return app
 
 
