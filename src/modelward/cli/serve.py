@@ -89,7 +89,6 @@ def serve(
 
         if alerts_path is not None:
             from modelward.monitoring.alerts import load_rules
-
             from modelward.pipelines.loop import check_reactions
 
             # a malformed rule file, or a pipeline a rule starts, stops here with its error

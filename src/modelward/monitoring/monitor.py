@@ -303,12 +303,12 @@ class ServerMonitor:
             details=details,
         )
         rule = next((r for r in self.rules.rules if r.name == event.rule), None)
-        if event.state == "firing" and rule is not None and rule.then is not None:
-            if self.on_fire is not None:
-                try:
-                    self.on_fire(rule, alert_id)
-                except Exception as exc:  # a reaction that fails must not stop monitoring
-                    log.warning("alert %s: its pipeline could not start: %s", rule.name, exc)
+        reacts = rule is not None and rule.then is not None and self.on_fire is not None
+        if event.state == "firing" and reacts:
+            try:
+                self.on_fire(rule, alert_id)  # type: ignore[misc]
+            except Exception as exc:  # a reaction that fails must not stop monitoring
+                log.warning("alert %s: its pipeline could not start: %s", event.rule, exc)
         webhook = self.rules.webhook if self.rules is not None else None
         if webhook:
             result = send_webhook(webhook, event, allow=self.rules.webhook_allow)
