@@ -72,10 +72,12 @@ def train(
     model_format: str | None = None,
     progress: Callable[[str], None] = _quiet,
     score: Scorer | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> TrainingResult:
     """Train `model` on dataset version `data` and record the run; see `mw train --help`.
 
-    `score` computes the held-out metrics (default: the one the composition root wired in).
+    `score` computes the held-out metrics (default: the one the composition root wired in);
+    `tags` are set on the run from its start (a pipeline's candidates carry their pipeline's).
     """
     from sklearn.base import is_classifier
     from sklearn.model_selection import train_test_split
@@ -103,7 +105,9 @@ def train(
         raise InvalidInput(f"cannot split {version.ref}: {exc}") from None
 
     started = time.perf_counter()
-    with ActiveRun(workspace, experiment=experiment, name=run_name, seed=seed) as run:
+    with ActiveRun(
+        workspace, experiment=experiment, name=run_name, seed=seed, tags=tags
+    ) as run:
         run.log_params(
             run_params(
                 {
