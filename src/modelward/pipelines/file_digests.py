@@ -19,6 +19,7 @@ just-written file is read again once; filesystems with coarser timestamps than t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -52,7 +53,7 @@ def file_digest(path: Path, cache: Path) -> str:
     signature = _signature(stat)
     entries = _load(cache)
     known = entries.get(name)
-    if _remembered(known, signature):
+    if isinstance(known, list) and _remembered(known, signature):
         return str(known[4])
     digest = _hash(Path(name))
     finished = time.time_ns()
@@ -66,10 +67,9 @@ def file_digest(path: Path, cache: Path) -> str:
     return digest
 
 
-def _remembered(entry: Any, signature: list[int]) -> bool:
+def _remembered(entry: list[Any], signature: list[int]) -> bool:
     return (
-        isinstance(entry, list)
-        and len(entry) == 6
+        len(entry) == 6
         and entry[:4] == signature
         and isinstance(entry[4], str)
         and len(entry[4]) == 64
@@ -123,10 +123,8 @@ def _store(cache: Path, entries: dict[str, Any]) -> None:
         pass  # only a cache: the digest is right either way
     finally:
         if temp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(temp)
-            except OSError:
-                pass
 
 
 def _hashed_at(item: tuple[str, Any]) -> float:
