@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 import sys
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -131,7 +132,7 @@ def test_unknown_runs_are_not_found(history: SqlPipelineHistory) -> None:
     ],
 )
 def test_bad_runs_are_refused_and_nothing_is_written(
-    history: SqlPipelineHistory, change: dict[str, object], message: str
+    history: SqlPipelineHistory, change: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         start(history, **change)

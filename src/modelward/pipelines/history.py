@@ -178,9 +178,8 @@ def validate_step(step: StepRecord) -> None:
     try:
         orjson.dumps(dict(step.outputs))
     except (TypeError, orjson.JSONEncodeError):
-        raise InvalidInput(
-            f"step {step.name}: outputs are not JSON-able", field="outputs"
-        ) from None
+        message = f"step {step.name}: outputs are not JSON-able"
+        raise InvalidInput(message, field="outputs") from None
 
 
 def validate_finish(status: str) -> None:
