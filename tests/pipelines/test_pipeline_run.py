@@ -184,7 +184,7 @@ def test_a_crashing_candidate_fails_its_run_and_the_others_go_on(
     assert len(failed) == 1 and "liblinear" in failed[0]["error"]
     listed = mw_in_process("runs", "list", "--json", home=home).json()
     by_id = {r["id"]: r for r in listed}
-    assert by_id[failed[0]["run_id"]]["status"] == "FAILED"
+    assert by_id[failed[0]["run_id"]]["status"] == "failed"
 
 
 def test_bad_input_is_exit_2_before_any_work(project: Path, tmp_path: Path) -> None:
