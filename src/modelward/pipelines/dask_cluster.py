@@ -66,9 +66,7 @@ class DaskExecutor:
                 "--cluster needs Dask's distributed: pip install 'modelward[cluster]'"
             ) from None
         try:
-            client = Client(
-                self.address, timeout=self.connect_seconds, set_as_default=False
-            )
+            client = Client(self.address, timeout=self.connect_seconds, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ModelwardError(
                 f"cannot reach the Dask scheduler at {self.address} within "
@@ -119,9 +117,7 @@ class DaskExecutor:
                 try:
                     outcome: CandidateOutcome = future.result()
                 except Exception as exc:  # KilledWorker, a lost connection...
-                    outcome = abandoned(
-                        job, _lost(exc), time.perf_counter() - started
-                    )
+                    outcome = abandoned(job, _lost(exc), time.perf_counter() - started)
                 outcomes[index] = outcome
                 on_done(outcome)
                 if waiting:

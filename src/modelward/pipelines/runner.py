@@ -16,6 +16,7 @@ when the rows did not change.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from modelward.store.workspace import Workspace
 from modelward.version import __version__
 
 Progress = Callable[[str], None]
+log = logging.getLogger("modelward.pipelines")
 
 RAN, CACHED, FAILED, REFUSED = "ran", "cached", "failed", "refused"
 # the data kinds whose rows are only known by reading them
@@ -71,6 +73,7 @@ class _Context:
     workers: int | None
     keys: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    partial: dict[str, Any] = field(default_factory=dict)  # what a failing step made
 
     def say(self, step: str, text: str) -> None:
         number = self.spec.steps.index(step) + 1
@@ -317,7 +320,8 @@ def _run_train(ctx: _Context) -> dict[str, Any]:
             if len(failures) == len(outcomes)
             else f"no candidate recorded the metric {train.select_metric!r} to select by"
         )
-        raise _StepFailed(reason, {"runs": described})
+        ctx.partial.update(runs=described)
+        raise ModelwardError(reason)
     sign = -1.0 if train.highest_first else 1.0
     # ties go to the earlier candidate, so a rerun selects the same one
     best = min(
@@ -381,9 +385,9 @@ def _run_promote(ctx: _Context) -> dict[str, Any]:
                     ctx.workspace, version.run_id, evaluated_on, model_ref=version.ref
                 )
             except InvalidInput as exc:
-                raise _Refused(
-                    f"{version.ref} cannot be evaluated on {evaluated_on}: {exc.message}",
-                    {"alias": promote.alias, "evaluations": evaluations},
+                ctx.partial.update(alias=promote.alias, evaluations=evaluations)
+                raise GateFailed(
+                    f"{version.ref} cannot be evaluated on {evaluated_on}: {exc.message}"
                 ) from None
             evaluations[version.ref] = record.metrics
     reason = f"pipeline {ctx.spec.name} (run {ctx.run_id[:8]})"
@@ -406,8 +410,9 @@ def _run_promote(ctx: _Context) -> dict[str, Any]:
             reason=reason,
             evaluated_on=evaluated_on,
         )
-    except GateFailed as exc:
-        raise _Refused(exc.message, described) from None
+    except GateFailed:
+        ctx.partial.update(described)
+        raise
     described.update(
         {
             "promoted": True,
@@ -428,18 +433,6 @@ _STEPS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "register": _run_register,
     "promote": _run_promote,
 }
-
-
-class _StepFailed(ModelwardError):
-    """A step could not do its work; `outputs` is what it made before it stopped."""
-
-    def __init__(self, message: str, outputs: Mapping[str, Any]) -> None:
-        super().__init__(message)
-        self.outputs = dict(outputs)
-
-
-class _Refused(_StepFailed):
-    """The gate (or what it needs) refused the promotion."""
 
 
 # -- the run ----------------------------------------------------------------------
@@ -517,17 +510,18 @@ def run_pipeline(
             )
             ctx.say(name, f"cached ({_summary(name, cached.outputs)})")
             continue
+        ctx.partial = {}
         try:
             outputs = _STEPS[name](ctx)
-        except (ModelwardError, Exception) as exc:
-            error = (
-                exc
-                if isinstance(exc, ModelwardError)
-                else ModelwardError(f"{type(exc).__name__}: {exc}")
-            )
-            refused = isinstance(exc, _Refused)
+        except Exception as exc:  # recorded as the step's failure, then reported
+            if isinstance(exc, ModelwardError):
+                error = exc
+            else:
+                log.exception("pipeline %s: step %s failed", spec.name, name)
+                error = ModelwardError(f"step {name} failed: {type(exc).__name__}: {exc}")
+            refused = isinstance(exc, GateFailed)
             status = "refused" if refused else "failed"
-            made = exc.outputs if isinstance(exc, _StepFailed) else {}
+            made = dict(ctx.partial)
             history.record_step(
                 record.id,
                 StepRecord(
