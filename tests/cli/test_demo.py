@@ -60,6 +60,18 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
     }  # fmt: skip  (the demo scales these ten by 1.6)
     assert "mean radius" in drift["features"] and set(drift["features"]) <= shifted
     assert Path(monitoring["html"]).read_text().startswith("<!DOCTYPE html>")
+    # the loop closed itself: the alert's pipeline retrained on the served, labeled rows,
+    # the gate compared it with production on held-out rows, the server swapped
+    loop = report["loop"]
+    assert loop["status"] == "succeeded" and loop["trigger"].startswith(
+        "alert:breast-cancer-clf/input-drift (alert "
+    )
+    assert [s["step"] for s in loop["steps"]] == [
+        "data", "holdout", "transform", "train", "register", "promote"
+    ]  # fmt: skip
+    assert loop["promoted"] == "breast-cancer-clf@2" and loop["served_version"] == 2
+    audit = json.loads(mw("models", "show", "breast-cancer-clf", "--json", home=home).stdout)
+    assert "started by alert:breast-cancer-clf/input-drift" in audit["audit"][0]["reason"]
 
     shown = json.loads(mw("data", "show", "breast-cancer-prep", "--json", home=home).stdout)
     assert shown["lineage"] == ["breast-cancer@1"] and shown["transform"] is not None
@@ -77,8 +89,10 @@ def test_demo_runs_end_to_end_and_is_repeatable(tmp_path: Path) -> None:
         _stop(int(pid))
     assert "already stored (same content)" in second.stdout
     assert "best by hold-out f1" in second.stdout
-    # the same best model again: the gate (f1 >= production.f1) passes and production moves
-    assert "breast-cancer-clf@production -> breast-cancer-clf@2" in second.stdout
+    # the same best model again, now version 3, judged against the retrained production
+    assert re.search(r"breast-cancer-clf@production -> breast-cancer-clf@3|production stays",
+                     second.stdout)  # fmt: skip
+    assert "7. the loop closes itself" in second.stdout
     assert "-> 200" in second.stdout and "-> 422" in second.stdout
     assert "alert fired: input-drift" in second.stdout
     (line,) = [ln for ln in second.stdout.splitlines() if "drift report on those rows" in ln]
@@ -105,7 +119,7 @@ def _dashboard_shows_the_demo(dashboard: dict[str, Any]) -> int:
             for name in ("logistic-gd", "logistic-sgd", "logistic-adam", "random-forest"):
                 assert name in runs.text
             model = browser.get("/models/breast-cancer-clf").text
-            assert '<span class="badge">production</span></td><td>@1<' in model
+            assert '<span class="badge">production</span></td><td>@2<' in model
             assert "input-drift" in browser.get("/monitoring").text
             # used once: the same link signs in nobody else
             spent = httpx.get(dashboard["login_url"])

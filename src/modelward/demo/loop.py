@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from modelward.data.catalog import DatasetCatalog
+from modelward.demo.closing import RETRAIN_NAME
 from modelward.demo.dashboard import start_dashboard
 from modelward.demo.traffic import serve_and_watch
-from modelward.errors import GateFailed
+from modelward.errors import GateFailed, NotFound
 from modelward.evaluation.evaluate import evaluate_run_model
 from modelward.registry.ports import model_registry
 from modelward.store.workspace import open_workspace
@@ -143,17 +144,22 @@ def run_demo(
     say("5. register the best model and promote it to production through a gate")
     registry = model_registry(workspace)
     version = registry.register_run(best.run_id, MODEL_NAME, description="mw demo")
-    try:
-        previous, production, checks = registry.set_alias(
-            MODEL_NAME, version.version, "production", require=GATE, reason="mw demo"
+    holder = _production(registry)
+    if holder is not None and holder.tags.get("pipeline") == RETRAIN_NAME:
+        # The last demo's loop retrained production on its drifted traffic: this demo
+        # tells the story again from its own model (an audited move, gate not asked).
+        registry.set_alias(
+            MODEL_NAME, version.version, "production",
+            reason="mw demo: the story starts again from the demo's model",
+        )  # fmt: skip
+        say(
+            f"   production held {holder.ref}, which the last demo's loop retrained; the "
+            "story starts again from the demo's model:"
         )
-        for check in checks:
-            say(f"   gate {check.describe()}")
-        moved = f"from version {previous.version}" if previous else "first production version"
-        say(f"   {MODEL_NAME}@production -> {production.ref} ({moved})")
-    except GateFailed as refused:
-        production = registry.get(f"{MODEL_NAME}@production")
-        say(f"   {refused}; production stays {production.ref}")
+        say(f"   {MODEL_NAME}@production -> {version.ref} (from version {holder.version})")
+        production = version
+    else:
+        production = _promote_through_gate(registry, version, say)
 
     say("6. serve it, send good and bad requests, then normal and drifted traffic")
     raw_frame = catalog.load_frame(raw)
@@ -182,6 +188,7 @@ def run_demo(
         "production": production.ref,
         "requests": exchanges,
         "monitoring": served["monitoring"],
+        "loop": served["monitoring"].get("loop"),
         "dashboard": None,
     }
     if dashboard and workspace.remote is None:
@@ -199,6 +206,7 @@ def run_demo(
     say(f"   mw serve {MODEL_NAME}@production          the REST server (docs at /docs)")
     say(f"   mw monitor drift {MODEL_NAME}@production --window 1h --html drift.html")
     say("   mw monitor alerts")
+    say(f"   mw pipeline show {demo_dir / 'retrain.yaml'}   the retraining the alert started")
     say(f"   {plots_dir}/  (confusion matrix, ROC curve, learning curve)")
     if report["dashboard"] is not None:
         shown = report["dashboard"]
@@ -207,6 +215,28 @@ def run_demo(
         say(f"   sign in once (link valid {shown['login_minutes']} minutes): {shown['login_url']}")
         say(f"   stop it with: kill {shown['pid']}   (the next mw demo stops it too)")
     return report
+
+
+def _production(registry: Any) -> Any:
+    try:
+        return registry.get(f"{MODEL_NAME}@production")
+    except NotFound:
+        return None
+
+
+def _promote_through_gate(registry: Any, version: Any, say: Callable[[str], None]) -> Any:
+    try:
+        previous, production, checks = registry.set_alias(
+            MODEL_NAME, version.version, "production", require=GATE, reason="mw demo"
+        )
+        for check in checks:
+            say(f"   gate {check.describe()}")
+        moved = f"from version {previous.version}" if previous else "first production version"
+        say(f"   {MODEL_NAME}@production -> {production.ref} ({moved})")
+    except GateFailed as refused:
+        production = registry.get(f"{MODEL_NAME}@production")
+        say(f"   {refused}; production stays {production.ref}")
+    return production
 
 
 def _label(result: TrainingResult) -> str:

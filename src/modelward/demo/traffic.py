@@ -25,6 +25,8 @@ rules:
     threshold: {above: 0.1}
     window: 1                      # the latest drift round
     for: 0s
+    # retrain when it fires (a real server would wait longer than 10 s to retry)
+    then: {pipeline: retrain.yaml, cooldown: 10s}
   - name: slow-predictions
     metric: latency_p95_seconds
     threshold: {above: 1.0}
@@ -45,11 +47,13 @@ def serve_and_watch(
     """Run the server in the background for the demo's requests; stop it with SIGTERM."""
     import httpx
 
+    from modelward.demo.closing import watch_the_loop, write_retrain_pipeline
     from modelward.monitoring.ports import alert_state_store
     from modelward.store.workspace import open_workspace
 
     rules = demo_dir / "alerts.yaml"
     rules.write_text(ALERT_RULES, encoding="utf-8")
+    write_retrain_pipeline(demo_dir, ref.split("@")[0])
     # Each demo shows an alert firing: its server starts with the rules inactive, not
     # where the previous demo's server left them (a real server resumes them).
     alert_state_store(open_workspace()).clear(ref.split("@")[0])
@@ -84,6 +88,12 @@ def serve_and_watch(
             for exchange in exchanges:
                 say(f"   {exchange['what']:<28} -> {exchange['status']} {exchange['answer']}")
             monitoring = _normal_then_drifted(client, rows, labels, home, ref, started, say)
+            say("7. the loop closes itself: the alert retrains, the gate decides, the server swaps")
+            if monitoring["alert"] is not None:
+                monitoring["loop"] = watch_the_loop(client, ref.split("@")[0], started, say)
+            else:
+                say("   no alert fired, so nothing was retrained")
+                monitoring["loop"] = {"pipeline_run": None}
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -148,10 +158,14 @@ def _normal_then_drifted(
     shifted = list(drifted.columns[:10])
     drifted[shifted] = drifted[shifted] * 1.6  # sensors recalibrated: the first 10 inputs scale up
     for start in range(0, len(drifted), 20):
-        client.post(
-            "/predict", json={"instances": drifted.iloc[start : start + 20].values.tolist()}
-        )
-    say(f"   drifted traffic: {len(drifted)} rows with {len(shifted)} inputs scaled by 1.6")
+        batch = drifted.iloc[start : start + 20]
+        answer = client.post("/predict", json={"instances": batch.values.tolist()}).json()
+        truth = labels.loc[batch.index].tolist()  # the labels come back for these too
+        client.post("/feedback", json={"request_id": answer["request_id"], "label": truth})
+    say(
+        f"   drifted traffic: {len(drifted)} rows with {len(shifted)} inputs scaled by 1.6, "
+        "and their labels"
+    )
 
     workspace = open_workspace()
     alerts = alert_store(workspace)

@@ -18,7 +18,11 @@ def feedback_frame(
     workspace: Workspace, model: str, window_seconds: float, target: str
 ) -> pd.DataFrame:
     """The rows `model` was asked about in the last `window_seconds` that got a label,
-    the label in column `target`; InvalidInput when there are none."""
+    the label in column `target`; InvalidInput when there are none.
+
+    A row asked about again with the same label counts once: duplicates would land on
+    both sides of a hold-out split and make the gate judge a model on rows it saw.
+    """
     import pandas as pd
 
     from modelward.monitoring.ports import MAX_RECORDS, prediction_log_store
@@ -51,4 +55,5 @@ def feedback_frame(
         )
     if target in columns:
         raise InvalidInput(f"the logged inputs of {model!r} already have a column {target!r}")
-    return pd.DataFrame({**columns, target: truths})
+    frame = pd.DataFrame({**columns, target: truths})
+    return frame.drop_duplicates(ignore_index=True)

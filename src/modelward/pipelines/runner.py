@@ -172,6 +172,10 @@ def _still_there(workspace: Workspace, name: str, outputs: Mapping[str, Any]) ->
             run_store(workspace).get(outputs["best"])
         elif name == "register":
             model_registry(workspace).get(outputs["model"])
+        elif name == "promote":
+            # the decision stands only while the alias still names what it promoted
+            model, alias = str(outputs["candidate"]).partition("@")[0], outputs["alias"]
+            return bool(model_registry(workspace).get(f"{model}@{alias}").version == outputs["to"])
     except (NotFound, KeyError, TypeError):
         return False
     return True
