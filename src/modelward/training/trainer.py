@@ -105,9 +105,7 @@ def train(
         raise InvalidInput(f"cannot split {version.ref}: {exc}") from None
 
     started = time.perf_counter()
-    with ActiveRun(
-        workspace, experiment=experiment, name=run_name, seed=seed, tags=tags
-    ) as run:
+    with ActiveRun(workspace, experiment=experiment, name=run_name, seed=seed, tags=tags) as run:
         run.log_params(
             run_params(
                 {
