@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from modelward.errors import ModelwardError
 from modelward.pipelines.candidates import (
     CandidateOutcome,
     TrainingJob,
@@ -150,8 +151,15 @@ class LocalExecutor:
         process = context.Process(
             target=serve_jobs, args=(child, self.task, threads), name="mw-candidate", daemon=True
         )
-        process.start()
-        child.close()
+        try:
+            process.start()
+        except (OSError, EOFError, RuntimeError) as exc:  # no fork server, no processes left
+            parent.close()
+            raise ModelwardError(
+                f"cannot start a local worker process: {failure_text(exc)}"
+            ) from None
+        finally:
+            child.close()
         return _Worker(process, parent)
 
     @staticmethod
