@@ -109,41 +109,20 @@ def dask_cluster(workers: int = 2, env: Mapping[str, str] | None = None) -> Iter
     environment = _environment(env or {})
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start(
-        [
-            sys.executable, "-m", "distributed.cli.dask_scheduler",
-            "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
-        ],
-        logs / "scheduler.log",
-        environment,
-    )  # fmt: skip
+    scheduler_argv = ["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1"]
+    scheduler_argv += ["--port", str(port), "--no-dashboard"]
+    scheduler = _start([sys.executable, *scheduler_argv], logs / "scheduler.log", environment)
     cluster = DaskCluster(address, scheduler, logs=logs)
     try:
         deadline = time.monotonic() + START_SECONDS
         _wait_for_port(port, scheduler, deadline)
-        for number in range(workers):
-            cluster.workers.append(
-                _start(
-                    [
-                        sys.executable,
-                        "-m",
-                        "distributed.cli.dask_worker",
-                        address,
-                        "--host",
-                        "127.0.0.1",
-                        "--nthreads",
-                        "1",
-                        "--no-nanny",
-                        "--no-dashboard",
-                        "--name",
-                        f"worker-{number + 1}",
-                        "--local-directory",
-                        str(logs / f"worker-{number + 1}"),
-                    ],
-                    logs / f"worker-{number + 1}.log",
-                    environment,
-                )  # fmt: skip
-            )
+        for number in range(1, workers + 1):
+            worker_argv = ["-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1"]
+            worker_argv += ["--nthreads", "1", "--no-nanny", "--no-dashboard"]
+            worker_argv += ["--name", f"worker-{number}"]
+            worker_argv += ["--local-directory", str(logs / f"worker-{number}")]
+            log = logs / f"worker-{number}.log"
+            cluster.workers.append(_start([sys.executable, *worker_argv], log, environment))
         _wait_for_workers(address, workers, deadline)
         yield cluster
     finally:

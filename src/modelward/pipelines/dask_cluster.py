@@ -68,9 +68,11 @@ class DaskExecutor:
         try:
             client = Client(self.address, timeout=self.connect_seconds, set_as_default=False)
         except (OSError, TimeoutError) as exc:
+            detail = " ".join(str(exc).split())[:200]
+            because = "" if detail.startswith("Timed out") else f": {detail}"
             raise ModelwardError(
                 f"cannot reach the Dask scheduler at {self.address} within "
-                f"{self.connect_seconds:g} s: {' '.join(str(exc).split())[:200]}"
+                f"{self.connect_seconds:g} s{because}"
             ) from None
         try:
             client.wait_for_workers(1, timeout=self.connect_seconds)
@@ -98,18 +100,19 @@ class DaskExecutor:
             self._connect()
         client = self._client
         outcomes: list[CandidateOutcome | None] = [None] * len(jobs)
-        started = time.perf_counter()
+        submitted: dict[int, float] = {}
         waiting = list(enumerate(jobs))
         index_of: dict[str, int] = {}
 
         def submit() -> Any:
             index, job = waiting.pop(0)
-            future = client.submit(self.task, job, pure=False, key=f"{job.run_name}")
+            future = client.submit(self.task, job, pure=False, key=job.run_name)
             index_of[future.key] = index
+            submitted[index] = time.perf_counter()
             return future
 
         first = [submit() for _ in range(min(self.workers, len(waiting)))]
-        running = as_completed(first)
+        running = as_completed(first, loop=client.loop)
         try:
             for future in running:
                 index = index_of[future.key]
@@ -117,7 +120,8 @@ class DaskExecutor:
                 try:
                     outcome: CandidateOutcome = future.result()
                 except Exception as exc:  # KilledWorker, a lost connection...
-                    outcome = abandoned(job, _lost(exc), time.perf_counter() - started)
+                    seconds = time.perf_counter() - submitted[index]
+                    outcome = abandoned(job, _lost(exc), seconds)
                 outcomes[index] = outcome
                 on_done(outcome)
                 if waiting:

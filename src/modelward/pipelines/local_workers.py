@@ -20,6 +20,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from modelward.errors import ModelwardError
 from modelward.pipelines.candidates import (
     CandidateOutcome,
     TrainingJob,
@@ -73,7 +75,13 @@ class _Worker:
 
 
 class LocalExecutor:
-    """`workers` worker processes for the duration of each `run`."""
+    """`workers` worker processes for the duration of each `run`.
+
+    Creating one boots the fork server in the background: make it when the pipeline
+    starts, and its imports overlap the steps before training. Workers re-import the
+    caller's main module as multiprocessing does, so a script calling this needs the
+    usual `if __name__ == "__main__":` guard (`mw`, `python -m` and pytest have it).
+    """
 
     def __init__(
         self, workers: int, *, task: Task = train_candidate, start_method: str = "forkserver"
@@ -81,6 +89,10 @@ class LocalExecutor:
         self.workers = workers
         self.task = task
         self.start_method = start_method
+        if start_method == "forkserver":
+            # The fork server's imports (~2 s) overlap whatever the caller does next.
+            multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+            threading.Thread(target=_boot_fork_server, name="mw-forkserver", daemon=True).start()
 
     def run(
         self,
@@ -91,8 +103,6 @@ class LocalExecutor:
         if not jobs:
             return []
         context = multiprocessing.get_context(self.start_method)
-        if self.start_method == "forkserver":
-            context.set_forkserver_preload(PRELOAD)
         count = min(self.workers, len(jobs))
         threads = max(1, default_workers() // count)  # no oversubscribed BLAS/OpenMP pools
         pending = deque(enumerate(jobs))
@@ -141,8 +151,15 @@ class LocalExecutor:
         process = context.Process(
             target=serve_jobs, args=(child, self.task, threads), name="mw-candidate", daemon=True
         )
-        process.start()
-        child.close()
+        try:
+            process.start()
+        except (OSError, EOFError, RuntimeError) as exc:  # no fork server, no processes left
+            parent.close()
+            raise ModelwardError(
+                f"cannot start a local worker process: {failure_text(exc)}"
+            ) from None
+        finally:
+            child.close()
         return _Worker(process, parent)
 
     @staticmethod
@@ -167,6 +184,13 @@ class LocalExecutor:
         if worker.process.is_alive():
             worker.process.kill()
             worker.process.join()
+
+
+def _boot_fork_server() -> None:
+    from multiprocessing import forkserver
+
+    with contextlib.suppress(Exception):  # a failed boot is retried, and reported, by run
+        forkserver.ensure_running()
 
 
 def _death(process: Any) -> str:
