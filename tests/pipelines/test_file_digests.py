@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from modelward.errors import InvalidInput
-from modelward.pipelines.file_digests import RACY_NS, file_digest
+from modelward.pipelines.file_digests import RACY_NS, default_cache, file_digest
 
 MB = 1 << 20
 
@@ -31,7 +31,7 @@ def settle(path: Path, seconds_ago: float = 60.0) -> int:
 
 @pytest.fixture
 def cache(tmp_path: Path) -> Path:
-    return tmp_path / "home" / "cache" / "file-digests.json"
+    return default_cache(tmp_path / "home")
 
 
 def test_the_digest_is_the_one_mw_data_add_stores_the_file_under(

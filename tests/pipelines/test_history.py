@@ -6,16 +6,20 @@ import hashlib
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from modelward.errors import InvalidInput, NotFound
+from modelward.errors import Forbidden, InvalidInput, NotFound
 from modelward.pipelines.history import PipelineRun, SqlPipelineHistory, StepRecord
 from modelward.pipelines.ports import pipeline_history
+from modelward.pipelines.remote import RemotePipelineHistory
+from modelward.server.tokens import READER, WRITER
 from modelward.store.tables import pipeline_runs
 from modelward.store.workspace import Workspace
+from tests.server.support import TeamServer
 
 
 def key(text: str) -> str:
@@ -228,3 +232,128 @@ def test_the_record_round_trips_through_json() -> None:
     step = StepRecord("data", key("d"), "ran", {"dataset": "people@3"}, 0.5)
     assert StepRecord.from_dict(step.to_dict()) == step
     assert replace(step, error="x").to_dict()["error"] == "x"
+
+
+# -- on a team server ---------------------------------------------------------------
+
+
+@pytest.fixture
+def team(workspace: Workspace) -> TeamServer:
+    """A team server over the store (both backends), a token per role."""
+    return TeamServer.start(workspace)
+
+
+@pytest.fixture
+def remote(team: TeamServer) -> RemotePipelineHistory:
+    return RemotePipelineHistory(team.client(WRITER))
+
+
+def test_a_team_server_keeps_the_history_and_names_the_token(
+    team: TeamServer, remote: RemotePipelineHistory
+) -> None:
+    run = remote.start(
+        pipeline="churn", path="p.yaml", spec_digest=SPEC, trigger="alert:clf/f1 low",
+        started_by="someone-else",
+    )  # fmt: skip
+    assert run.status == "running" and run.started_by == WRITER  # the token's, not the claim
+    steps = [
+        StepRecord("data", key("d"), "ran", {"dataset": "people@3"}, 0.25),
+        StepRecord("train", key("t"), "ran", {"runs": ["a" * 32], "best": "a" * 32}, 3.0),
+        StepRecord("promote", key("p"), "refused", {"alias": "production", "from": 1}, 0.1, "no"),
+    ]
+    for step in steps:
+        remote.record_step(run.id, step)
+    remote.record_step(run.id, steps[0])  # a resend replaces, as a retry would
+    done = remote.finish(run.id, "refused", "the gate said no")
+    assert done.steps == tuple(steps) and done.status == "refused"
+    assert remote.get(run.id) == done
+    # what the server's own store holds is the same run
+    assert SqlPipelineHistory(team.workspace.db).get(run.id) == done
+    assert [found.id for found in remote.runs("churn")] == [run.id]
+    assert remote.runs("other") == []
+    cached = remote.cached_step("train", key("t"))
+    assert cached == steps[1]
+    assert remote.cached_step("promote", key("p")) is None
+    assert remote.cached_step("train", key("nothing")) is None
+
+
+def test_a_reader_reads_the_history_but_cannot_record(
+    team: TeamServer, remote: RemotePipelineHistory
+) -> None:
+    run = remote.start(
+        pipeline="churn", path="p.yaml", spec_digest=SPEC, trigger="manual", started_by="x"
+    )
+    reader = RemotePipelineHistory(team.client(READER))
+    assert reader.get(run.id).id == run.id and len(reader.runs()) == 1
+    with pytest.raises(Forbidden):
+        reader.start(
+            pipeline="churn", path="p.yaml", spec_digest=SPEC, trigger="manual", started_by="x"
+        )
+    with pytest.raises(Forbidden):
+        reader.record_step(run.id, StepRecord("data", key("d"), "ran", {}, 0.0))
+    with pytest.raises(Forbidden):
+        reader.finish(run.id, "failed")
+    assert remote.get(run.id).steps == () and remote.get(run.id).status == "running"
+
+
+def test_the_server_refuses_bad_records_with_a_400_naming_the_field(team: TeamServer) -> None:
+    http = team.http(WRITER)
+    good = {"pipeline": "churn", "path": "p.yaml", "spec_digest": SPEC, "trigger": "manual"}
+    run_id = http.post("/api/v1/pipelines/runs", json=good).json()["id"]
+    bad_starts = [
+        {**good, "trigger": "x" * 501},
+        {**good, "spec_digest": "nope"},
+        {**good, "pipeline": "a\x00b"},
+        {**good, "started_by": "someone"},  # not the client's to say
+        {**good, "pid": 2**40},
+    ]
+    for body in bad_starts:
+        assert http.post("/api/v1/pipelines/runs", json=body).status_code == 400, body
+    step = {"key": key("d"), "status": "ran", "outputs": {}, "seconds": 1.0}
+    steps = f"/api/v1/pipelines/runs/{run_id}/steps"
+    for path, body in [
+        (f"{steps}/data", {**step, "status": "done"}),
+        (f"{steps}/data", {**step, "seconds": -1.0}),
+        (f"{steps}/data", {**step, "key": "abc"}),
+        (f"{steps}/Data", step),
+        (f"/api/v1/pipelines/runs/{run_id}/status", {"status": "running"}),
+    ]:
+        answer = http.put(path, json=body)
+        assert answer.status_code == 400, (path, body, answer.text)
+    missing = http.put(f"/api/v1/pipelines/runs/{'0' * 32}/steps/data", json=step)
+    assert missing.status_code == 404
+    assert http.get(f"/api/v1/pipelines/runs/{'0' * 32}").status_code == 404
+    assert http.get("/api/v1/pipelines/runs", params={"limit": 0}).status_code == 400
+    assert SqlPipelineHistory(team.workspace.db).get(run_id).steps == ()
+
+
+def test_a_remote_run_whose_process_died_is_marked_by_the_next_start_here(
+    team: TeamServer, remote: RemotePipelineHistory
+) -> None:
+    http = team.http(WRITER)
+    body = {"pipeline": "churn", "path": "p.yaml", "spec_digest": SPEC, "trigger": "manual"}
+    from modelward.pipelines.history import this_host
+
+    killed = http.post(
+        "/api/v1/pipelines/runs", json={**body, "host": this_host(), "pid": _dead_pid()}
+    ).json()["id"]
+    elsewhere = http.post(
+        "/api/v1/pipelines/runs", json={**body, "host": "another-host", "pid": 1}
+    ).json()["id"]
+    assert remote.get(killed).status == "failed"  # as this client reads it
+    remote.start(
+        pipeline="churn", path="p.yaml", spec_digest=SPEC, trigger="manual", started_by="x"
+    )
+    stored = SqlPipelineHistory(team.workspace.db)
+    with team.workspace.db.read() as conn:
+        statuses = dict(conn.execute(sa.select(pipeline_runs.c.id, pipeline_runs.c.status)).all())
+    assert statuses[killed] == "failed" and statuses[elsewhere] == "running"
+    error = stored.get(killed).error
+    assert error is not None and error.startswith("interrupted")
+
+
+def test_the_picker_gives_the_remote_history_for_a_team_server(
+    team: TeamServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    workspace = team.connect(monkeypatch, tmp_path / "client")
+    assert isinstance(pipeline_history(workspace), RemotePipelineHistory)

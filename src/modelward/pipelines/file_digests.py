@@ -38,6 +38,11 @@ _CHUNK = 1 << 20
 _VERSION = 1
 
 
+def default_cache(home: Path) -> Path:
+    """Where a home keeps its file digests (`settings.home`; a team server's clients too)."""
+    return home / "cache" / "file-digests.json"
+
+
 def file_digest(path: Path, cache: Path) -> str:
     """The sha256 hex of the file's bytes, reusing the one `cache` remembers while the
     file's (size, mtime_ns, inode, device) are unchanged."""

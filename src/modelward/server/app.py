@@ -38,6 +38,7 @@ def api_routers() -> list[Any]:
         evaluations,
         models,
         monitoring,
+        pipelines,
         runs,
         tokens,
     )
@@ -50,6 +51,7 @@ def api_routers() -> list[Any]:
         evaluations.router,
         models.router,
         monitoring.router,
+        pipelines.router,
     ]
 
 

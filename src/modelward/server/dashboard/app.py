@@ -29,6 +29,7 @@ from modelward.server.dashboard import (
     datasets_pages,
     models_pages,
     monitoring_pages,
+    pipelines_pages,
     runs_pages,
 )
 from modelward.server.dashboard.forms import (
@@ -235,6 +236,8 @@ def create_dashboard(workspace: Workspace, sessions: SessionRepository) -> Starl
             Route("/models/{name}/aliases/{alias}", models_pages.move_alias, methods=["POST"]),
             Route("/monitoring", monitoring_pages.monitoring_page),
             Route("/monitoring/{name}", monitoring_pages.model_monitoring_page),
+            Route("/pipelines", pipelines_pages.pipelines_page),
+            Route("/pipelines/{run_id}", pipelines_pages.pipeline_run_page),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={
