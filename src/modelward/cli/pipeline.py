@@ -48,10 +48,11 @@ def run(
     from modelward.store.workspace import open_workspace
 
     spec = load_pipeline(file)  # every check happens here, before any work
+    executor = None
     if cluster is not None:
         from modelward.pipelines.candidates import executor_for
 
-        executor_for(cluster, workers)  # an unreachable cluster fails before any step
+        executor = executor_for(cluster, workers)  # unreachable: fails before any step
     show = (lambda _text: None) if as_json else _printer()
     outcome = run_pipeline(
         open_workspace(),
@@ -61,6 +62,7 @@ def run(
         cluster=cluster,
         workers=workers,
         progress=show,
+        executor=executor,
     )
     described = outcome.to_dict()
     if as_json:

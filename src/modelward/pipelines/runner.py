@@ -74,6 +74,7 @@ class _Context:
     keys: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     partial: dict[str, Any] = field(default_factory=dict)  # what a failing step made
+    executor: Any = None  # candidates.Executor, made when the run starts if it trains
 
     def say(self, step: str, text: str) -> None:
         number = self.spec.steps.index(step) + 1
@@ -275,7 +276,7 @@ def _run_train(ctx: _Context) -> dict[str, Any]:
         )
         for candidate in train.candidates
     ]
-    executor = executor_for(ctx.cluster, ctx.workers)
+    executor = ctx.executor or executor_for(ctx.cluster, ctx.workers)
     total = len(jobs)
     where = ctx.cluster or f"{executor.workers} local worker process(es)"
     ctx.say("train", f"{total} candidate(s) on {rows}, on {where}")
@@ -481,11 +482,14 @@ def run_pipeline(
     workers: int | None = None,
     progress: Progress = _quiet,
     started_by: str | None = None,
+    executor: Any = None,
 ) -> PipelineOutcome:
     """Run the steps of `spec` in order, reusing cached ones; recorded in the history.
 
     A step that fails ends the run (status failed, or refused when the gate said no);
-    what earlier steps made stays, so the next run resumes from them.
+    what earlier steps made stays, so the next run resumes from them. `executor` trains
+    the candidates (default: `candidates.executor_for(cluster, workers)`, made as the
+    run starts when the train step is not cached, so local workers boot meanwhile).
     """
     from modelward.identity import current_user
     from modelward.pipelines.history import StepRecord
@@ -500,6 +504,11 @@ def run_pipeline(
         started_by=started_by or current_user(),
     )
     ctx = _Context(workspace, spec, progress, record.id, trigger, cluster, workers)
+    ctx.executor = executor
+    if executor is None and spec.train is not None and (force or _will_train(workspace, spec)):
+        from modelward.pipelines.candidates import executor_for
+
+        ctx.executor = executor_for(cluster, workers)
     error: ModelwardError | None = None
     status = "succeeded"
     for name in spec.steps:
@@ -554,8 +563,15 @@ def run_pipeline(
             record.id, StepRecord(name, key, RAN, outputs, time.perf_counter() - started)
         )
         ctx.say(name, f"ran ({_summary(name, outputs)})")
+    if executor is None and hasattr(ctx.executor, "close"):
+        ctx.executor.close()  # made here (a Dask client): not left connected
     finished = history.finish(record.id, status, error.message[:2000] if error else None)
     return PipelineOutcome(finished, error)
+
+
+def _will_train(workspace: Workspace, spec: PipelineSpec) -> bool:
+    planned = {step.name: step for step in plan_pipeline(workspace, spec)}
+    return not planned["train"].cached
 
 
 def _dataset_digest(workspace: Workspace, outputs: Mapping[str, Any]) -> str:
