@@ -47,7 +47,7 @@ def run(
     from modelward.pipelines.spec import load_pipeline
     from modelward.store.workspace import open_workspace
 
-    spec = load_pipeline(file)  # every check happens here, before any work
+    spec = load_pipeline(file, checked=_checked_cache())  # every check, before any work
     executor = None
     if cluster is not None:
         from modelward.pipelines.candidates import executor_for
@@ -82,6 +82,12 @@ def run(
         raise click.exceptions.Exit(exit_code(outcome.error))
 
 
+def _checked_cache() -> Path:
+    from modelward.config import load_settings
+
+    return load_settings().home / "cache" / "checked-candidates.json"
+
+
 def _printer() -> Callable[[str], None]:
     def show(text: str) -> None:
         click.echo(safe_text(text))
@@ -107,7 +113,7 @@ def show(file: Path, limit: int, as_json: bool) -> None:
     from modelward.pipelines.spec import load_pipeline
     from modelward.store.workspace import open_workspace
 
-    spec = load_pipeline(file)
+    spec = load_pipeline(file, checked=_checked_cache())
     workspace = open_workspace()
     planned = plan_pipeline(workspace, spec)
     runs = pipeline_history(workspace).runs(spec.name, limit=limit) if limit else []

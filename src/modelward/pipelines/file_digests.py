@@ -115,7 +115,12 @@ def _store(cache: Path, entries: dict[str, Any]) -> None:
     if len(entries) > MAX_ENTRIES:
         newest = sorted(entries.items(), key=_hashed_at, reverse=True)[:MAX_ENTRIES]
         entries = dict(newest)
-    payload = orjson.dumps({"version": _VERSION, "entries": entries})
+    replace_cache_file(cache, orjson.dumps({"version": _VERSION, "entries": entries}))
+
+
+def replace_cache_file(cache: Path, payload: bytes) -> None:
+    """Write a cache file whole (a temporary file renamed over it); a cache that cannot be
+    written is left as it was: what it caches is right either way."""
     temp: str | None = None
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +130,7 @@ def _store(cache: Path, entries: dict[str, Any]) -> None:
         os.replace(temp, cache)
         temp = None
     except OSError:
-        pass  # only a cache: the digest is right either way
+        pass
     finally:
         if temp is not None:
             with contextlib.suppress(OSError):

@@ -145,10 +145,16 @@ def _data_identity(workspace: Workspace, spec: PipelineSpec) -> dict[str, Any]:
         assert data.path is not None
         cache = workspace.settings.home / "cache" / "file-digests.json"
         return {"kind": "add", "name": data.name, "content": file_digest(data.path, cache)}
-    from modelward.data.catalog import DatasetCatalog
-
-    version = DatasetCatalog(workspace).get(data.ref or data.name)
+    version = _dataset(workspace, data.ref or data.name)
     return {"kind": "use", "version": version.ref, "content": version.digest}
+
+
+def _dataset(workspace: Workspace, ref: str) -> Any:
+    """A dataset version's record (the store's, without the catalog's data readers)."""
+    from modelward.data.ports import dataset_store
+    from modelward.refs import Ref
+
+    return dataset_store(workspace).get(Ref.parse(ref))
 
 
 def _split_names(spec: PipelineSpec) -> tuple[str, str]:
@@ -158,17 +164,15 @@ def _split_names(spec: PipelineSpec) -> tuple[str, str]:
 # -- whether recorded outputs can be reused -----------------------------------
 def _still_there(workspace: Workspace, name: str, outputs: Mapping[str, Any]) -> bool:
     """Whether what a recorded step produced still exists (else it runs again)."""
-    from modelward.data.catalog import DatasetCatalog
     from modelward.registry.ports import model_registry
     from modelward.tracking.ports import run_store
 
     try:
         if name in ("data", "transform"):
-            DatasetCatalog(workspace).get(outputs["dataset"])
+            _dataset(workspace, outputs["dataset"])
         elif name == "holdout":
-            catalog = DatasetCatalog(workspace)
-            catalog.get(outputs["fit"])
-            catalog.get(outputs["holdout"])
+            _dataset(workspace, outputs["fit"])
+            _dataset(workspace, outputs["holdout"])
         elif name == "train":
             run_store(workspace).get(outputs["best"])
         elif name == "register":
@@ -505,10 +509,6 @@ def run_pipeline(
     )
     ctx = _Context(workspace, spec, progress, record.id, trigger, cluster, workers)
     ctx.executor = executor
-    if executor is None and spec.train is not None and (force or _will_train(workspace, spec)):
-        from modelward.pipelines.candidates import executor_for
-
-        ctx.executor = executor_for(cluster, workers)
     error: ModelwardError | None = None
     status = "succeeded"
     for name in spec.steps:
@@ -523,6 +523,11 @@ def run_pipeline(
             )
             ctx.say(name, f"cached ({_summary(name, cached.outputs)})")
             continue
+        if ctx.executor is None and spec.train is not None and "train" not in ctx.keys:
+            # a step must run and training may follow: local workers boot meanwhile
+            from modelward.pipelines.candidates import executor_for
+
+            ctx.executor = executor_for(cluster, workers)
         ctx.partial = {}
         try:
             outputs = _STEPS[name](ctx)
@@ -569,15 +574,8 @@ def run_pipeline(
     return PipelineOutcome(finished, error)
 
 
-def _will_train(workspace: Workspace, spec: PipelineSpec) -> bool:
-    planned = {step.name: step for step in plan_pipeline(workspace, spec)}
-    return not planned["train"].cached
-
-
 def _dataset_digest(workspace: Workspace, outputs: Mapping[str, Any]) -> str:
-    from modelward.data.catalog import DatasetCatalog
-
-    return DatasetCatalog(workspace).get(str(outputs["dataset"])).digest
+    return str(_dataset(workspace, str(outputs["dataset"])).digest)
 
 
 def _summary(name: str, outputs: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ import yaml
 
 from modelward.errors import InvalidInput
 from modelward.pipelines.candidates import Candidate
+from modelward.version import __version__
 
 MAX_CANDIDATES = 256
 MAX_FILE_BYTES = 1 << 20
@@ -81,7 +82,7 @@ class TransformStep:
     """A transform spec fitted on the data step's rows (the part not held out)."""
 
     spec_path: Path
-    spec_digest: str  # of the parsed spec, as `mw data transform` records it
+    spec_digest: str  # sha256 of the spec file's bytes
     name: str
 
 
@@ -148,8 +149,11 @@ class PipelineSpec:
         return tuple(step for step, there in present.items() if there)
 
 
-def load_pipeline(path: str | Path) -> PipelineSpec:
-    """Read and validate a pipeline file; InvalidInput names the file and the key."""
+def load_pipeline(path: str | Path, *, checked: Path | None = None) -> PipelineSpec:
+    """Read and validate a pipeline file; InvalidInput names the file and the key.
+
+    `checked`: a cache file of candidate grids already checked (see `_check_candidates`).
+    """
     path = Path(path)
     label = path.name
     if not path.is_file():
@@ -167,16 +171,18 @@ def load_pipeline(path: str | Path) -> PipelineSpec:
     data = _load_yaml(text, label)
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{label}: a pipeline is a mapping with 'name' and 'data' keys")
-    return _parse(data, path.absolute(), hashlib.sha256(raw).hexdigest())
+    return _parse(data, path.absolute(), hashlib.sha256(raw).hexdigest(), checked)
 
 
-def _parse(data: Mapping[str, Any], path: Path, digest: str) -> PipelineSpec:
+def _parse(data: Mapping[str, Any], path: Path, digest: str, checked: Path | None) -> PipelineSpec:
     label = path.name
     _only(label, "", data, _TOP_KEYS)
     name = _name(label, "name", _required(label, "", data, "name"), "pipeline name")
-    train = _train(label, data["train"]) if "train" in data else None
+    train = _train(label, data["train"], checked) if "train" in data else None
     holdout = _holdout(label, data.get("holdout", DEFAULT_HOLDOUT if train else 0.0))
-    transform = _transform(label, path.parent, data["transform"]) if "transform" in data else None
+    transform = (
+        _transform(label, path.parent, data["transform"], checked) if "transform" in data else None
+    )
     register = data.get("register")
     if register is not None:
         register = _name(label, "register", register, "model name")
@@ -288,9 +294,7 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
     return DataStep("feedback", name, model=model, window_seconds=window)
 
 
-def _transform(label: str, folder: Path, raw: Any) -> TransformStep:
-    from modelward.data.preprocess import parse_spec
-
+def _transform(label: str, folder: Path, raw: Any, checked: Path | None) -> TransformStep:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: transform: write {{spec: prep.yaml, name: OUT}}")
     _only(label, "transform", raw, ("spec", "name"))
@@ -298,18 +302,29 @@ def _transform(label: str, folder: Path, raw: Any) -> TransformStep:
     if not file.is_file():
         raise InvalidInput(f"{label}: transform.spec: no such file: {file.absolute()}")
     try:
-        spec = parse_spec(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        content = file.read_bytes()
+    except OSError as exc:
         raise InvalidInput(f"{label}: transform.spec: cannot read {file}: {exc}") from None
-    except InvalidInput as exc:
-        raise InvalidInput(f"{label}: transform.spec {file.name}: {exc.message}") from None
+    digest = hashlib.sha256(content).hexdigest()
+    # parsing a spec imports pandas: a spec that parsed before is not parsed again
+    key = canonical_digest({"spec": digest, "modelward": __version__})
+    if not _already_checked(checked, key):
+        from modelward.data.preprocess import parse_spec
+
+        try:
+            parse_spec(content.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{label}: transform.spec {file.name}: not UTF-8 text") from None
+        except InvalidInput as exc:
+            raise InvalidInput(f"{label}: transform.spec {file.name}: {exc.message}") from None
+        _remember_checked(checked, key)
     name = _name(
         label, "transform.name", _required(label, "transform", raw, "name"), "dataset name"
     )
-    return TransformStep(spec_path=file.absolute(), spec_digest=spec.digest(), name=name)
+    return TransformStep(spec_path=file.absolute(), spec_digest=digest, name=name)
 
 
-def _train(label: str, raw: Any) -> TrainStep:
+def _train(label: str, raw: Any, checked: Path | None) -> TrainStep:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: train: a mapping with 'target' and 'candidates'")
     _only(label, "train", raw, _TRAIN_KEYS)
@@ -329,14 +344,16 @@ def _train(label: str, raw: Any) -> TrainStep:
             f"{label}: train.candidates: a non-empty list such as "
             "[{model: logistic, optimizer: [adam, sgd]}]"
         )
-    candidates: list[Candidate] = []
+    placed: list[tuple[str, Candidate]] = []
     for position, entry in enumerate(entries, start=1):
-        candidates.extend(_expand(label, f"train.candidates[{position}]", entry, len(candidates)))
-        if len(candidates) > MAX_CANDIDATES:
+        placed.extend(_expand(label, f"train.candidates[{position}]", entry, len(placed)))
+        if len(placed) > MAX_CANDIDATES:
             raise InvalidInput(
                 f"{label}: train.candidates: the grid has more than {MAX_CANDIDATES} "
                 "combinations; narrow the lists"
             )
+    _check_candidates(label, placed, checked)
+    candidates = [candidate for _, candidate in placed]
     metric, highest = _select(label, raw.get("select", "-metrics.f1"))
     return TrainStep(
         target=target,
@@ -349,10 +366,8 @@ def _train(label: str, raw: Any) -> TrainStep:
     )
 
 
-def _expand(label: str, where: str, raw: Any, before: int) -> list[Candidate]:
-    """Every combination of one candidate entry's lists, each checked as `mw train` would."""
-    from modelward.training.estimators import build_estimator
-
+def _expand(label: str, where: str, raw: Any, before: int) -> list[tuple[str, Candidate]]:
+    """Every combination of one candidate entry's lists (with where it was written)."""
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: {where}: write {{model: NAME, param: {{...}}}}")
     _only(label, where, raw, _CANDIDATE_KEYS)
@@ -366,18 +381,65 @@ def _expand(label: str, where: str, raw: Any, before: int) -> list[Candidate]:
         if not key.isidentifier():
             raise InvalidInput(f"{label}: {where}.param: {key!r} is not a parameter name")
     lists = [_choices(label, f"{where}.param.{key}", params[key]) for key in names]
-    made: list[Candidate] = []
+    made: list[tuple[str, Candidate]] = []
     for optimizer in optimizers:
+        if optimizer is not None and not isinstance(optimizer, str):
+            raise InvalidInput(f"{label}: {where}.optimizer: a name such as adam")
         for values in itertools.product(*lists):
             chosen = dict(zip(names, values, strict=True))
-            if optimizer is not None and not isinstance(optimizer, str):
-                raise InvalidInput(f"{label}: {where}.optimizer: a name such as adam")
-            try:
-                build_estimator(model, chosen, optimizer)
-            except InvalidInput as exc:
-                raise InvalidInput(f"{label}: {where}: {exc.message}") from None
-            made.append(Candidate(before + len(made) + 1, model, optimizer, chosen))
+            made.append((where, Candidate(before + len(made) + 1, model, optimizer, chosen)))
     return made
+
+
+def _check_candidates(label: str, placed: list[tuple[str, Candidate]], cache: Path | None) -> None:
+    """Each candidate checked as `mw train` checks its model and parameters (which imports
+    scikit-learn: seconds). A grid that passed before, with the same modelward and
+    scikit-learn, is remembered in `cache` and not checked again: an unchanged rerun
+    stays fast."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sklearn_version = version("scikit-learn")
+    except PackageNotFoundError:
+        sklearn_version = None
+    grid = [[c.model, c.optimizer, dict(c.params)] for _, c in placed]
+    key = canonical_digest({"grid": grid, "modelward": __version__, "sklearn": sklearn_version})
+    if _already_checked(cache, key):
+        return
+    from modelward.training.estimators import build_estimator
+
+    for where, candidate in placed:
+        try:
+            build_estimator(candidate.model, dict(candidate.params), candidate.optimizer)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{label}: {where}: {exc.message}") from None
+    _remember_checked(cache, key)
+
+
+MAX_CHECKED = 1000
+
+
+def _already_checked(cache: Path | None, key: str) -> bool:
+    return key in _checked(cache)
+
+
+def _remember_checked(cache: Path | None, key: str) -> None:
+    if cache is None:
+        return
+    from modelward.pipelines.file_digests import replace_cache_file
+
+    known = _checked(cache)
+    replace_cache_file(cache, json.dumps([*known[-(MAX_CHECKED - 1) :], key]).encode())
+
+
+def _checked(cache: Path | None) -> list[str]:
+    if cache is None:
+        return []
+    try:
+        known = json.loads(cache.read_bytes())
+    except (OSError, ValueError):
+        return []
+    return [k for k in known if isinstance(k, str)] if isinstance(known, list) else []
 
 
 def _choices(label: str, where: str, raw: Any) -> list[Any]:
