@@ -89,7 +89,7 @@ def _write_csv(path: Path, megabytes: int) -> int:
     import numpy as np
     import pandas as pd
 
-    rows = int(megabytes * 1e6 / 85)  # ~85 bytes a row as written below
+    rows = int(megabytes * 1e6 / 78)  # ~78 bytes a row as written below
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(rows, 8)), columns=[f"x{i}" for i in range(8)])
     frame["label"] = (frame.x0 - frame.x1 + rng.normal(0, 1, rows) > 0).astype(int)
