@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from modelward.errors import InvalidInput, ModelwardError
 HEAD_REVISION = "0014_pipelines"
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
+_FIRST_OPEN_RETRY_S = 30.0
 _MIGRATION_LOCK_KEY = 0x6D77_0001  # PostgreSQL advisory lock id ("mw" 1)
 
 
@@ -145,14 +147,25 @@ class Database:
             return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
     def _ensure_schema(self) -> None:
-        try:
-            if self.current_revision() == HEAD_REVISION:
+        # Two processes creating one new SQLite home under load were seen to get
+        # "database is locked" here despite the busy timeout (SQLite does not wait in
+        # some lock upgrades, such as the first switch to WAL): retried, not fatal.
+        deadline = time.monotonic() + _FIRST_OPEN_RETRY_S
+        pause = 0.02
+        while True:
+            try:
+                if self.current_revision() != HEAD_REVISION:
+                    self.upgrade()
                 return
-            self.upgrade()
-        except sa.exc.OperationalError as exc:
-            raise ModelwardError(
-                f"cannot open the metadata database {redact_url(self.url)}: {exc.orig}"
-            ) from None
+            except sa.exc.OperationalError as exc:
+                locked = self.dialect == "sqlite" and "locked" in str(exc.orig)
+                if not locked or time.monotonic() + pause > deadline:
+                    raise ModelwardError(
+                        f"cannot open the metadata database {redact_url(self.url)}: {exc.orig}"
+                    ) from None
+                self.engine.dispose()  # a connection that met the race is not reused
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to `revision`, serialised against other processes."""
