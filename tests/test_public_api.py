@@ -25,6 +25,7 @@ def test_top_level_exports() -> None:
             "__version__",
             "data",
             "models",
+            "pipelines",
             "start_run",
             "tracking",
         ]
@@ -41,7 +42,7 @@ def _import_everything() -> None:
 
 
 def _facades() -> list[ModuleType]:
-    return [modelward, modelward.data, modelward.tracking, modelward.models]
+    return [modelward, modelward.data, modelward.tracking, modelward.models, modelward.pipelines]
 
 
 def _is_submodule(facade: ModuleType, name: str, value: Any) -> bool:
@@ -57,7 +58,7 @@ def _made_by_modelward(value: Any) -> bool:
     return str(getattr(value, "__module__", "")).split(".")[0] == "modelward"
 
 
-@pytest.mark.parametrize("name", ["modelward", "data", "tracking", "models"])
+@pytest.mark.parametrize("name", ["modelward", "data", "tracking", "models", "pipelines"])
 def test_each_facade_exports_exactly_its_public_members(name: str) -> None:
     # As httpx's tests/test_exported_members.py: what a facade holds is what __all__ says.
     _import_everything()  # submodules bound on the package must not count, nor hide anything

@@ -25,7 +25,7 @@ from modelward.tracking.registration import use_registrar as _use_registrar
 from modelward.training.scoring import use_scorer as _use_scorer
 
 if TYPE_CHECKING:
-    from modelward import data, tracking
+    from modelward import data, pipelines, tracking
     from modelward.registry import models
     from modelward.registry.entities import ModelVersion
     from modelward.store.workspace import Workspace
@@ -44,6 +44,7 @@ __all__ = [
     "__version__",
     "data",
     "models",
+    "pipelines",
     "start_run",
     "tracking",
 ]
@@ -51,6 +52,7 @@ __all__ = [
 _LAZY_MODULES = {
     "data": "modelward.data",
     "models": "modelward.registry.models",
+    "pipelines": "modelward.pipelines",
     "tracking": "modelward.tracking",
 }
 _LAZY_FUNCTIONS = {"start_run": "modelward.tracking"}

@@ -215,3 +215,20 @@ def test_features_are_standardised_by_the_transform_step(project: Path, tmp_path
         patch.setenv("MODELWARD_HOME", str(home))
         prepared = mw.data.load(outputs(result, "transform")["dataset"])
     assert np.allclose(prepared[list("abcd")].mean(), 0, atol=1e-9)
+
+
+def test_the_python_api_runs_shows_and_lists_a_pipeline(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
+    first = mw.pipelines.run(project / "pipeline.yaml", workers=1)
+    assert first.status == "succeeded" and [s.status for s in first.steps] == ["ran"] * 6
+    assert all(step["cached"] for step in mw.pipelines.show(project / "pipeline.yaml"))
+    again = mw.pipelines.run(project / "pipeline.yaml")
+    assert {s.status for s in again.steps} == {"cached"}
+    assert [r.id for r in mw.pipelines.runs("churn")] == [again.id, first.id]
+    (project / "pipeline.yaml").write_text(PIPELINE.replace("- 0.5", "+ 2"))
+    people(300, 4).to_csv(project / "people.csv", index=False)
+    with pytest.raises(mw.GateFailed, match="refused to point churn-clf@production"):
+        mw.pipelines.run(project / "pipeline.yaml")
+    assert mw.pipelines.runs("churn")[0].status == "refused"
