@@ -72,6 +72,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             run.set_tag("html", IMG_XSS)
         ids["xss_run"] = run.id
         seed_traffic(workspace.db)
+        ids["pipeline_run"] = _seed_pipeline_run(workspace.db, ids)
         tokens = TokenRepository(workspace.db)
         secrets = {role: tokens.create(f"browser-{role}", role)[1] for role in (READER, ADMIN)}
         with socket.socket() as probe:
@@ -155,7 +156,30 @@ def _pages(site: dict[str, Any]) -> dict[str, str]:
         "model": "/models/clf",
         "monitoring": "/monitoring",
         "model-monitoring": "/monitoring/clf",
+        "pipelines": "/pipelines",
+        "pipeline-run": f"/pipelines/{ids['pipeline_run']}",
     }
+
+
+def _seed_pipeline_run(db: Any, ids: dict[str, str]) -> str:
+    """A refused pipeline run started by an alert, with markup in what a user wrote."""
+    import hashlib
+
+    from modelward.pipelines.history import SqlPipelineHistory, StepRecord
+
+    history = SqlPipelineHistory(db)
+    key = hashlib.sha256(b"step").hexdigest()
+    run = history.start(
+        pipeline="retrain", path="/p/retrain.yaml", spec_digest=key,
+        trigger=f"alert:clf/{IMG_XSS} (alert 1)", started_by="browser",
+    )  # fmt: skip
+    history.record_step(run.id, StepRecord("data", key, "cached", {"dataset": ids["prep"]}, 0.1))
+    history.record_step(run.id, StepRecord("train", key, "ran", {"best": ids["run"]}, 2.0))
+    history.record_step(
+        run.id, StepRecord("promote", key, "refused", {"alias": "production"}, 0.3, IMG_XSS)
+    )
+    history.finish(run.id, "refused", IMG_XSS)
+    return run.id
 
 
 def test_every_page_renders_without_errors_and_its_charts_hold_data(
@@ -175,7 +199,7 @@ def test_every_page_renders_without_errors_and_its_charts_hold_data(
                 "els => els.map(e => e.querySelectorAll('polyline, rect.bar, rect').length)",
             )
             assert drawn and max(drawn) > 1, (name, drawn)
-        for link in ("Runs", "Datasets", "Models", "Monitoring"):  # every page links the others
+        for link in ("Runs", "Datasets", "Models", "Monitoring", "Pipelines"):  # linked from all
             assert page.locator(f"header nav a:text-is('{link}')").count() == 1
     assert watched.errors == [], watched.errors
     assert watched.dialogs == []
