@@ -232,3 +232,31 @@ def test_the_python_api_runs_shows_and_lists_a_pipeline(
     with pytest.raises(mw.GateFailed, match="refused to point churn-clf@production"):
         mw.pipelines.run(project / "pipeline.yaml")
     assert mw.pipelines.runs("churn")[0].status == "refused"
+
+
+def test_an_sql_source_is_read_every_run_and_what_follows_is_cached_when_it_did_not_change(
+    project: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    source = tmp_path / "crm.db"
+    with sqlite3.connect(source) as conn:
+        people(300, 1).to_sql("people", conn, index=False)
+    text = PIPELINE.replace(
+        "data: {add: people.csv, name: people}",
+        f"data: {{import_sql: {{url: 'sqlite:///{source}', query: 'SELECT * FROM people'}}}}",
+    )
+    (project / "pipeline.yaml").write_text(text)
+    home = tmp_path / "home"
+    first = run(project, home)
+    assert first.code == 0, first.stderr
+    assert outputs(first, "data")["dataset"] == "churn@1"  # named after the pipeline
+    again = run(project, home)
+    assert set(statuses(again).values()) == {"cached"}, statuses(again)
+    shown = mw_in_process("pipeline", "show", project / "pipeline.yaml", "--json", home=home)
+    assert shown.json()["steps"][0]["key"] is None  # known only once it has read the rows
+    with sqlite3.connect(source) as conn:
+        conn.execute("DELETE FROM people WHERE rowid % 10 = 0")
+    changed = run(project, home)
+    assert set(statuses(changed).values()) == {"ran"}
+    assert outputs(changed, "data") == {"dataset": "churn@2", "rows": 270, "new": True}

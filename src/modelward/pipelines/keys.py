@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelward.errors import NotFound
-from modelward.pipelines.spec import PipelineSpec, canonical_digest
+from modelward.pipelines.fields import canonical_digest
+from modelward.pipelines.spec import PipelineSpec
 from modelward.store.workspace import Workspace
 from modelward.version import __version__
 

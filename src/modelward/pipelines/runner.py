@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelward.errors import GateFailed, ModelwardError
-from modelward.pipelines.keys import dataset_record, static_key, step_key, still_there, upstream_of
+from modelward.pipelines.keys import (
+    QUERIED,
+    dataset_record,
+    static_key,
+    step_key,
+    still_there,
+    upstream_of,
+)
 from modelward.pipelines.spec import PipelineSpec
 from modelward.pipelines.steps import STEPS, Progress, StepContext
 from modelward.store.workspace import Workspace
@@ -137,7 +144,8 @@ def run_pipeline(
             )
             ctx.say(name, f"cached ({_summary(name, cached.outputs)})")
             continue
-        if ctx.executor is None and spec.train is not None and "train" not in ctx.keys:
+        queried = name == "data" and spec.data.kind in QUERIED  # may well read nothing new
+        if ctx.executor is None and spec.train and "train" not in ctx.keys and not queried:
             # a step must run and training may follow: local workers boot meanwhile
             from modelward.pipelines.candidates import executor_for
 
@@ -167,6 +175,7 @@ def run_pipeline(
             )
             ctx.say(name, f"{'refused' if refused else 'failed'}: {error.message}")
             break
+        status_of_step = RAN
         if key is None:  # a querying data step: keyed by what it read
             key = step_key(
                 name,
@@ -177,11 +186,13 @@ def run_pipeline(
                     "content": _dataset_digest(workspace, outputs),
                 },
             )
+            if not outputs.get("new") and history.cached_step(name, key) is not None:
+                status_of_step = CACHED  # it read what an earlier run read: nothing new
         ctx.keys[name], ctx.outputs[name] = key, outputs
         history.record_step(
-            record.id, StepRecord(name, key, RAN, outputs, time.perf_counter() - started)
+            record.id, StepRecord(name, key, status_of_step, outputs, time.perf_counter() - started)
         )
-        ctx.say(name, f"ran ({_summary(name, outputs)})")
+        ctx.say(name, f"{status_of_step} ({_summary(name, outputs)})")
     if executor is None and hasattr(ctx.executor, "close"):
         ctx.executor.close()  # made here (a Dask client): not left connected
     finished = history.finish(record.id, status, error.message[:2000] if error else None)

@@ -27,17 +27,25 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from modelward.errors import InvalidInput
 from modelward.pipelines.candidates import Candidate
+from modelward.pipelines.fields import (
+    already_checked,
+    canonical_digest,
+    dataset_of,
+    load_yaml,
+    name_of,
+    only,
+    remember_checked,
+    required,
+    text_of,
+)
 from modelward.version import __version__
 
 MAX_CANDIDATES = 256
@@ -168,7 +176,7 @@ def load_pipeline(path: str | Path, *, checked: Path | None = None) -> PipelineS
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{label}: not UTF-8 text") from None
-    data = _load_yaml(text, label)
+    data = load_yaml(text, label)
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{label}: a pipeline is a mapping with 'name' and 'data' keys")
     return _parse(data, path.absolute(), hashlib.sha256(raw).hexdigest(), checked)
@@ -176,8 +184,8 @@ def load_pipeline(path: str | Path, *, checked: Path | None = None) -> PipelineS
 
 def _parse(data: Mapping[str, Any], path: Path, digest: str, checked: Path | None) -> PipelineSpec:
     label = path.name
-    _only(label, "", data, _TOP_KEYS)
-    name = _name(label, "name", _required(label, "", data, "name"), "pipeline name")
+    only(label, "", data, _TOP_KEYS)
+    name = name_of(label, "name", required(label, "", data, "name"), "pipeline name")
     train = _train(label, data["train"], checked) if "train" in data else None
     holdout = _holdout(label, data.get("holdout", DEFAULT_HOLDOUT if train else 0.0))
     transform = (
@@ -185,11 +193,11 @@ def _parse(data: Mapping[str, Any], path: Path, digest: str, checked: Path | Non
     )
     register = data.get("register")
     if register is not None:
-        register = _name(label, "register", register, "model name")
+        register = name_of(label, "register", register, "model name")
     promote = None
     if "promote" in data:
         promote = _promote(label, data["promote"])
-    data_step = _data(label, path.parent, _required(label, "", data, "data"), train, name)
+    data_step = _data(label, path.parent, required(label, "", data, "data"), train, name)
     # A step needs the step it reads from.
     if holdout and train is None:
         raise InvalidInput(f"{label}: 'holdout' keeps rows for the gate: it needs a 'train' step")
@@ -202,7 +210,7 @@ def _parse(data: Mapping[str, Any], path: Path, digest: str, checked: Path | Non
     produced = {data_step.name} | ({transform.name} if transform else set())
     if holdout:
         produced |= {f"{name}-fit", f"{name}-holdout"}
-    if data_step.kind == "use" and _dataset_of(data_step.ref or "") in produced - {data_step.name}:
+    if data_step.kind == "use" and dataset_of(data_step.ref or "") in produced - {data_step.name}:
         raise InvalidInput(
             f"{label}: data: {data_step.ref!r} is a dataset this pipeline produces: a cycle"
         )
@@ -242,32 +250,32 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
         )
     kind = kinds[0]
     if kind == "add":
-        _only(label, where, raw, ("add", "name"))
-        file = _text(label, "data.add", raw["add"])
+        only(label, where, raw, ("add", "name"))
+        file = text_of(label, "data.add", raw["add"])
         found = (folder / file).absolute()
         if not found.is_file():
             raise InvalidInput(f"{label}: data.add: no such file: {found}")
-        name = _name(label, "data.name", _required(label, where, raw, "name"), "dataset name")
+        name = name_of(label, "data.name", required(label, where, raw, "name"), "dataset name")
         return DataStep("add", name, path=found)
     if kind == "use":
-        _only(label, where, raw, ("use",))
-        ref = _text(label, "data.use", raw["use"])
+        only(label, where, raw, ("use",))
+        ref = text_of(label, "data.use", raw["use"])
         try:
             parsed = Ref.parse(ref)
         except InvalidInput as exc:
             raise InvalidInput(f"{label}: data.use: {exc.message}") from None
         return DataStep("use", parsed.name, ref=ref)
     if kind == "import_sql":
-        _only(label, where, raw, ("import_sql", "name"))
+        only(label, where, raw, ("import_sql", "name"))
         source = raw["import_sql"]
         if not isinstance(source, Mapping):
             raise InvalidInput(f"{label}: data.import_sql: write {{url: URL, query: SELECT ...}}")
-        _only(label, "data.import_sql", source, ("url", "query"))
-        url = _text(
-            label, "data.import_sql.url", _required(label, "data.import_sql", source, "url")
+        only(label, "data.import_sql", source, ("url", "query"))
+        url = text_of(
+            label, "data.import_sql.url", required(label, "data.import_sql", source, "url")
         )
-        query = _text(
-            label, "data.import_sql.query", _required(label, "data.import_sql", source, "query")
+        query = text_of(
+            label, "data.import_sql.query", required(label, "data.import_sql", source, "query")
         )
         import sqlalchemy as sa
 
@@ -275,12 +283,12 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
             sa.engine.make_url(url)
         except sa.exc.ArgumentError:
             raise InvalidInput(f"{label}: data.import_sql.url: not a database URL") from None
-        name = _name(label, "data.name", raw.get("name", pipeline), "dataset name")
+        name = name_of(label, "data.name", raw.get("name", pipeline), "dataset name")
         return DataStep("import_sql", name, url=url, query=query)
-    _only(label, where, raw, ("feedback", "window", "name"))
-    model = _name(label, "data.feedback", raw["feedback"], "model name")
+    only(label, where, raw, ("feedback", "window", "name"))
+    model = name_of(label, "data.feedback", raw["feedback"], "model name")
     try:
-        window = parse_duration(_required(label, where, raw, "window"))
+        window = parse_duration(required(label, where, raw, "window"))
     except InvalidInput as exc:
         raise InvalidInput(f"{label}: data.window: {exc.message}") from None
     if not 0 < window < math.inf:
@@ -290,15 +298,15 @@ def _data(label: str, folder: Path, raw: Any, train: TrainStep | None, pipeline:
             f"{label}: data.feedback: the labels go into the train step's target "
             "column: add a 'train' step"
         )
-    name = _name(label, "data.name", raw.get("name", f"{model}-feedback"), "dataset name")
+    name = name_of(label, "data.name", raw.get("name", f"{model}-feedback"), "dataset name")
     return DataStep("feedback", name, model=model, window_seconds=window)
 
 
 def _transform(label: str, folder: Path, raw: Any, checked: Path | None) -> TransformStep:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: transform: write {{spec: prep.yaml, name: OUT}}")
-    _only(label, "transform", raw, ("spec", "name"))
-    file = folder / _text(label, "transform.spec", _required(label, "transform", raw, "spec"))
+    only(label, "transform", raw, ("spec", "name"))
+    file = folder / text_of(label, "transform.spec", required(label, "transform", raw, "spec"))
     if not file.is_file():
         raise InvalidInput(f"{label}: transform.spec: no such file: {file.absolute()}")
     try:
@@ -308,7 +316,7 @@ def _transform(label: str, folder: Path, raw: Any, checked: Path | None) -> Tran
     digest = hashlib.sha256(content).hexdigest()
     # parsing a spec imports pandas: a spec that parsed before is not parsed again
     key = canonical_digest({"spec": digest, "modelward": __version__})
-    if not _already_checked(checked, key):
+    if not already_checked(checked, key):
         from modelward.data.preprocess import parse_spec
 
         try:
@@ -317,9 +325,9 @@ def _transform(label: str, folder: Path, raw: Any, checked: Path | None) -> Tran
             raise InvalidInput(f"{label}: transform.spec {file.name}: not UTF-8 text") from None
         except InvalidInput as exc:
             raise InvalidInput(f"{label}: transform.spec {file.name}: {exc.message}") from None
-        _remember_checked(checked, key)
-    name = _name(
-        label, "transform.name", _required(label, "transform", raw, "name"), "dataset name"
+        remember_checked(checked, key)
+    name = name_of(
+        label, "transform.name", required(label, "transform", raw, "name"), "dataset name"
     )
     return TransformStep(spec_path=file.absolute(), spec_digest=digest, name=name)
 
@@ -327,9 +335,9 @@ def _transform(label: str, folder: Path, raw: Any, checked: Path | None) -> Tran
 def _train(label: str, raw: Any, checked: Path | None) -> TrainStep:
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: train: a mapping with 'target' and 'candidates'")
-    _only(label, "train", raw, _TRAIN_KEYS)
-    target = _text(label, "train.target", _required(label, "train", raw, "target"))
-    experiment = _text(label, "train.experiment", raw.get("experiment", "default"))
+    only(label, "train", raw, _TRAIN_KEYS)
+    target = text_of(label, "train.target", required(label, "train", raw, "target"))
+    experiment = text_of(label, "train.experiment", raw.get("experiment", "default"))
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise InvalidInput(f"{label}: train.seed: a whole number from 0 to 2**32-1, got {seed!r}")
@@ -338,7 +346,7 @@ def _train(label: str, raw: Any, checked: Path | None) -> TrainStep:
         raise InvalidInput(f"{label}: train.test_size: a number between 0 and 1")
     if not 0.0 < float(test_size) < 1.0:
         raise InvalidInput(f"{label}: train.test_size: between 0 and 1, got {test_size}")
-    entries = _required(label, "train", raw, "candidates")
+    entries = required(label, "train", raw, "candidates")
     if not isinstance(entries, list) or not entries:
         raise InvalidInput(
             f"{label}: train.candidates: a non-empty list such as "
@@ -370,8 +378,8 @@ def _expand(label: str, where: str, raw: Any, before: int) -> list[tuple[str, Ca
     """Every combination of one candidate entry's lists (with where it was written)."""
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: {where}: write {{model: NAME, param: {{...}}}}")
-    _only(label, where, raw, _CANDIDATE_KEYS)
-    model = _text(label, f"{where}.model", _required(label, where, raw, "model"))
+    only(label, where, raw, _CANDIDATE_KEYS)
+    model = text_of(label, f"{where}.model", required(label, where, raw, "model"))
     optimizers = _choices(label, f"{where}.optimizer", raw.get("optimizer"))
     params = raw.get("param") or {}
     if not isinstance(params, Mapping):
@@ -404,7 +412,7 @@ def _check_candidates(label: str, placed: list[tuple[str, Candidate]], cache: Pa
         sklearn_version = None
     grid = [[c.model, c.optimizer, dict(c.params)] for _, c in placed]
     key = canonical_digest({"grid": grid, "modelward": __version__, "sklearn": sklearn_version})
-    if _already_checked(cache, key):
+    if already_checked(cache, key):
         return
     from modelward.training.estimators import build_estimator
 
@@ -413,33 +421,7 @@ def _check_candidates(label: str, placed: list[tuple[str, Candidate]], cache: Pa
             build_estimator(candidate.model, dict(candidate.params), candidate.optimizer)
         except InvalidInput as exc:
             raise InvalidInput(f"{label}: {where}: {exc.message}") from None
-    _remember_checked(cache, key)
-
-
-MAX_CHECKED = 1000
-
-
-def _already_checked(cache: Path | None, key: str) -> bool:
-    return key in _checked(cache)
-
-
-def _remember_checked(cache: Path | None, key: str) -> None:
-    if cache is None:
-        return
-    from modelward.pipelines.file_digests import replace_cache_file
-
-    known = _checked(cache)
-    replace_cache_file(cache, json.dumps([*known[-(MAX_CHECKED - 1) :], key]).encode())
-
-
-def _checked(cache: Path | None) -> list[str]:
-    if cache is None:
-        return []
-    try:
-        known = json.loads(cache.read_bytes())
-    except (OSError, ValueError):
-        return []
-    return [k for k in known if isinstance(k, str)] if isinstance(known, list) else []
+    remember_checked(cache, key)
 
 
 def _choices(label: str, where: str, raw: Any) -> list[Any]:
@@ -456,7 +438,7 @@ def _choices(label: str, where: str, raw: Any) -> list[Any]:
 
 
 def _select(label: str, raw: Any) -> tuple[str, bool]:
-    text = _text(label, "train.select", raw).strip()
+    text = text_of(label, "train.select", raw).strip()
     highest = text.startswith("-")
     metric = text.lstrip("-+").strip()
     metric = metric.removeprefix("metrics.")
@@ -482,99 +464,13 @@ def _promote(label: str, raw: Any) -> PromoteStep:
 
     if not isinstance(raw, Mapping):
         raise InvalidInput(f"{label}: promote: write {{alias: production, require: GATE}}")
-    _only(label, "promote", raw, ("alias", "require"))
-    alias = _name(label, "promote.alias", _required(label, "promote", raw, "alias"), "alias")
+    only(label, "promote", raw, ("alias", "require"))
+    alias = name_of(label, "promote.alias", required(label, "promote", raw, "alias"), "alias")
     require = raw.get("require")
     if require is not None:
-        require = _text(label, "promote.require", require)
+        require = text_of(label, "promote.require", require)
         try:
             parse_gate(require)
         except InvalidInput as exc:
             raise InvalidInput(f"{label}: promote.require: {exc.message}") from None
     return PromoteStep(alias, require)
-
-
-# -- small checks ------------------------------------------------------------
-def _only(label: str, where: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in raw:
-        if key not in allowed:
-            inside = f" in {where}" if where else ""
-            raise InvalidInput(
-                f"{label}: unknown key {str(key)[:60]!r}{inside}; expected one of "
-                f"{', '.join(allowed)}"
-            )
-
-
-def _required(label: str, where: str, raw: Mapping[str, Any], key: str) -> Any:
-    if raw.get(key) is None:
-        inside = f"{where}." if where else ""
-        raise InvalidInput(f"{label}: {inside}{key} is missing")
-    return raw[key]
-
-
-def _text(label: str, where: str, raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput(f"{label}: {where}: a non-empty text, got {str(raw)[:60]!r}")
-    return raw
-
-
-def _name(label: str, where: str, raw: Any, what: str) -> str:
-    """`raw` checked as a name of `what` ("dataset name", "model name", "alias", ...)."""
-    from modelward.refs import validate_alias, validate_name
-
-    try:
-        return validate_alias(raw) if what == "alias" else validate_name(raw, what)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{label}: {where}: {exc.message}") from None
-
-
-def _dataset_of(ref: str) -> str:
-    return ref.partition("@")[0]
-
-
-def canonical_digest(value: Any) -> str:
-    """sha256 of a JSON value written canonically (sorted keys, no spaces)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-# -- YAML: safe, no tags, no repeated keys ------------------------------------
-class _PipelineLoader(yaml.SafeLoader):
-    """A safe loader that refuses explicit tags and a key written twice in one mapping."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if isinstance(key, str | int | float | bool) and key in seen:
-            raise InvalidInput(f"repeats the key {key!r} at line {key_node.start_mark.line + 1}")
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_PipelineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _load_yaml(text: str, label: str) -> Any:
-    try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, yaml.TagToken):
-                line = token.start_mark.line + 1
-                raise InvalidInput(f"{label}: YAML tags are not allowed (line {line})")
-        data = yaml.load(text, Loader=_PipelineLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InvalidInput(f"{label}: not valid YAML: {problem}{where}") from None
-    except InvalidInput as exc:
-        if exc.message.startswith(label):
-            raise
-        raise InvalidInput(f"{label}: {exc.message}") from None
-    except RecursionError:
-        raise InvalidInput(f"{label}: nested too deeply to be a pipeline") from None
-    if data is None:
-        raise InvalidInput(f"{label}: the file is empty; a pipeline needs 'name' and 'data'")
-    return data
