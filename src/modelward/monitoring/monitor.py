@@ -2,34 +2,42 @@
 gauges (latency, error rate, live quality, missing values, drift) and evaluates the alert
 rules on them.
 
-One process per model name monitors (it holds `HOME/locks/monitor-NAME.lock`): with
-several workers, or a second server for the same model, the others serve and log but
-do not monitor, say so once, and take over when the holder stops. The state of each
+One process per model name monitors, on any number of machines over one store: it holds
+the model's monitor lease in the metadata database (`monitoring.leases`), renewed every
+round. With several workers, or other servers (replicas) for the same model, the others
+serve and log but do not monitor, say so once, and take over when the holder stops
+(its lease released), dies (on this host: at once) or stops renewing (elsewhere: once
+the lease lapses). The state of each
 alert rule is kept in the store, so a restarted monitor resumes it: a rule that was
 firing does not fire again.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from modelward.monitoring.drift_rounds import DriftRound, DriftRunner, DriftWindow, InProcessDrift
+from modelward.monitoring.leases import LeaseHolder
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
-from modelward.monitoring.ports import alert_state_store, alert_store, prediction_log_store
+from modelward.monitoring.ports import (
+    alert_state_store,
+    alert_store,
+    monitor_lease_store,
+    prediction_log_store,
+)
 from modelward.store.workspace import Workspace
 
 log = logging.getLogger("modelward.monitoring")
 
 SERIES_POINTS = 10_000
+LEASE_FLOOR_SECONDS = 10.0
 
 
 class ServerMonitor:
@@ -85,7 +93,11 @@ class ServerMonitor:
             self._evaluator = AlertEvaluator(self.rules)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock_file: IO[bytes] | None = None
+        self._leases = monitor_lease_store(workspace)
+        self._lease_holder = LeaseHolder.this_process()
+        self._leading = False
+        # renewed every round; another process takes over once it lapses
+        self.lease_seconds = max(LEASE_FLOOR_SECONDS, 3 * interval)
         self.drift = drift if drift is not None else InProcessDrift(workspace)
         self.last_drift: dict[str, Any] | None = None  # the latest drift round
         self.on_fire = on_fire
@@ -94,29 +106,24 @@ class ServerMonitor:
     @property
     def leading(self) -> bool:
         """Whether this process is the one monitoring the model."""
-        return self._lock_file is not None
+        return self._leading
 
     def lead(self) -> bool:
-        """Become the process that monitors this model, if no other one is; returns whether
-        this one is. The first time another holds it, say which one (a log line)."""
+        """Take or renew the model's monitor lease (every round); returns whether this
+        process monitors. The first time another holds it, say which one (a log line)."""
         name = self.holder.current.version.name
-        if self._lock_file is not None:
+        other = self._leases.acquire(name, self._lease_holder, self.lease_seconds)
+        if other is not None:
+            if self._leading:
+                log.warning("process %s took over the monitor of model %r", other.name, name)
+                self._leading = False
+            self._note_follower(name, other)
+            return False
+        if self._leading:
             if not self._restored:  # an earlier attempt failed (the store was busy)
                 self._restore_alert_states(name)
             return True
-        path = self.workspace.settings.home / "locks" / f"monitor-{name}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+b")  # noqa: SIM115 - held open for the process's life
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            self._note_follower(name, path)
-            return False
-        os.ftruncate(handle.fileno(), 0)
-        handle.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}).encode())
-        handle.flush()
-        self._lock_file = handle
+        self._leading = True
         if self._noted_follower:
             log.warning("this process (pid %d) now runs the monitor of model %r", os.getpid(), name)
         self.other_monitor_pid = None
@@ -124,32 +131,30 @@ class ServerMonitor:
         self._restore_alert_states(name)  # before any round: a firing rule stays firing
         return True
 
-    def _note_follower(self, name: str, path: Any) -> None:
-        try:
-            holder = json.loads(path.read_bytes() or b"{}")
-        except (OSError, ValueError):
-            holder = {}
-        pid = holder.get("pid") if isinstance(holder, dict) else None
-        self.other_monitor_pid = pid if isinstance(pid, int) else None
+    def _note_follower(self, name: str, other: LeaseHolder) -> None:
+        self.other_monitor_pid = other.pid
         if self._noted_follower:
             return
         self._noted_follower = True
-        who = f"another process (pid {pid})" if isinstance(pid, int) else "another process"
+        here = other.host == self._lease_holder.host
+        who = (
+            f"another process (pid {other.pid})" if here else f"process {other.pid} on {other.host}"
+        )
         sibling = (
             os.environ.get("MODELWARD_SERVE_REF") is not None  # a worker of `mw serve --workers`
-            and isinstance(holder, dict)
-            and holder.get("ppid") == os.getppid()
+            and here
+            and other.parent_pid == os.getppid()
         )
         if sibling:
-            log.info("the monitor of model %r runs in worker pid %s", name, pid)
+            log.info("the monitor of model %r runs in worker pid %s", name, other.pid)
             return
         log.warning(
             "%s runs the monitor of model %r: this server answers and logs predictions, "
             "but live metrics, drift and alerts come from that process; this one takes "
-            "over if it stops (lock %s)",
+            "over if it stops (its lease in the store lapses %.0f s after its last round)",
             who,
             name,
-            path,
+            self.lease_seconds,
         )
 
     def _restore_alert_states(self, name: str) -> None:
@@ -171,18 +176,21 @@ class ServerMonitor:
         try:
             self.lead()  # now, so a server that will not monitor says so as it starts
         except Exception as exc:  # retried every round
-            log.warning("monitor lock: %s", exc)
+            log.warning("monitor lease: %s", exc)
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread and release the lock."""
+        """Stop the thread and release the lease."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        if self._leading:
+            self._leading = False
+            try:
+                self._leases.release(self.holder.current.version.name, self._lease_holder)
+            except Exception as exc:  # it lapses on its own
+                log.warning("monitor lease not released: %s", exc)
         self.drift.close()
 
     def _run(self) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from modelward.monitoring.alert_events import RuleStatus
     from modelward.monitoring.alert_store import StoredAlert
+    from modelward.monitoring.leases import LeaseHolder
     from modelward.monitoring.predictions import (
         LabeledPrediction,
         PredictionRecord,
@@ -118,6 +119,18 @@ class AlertStateStore(Protocol):
         ...
 
 
+class MonitorLeases(Protocol):
+    """Which process runs the monitor of a model (one per model across replicas)."""
+
+    def acquire(self, model: str, holder: LeaseHolder, ttl_seconds: float) -> LeaseHolder | None:
+        """Take or renew the lease; None when `holder` holds it, else who does."""
+        ...
+
+    def release(self, model: str, holder: LeaseHolder) -> None:
+        """Give the lease up, if `holder` holds it."""
+        ...
+
+
 class DriftReferences(Protocol):
     """Where the drift reference statistics of a dataset version (and columns) are kept."""
 
@@ -150,6 +163,17 @@ def alert_store(workspace: Workspace) -> AlertStore:
     from modelward.monitoring.alert_store import AlertRepository
 
     return AlertRepository(workspace.db)
+
+
+def monitor_lease_store(workspace: Workspace) -> MonitorLeases:
+    """The monitor leases of `workspace`."""
+    if workspace.remote is not None:
+        from modelward.monitoring.remote import RemoteMonitorLeases
+
+        return RemoteMonitorLeases(workspace.remote)
+    from modelward.monitoring.leases import MonitorLeaseRepository
+
+    return MonitorLeaseRepository(workspace.db)
 
 
 def alert_state_store(workspace: Workspace) -> AlertStateStore:

@@ -19,6 +19,7 @@ import orjson
 from modelward.errors import NotFound
 from modelward.monitoring.alert_events import RuleState, RuleStatus
 from modelward.monitoring.alert_store import StoredAlert
+from modelward.monitoring.leases import LeaseHolder
 from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
 from modelward.monitoring.predictions import (
     LabeledPrediction,
@@ -233,6 +234,29 @@ class RemoteAlertStates:
             for digest, status in statuses
         ]
         self.client.put(_states_path(model), {"states": states})
+
+
+class RemoteMonitorLeases:
+    """The monitor leases of a team server."""
+
+    def __init__(self, client: ServerClient) -> None:
+        self.client = client
+
+    def acquire(self, model: str, holder: LeaseHolder, ttl_seconds: float) -> LeaseHolder | None:
+        """Take or renew the lease on the server; None when `holder` holds it now."""
+        answer = self.client.put(
+            _lease_path(model), {"holder": holder.to_dict(), "ttl_seconds": ttl_seconds}
+        )
+        held_by = answer["held_by"]
+        return None if held_by is None else LeaseHolder.from_dict(held_by)
+
+    def release(self, model: str, holder: LeaseHolder) -> None:
+        """Give the lease up on the server, if `holder` holds it."""
+        self.client.post(f"{_lease_path(model)}/release", {"holder": holder.to_dict()})
+
+
+def _lease_path(model: str) -> str:
+    return f"/monitor-leases/{quote(model, safe='')}"
 
 
 class RemoteDriftReferences:

@@ -34,7 +34,7 @@ from modelward.errors import InvalidInput, ModelwardError
 
 # The newest migration; checked cheaply on every open so Alembic is imported
 # only when the schema actually needs upgrading.
-HEAD_REVISION = "0014_pipelines"
+HEAD_REVISION = "0015_monitor_leases"
 
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 _FIRST_OPEN_RETRY_S = 30.0

@@ -375,3 +375,17 @@ pipeline_steps = Table(
     UniqueConstraint("run_id", "name", name="uq_pipeline_steps_run_step"),
     Index("ix_pipeline_steps_name_key", "name", "key", "id"),
 )
+
+# Which process runs the monitor of a model: a lease renewed every round, so replicas on
+# several machines over one database elect one monitor (a file lock holds on one host only)
+monitor_leases = Table(
+    "monitor_leases",
+    metadata,
+    Column("model_name", String(128), primary_key=True),
+    Column("holder", String(200), nullable=False),  # "host:pid"
+    Column("host", String(128), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("parent_pid", Integer, nullable=False),
+    Column("acquired_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
