@@ -112,7 +112,7 @@ def test_a_tampered_object_is_refused_naming_its_digest(
     client, bucket = bucket_view(store)
     client.put_object(Bucket=bucket, Key=store.key(digest), Body=b"tampered content")
     for read in (store.read_bytes, store.local_path, store.verify, store.open_verified):
-        with pytest.raises(IntegrityError, match=f"{digest[:12]}.*tampered"):
+        with pytest.raises(IntegrityError, match=rf"{digest[:12]}.*tampered"):
             read(digest)
     assert not store.cache.exists(digest)  # nothing of it was kept
     assert list(store.cache.temp_dir().iterdir()) == []
@@ -159,9 +159,7 @@ def test_an_upload_interrupted_half_way_is_aborted_and_leaves_nothing(
 
     payload = os.urandom(3 * PART)
     with pytest.raises(KeyboardInterrupt):
-        store._upload_parts(
-            Interrupted(payload), hashlib.sha256(payload).hexdigest(), len(payload)
-        )
+        store._upload_parts(Interrupted(payload), hashlib.sha256(payload).hexdigest(), len(payload))
     assert keys(store) == []
     assert unfinished_uploads(store) == []
 
@@ -183,7 +181,7 @@ def test_only_sha256_digests_name_objects(store: S3ArtifactStore, digest: str) -
 def test_a_missing_bucket_says_which_and_how_to_create_it(s3_bucket: str) -> None:
     store = S3ArtifactStore(S3Location("no-such-bucket-here", "x"))
     for action in (lambda: store.exists("0" * 64), lambda: store.put_bytes(b"x")):
-        with pytest.raises(NotFound, match="'no-such-bucket-here' does not exist.*s3 mb"):
+        with pytest.raises(NotFound, match=r"'no-such-bucket-here' does not exist.*s3 mb"):
             action()
 
 
@@ -193,7 +191,7 @@ def test_an_unreachable_endpoint_fails_within_seconds(
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s3.free_port()}")
     store = S3ArtifactStore(s3_location(s3_bucket))
     started = time.monotonic()
-    with pytest.raises(Unavailable, match="could not be reached.*AWS_ENDPOINT_URL"):
+    with pytest.raises(Unavailable, match=r"could not be reached.*AWS_ENDPOINT_URL"):
         store.put_bytes(b"x")
     assert time.monotonic() - started < 10
 
@@ -206,7 +204,7 @@ def test_wrong_credentials_are_refused(
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
         store = S3ArtifactStore(s3_location(s3_bucket))
-        with pytest.raises(AccessDenied, match="refused the credentials.*AWS_ACCESS_KEY_ID"):
+        with pytest.raises(AccessDenied, match=r"refused the credentials.*AWS_ACCESS_KEY_ID"):
             store.put_bytes(b"x")
     finally:
         s3.stop(process)
@@ -221,7 +219,8 @@ def test_s3_urls_name_a_bucket_and_a_prefix(url: str, bucket: str, prefix: str) 
 
 
 @pytest.mark.parametrize(
-    "url", ["s3://", "s3://UPPER", "s3://ab", "s3://a_b", "s3://b/../x", "s3://b/a//c", "s3://b/a b"]
+    "url",
+    ["s3://", "s3://UPPER", "s3://ab", "s3://a_b", "s3://b/../x", "s3://b/a//c", "s3://b/a b"],
 )
 def test_bad_s3_urls_are_refused(url: str) -> None:
     with pytest.raises(InvalidInput, match="MODELWARD_ARTIFACTS"):

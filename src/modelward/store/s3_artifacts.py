@@ -346,7 +346,7 @@ class _S3Staged(StagedArtifact):
 
 def _open_source(path: Path) -> BinaryIO:
     try:
-        return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+        return open(path, "rb", buffering=0)
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {path}") from None
     except IsADirectoryError:

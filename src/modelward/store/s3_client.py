@@ -84,8 +84,7 @@ def translated(location: S3Location, doing: str) -> Iterator[None]:
         raise from_client_error(location, doing, exc) from None
     except boto.BotoCoreError as exc:
         raise ModelwardError(
-            f"the object store {where(location)} failed while {doing}: "
-            f"{' '.join(str(exc).split())}"
+            f"the object store {where(location)} failed while {doing}: {' '.join(str(exc).split())}"
         ) from None
 
 
@@ -101,7 +100,9 @@ def from_client_error(location: S3Location, doing: str, exc: BaseException) -> M
         )
     if code in ("InvalidBucketName", "InvalidArgument"):
         return InvalidInput(f"the object store {where(location)} refused {doing}: {code}")
-    message = " ".join(str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).split())
+    message = " ".join(
+        str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).split()
+    )
     return ModelwardError(
         f"the object store {where(location)} failed while {doing}: {code}"
         + (f": {message}" if message else "")

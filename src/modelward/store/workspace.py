@@ -2,10 +2,11 @@
 
 Locally (the default) it is the metadata database and the artifact store under
 MODELWARD_HOME, or with MODELWARD_ARTIFACTS=s3://bucket/prefix an S3 bucket
-(`S3ArtifactStore`, which writes nothing to the home). With MODELWARD_URI set it is a `ServerClient` for that server
-and no database at all: each aggregate's port (`data`, `tracking`, `registry`,
-`monitoring`) picks its remote adapter from `workspace.remote`, once, where the
-workspace is opened, and everything above the ports works unchanged.
+(`S3ArtifactStore`, which writes nothing to the home). With MODELWARD_URI set it
+is a `ServerClient` for that server and no database at all: each aggregate's
+port (`data`, `tracking`, `registry`, `monitoring`) picks its remote adapter
+from `workspace.remote`, once, where the workspace is opened, and everything
+above the ports works unchanged.
 """
 
 from __future__ import annotations
