@@ -107,6 +107,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
 
+    machine = machine_line()  # the load before the bench adds its own
     work = Path(tempfile.mkdtemp(prefix="mw-s3-bench-"))
     process, endpoint = moto.start_moto(work / "moto.log")
     os.environ.update(moto.CREDENTIALS)
@@ -130,7 +131,7 @@ def main() -> int:
         put_ratio = best["put"] / best["upload_file"]
         get_ratio = best["get"] / best["download_file"]
         get_floor = best["get"] / best["get_object"]
-        print(f"S3 artifact store, {mb} MiB, {now_utc()}; {machine_line()}")
+        print(f"S3 artifact store, {mb} MiB, {now_utc()}; {machine}")
         print(
             table(
                 [
