@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,6 +12,41 @@ from modelward.errors import InvalidInput
 
 DEFAULT_PROTECTED_ALIASES = ("production",)
 DEFAULT_MAX_UPLOAD_MB = 10 * 1024  # one artifact a team server accepts (10 GiB)
+# S3's rules for a bucket name (3-63 lowercase letters, digits, dots, hyphens)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_PART = re.compile(r"[A-Za-z0-9!_.*'()=+,@-]+")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where an S3 artifact store keeps its objects: `s3://bucket/prefix`."""
+
+    bucket: str
+    prefix: str  # "" or parts joined by "/" (no leading or trailing slash)
+
+    @property
+    def url(self) -> str:
+        """The location as written in MODELWARD_ARTIFACTS."""
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+def s3_location(value: str) -> S3Location:
+    """MODELWARD_ARTIFACTS=s3://bucket[/prefix] checked: a valid bucket name, a plain prefix."""
+    rest = value.strip().removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    prefix = prefix.strip("/")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise InvalidInput(
+            f"MODELWARD_ARTIFACTS={value!r}: {bucket!r} is not an S3 bucket name "
+            "(3-63 lowercase letters, digits, dots or hyphens); use s3://bucket/prefix"
+        )
+    parts = prefix.split("/") if prefix else []
+    if any(part in (".", "..") or not _PREFIX_PART.fullmatch(part) for part in parts):
+        raise InvalidInput(
+            f"MODELWARD_ARTIFACTS={value!r}: the prefix {prefix!r} may hold only letters, digits "
+            "and !_.*'()=+,@- between single slashes (no '.' or '..' parts)"
+        )
+    return S3Location(bucket, prefix)
 
 
 @dataclass(frozen=True)
@@ -33,11 +69,21 @@ class Settings:
         return self.uri is not None
 
     @property
+    def s3_artifacts(self) -> S3Location | None:
+        """The S3 location of the artifact store, or None for a local folder."""
+        return s3_location(self.artifacts) if self.artifacts.startswith("s3://") else None
+
+    @property
     def artifact_root(self) -> Path:
-        """The local artifact directory (object stores are a later addition)."""
+        """The local artifact directory (InvalidInput when the store is an object store)."""
+        if self.artifacts.startswith("s3://"):
+            raise InvalidInput(
+                f"this needs a local artifact folder, but MODELWARD_ARTIFACTS={self.artifacts!r} "
+                "names an S3 bucket"
+            )
         if "://" in self.artifacts and not self.artifacts.startswith("file://"):
             raise InvalidInput(
-                f"MODELWARD_ARTIFACTS={self.artifacts!r}: only local paths are supported yet"
+                f"MODELWARD_ARTIFACTS={self.artifacts!r}: give a local folder or s3://bucket/prefix"
             )
         return Path(self.artifacts.removeprefix("file://"))
 

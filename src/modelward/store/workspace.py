@@ -1,10 +1,12 @@
 """A workspace: what the settings point at, a local store or a team server.
 
 Locally (the default) it is the metadata database and the artifact store under
-MODELWARD_HOME. With MODELWARD_URI set it is a `ServerClient` for that server
-and no database at all: each aggregate's port (`data`, `tracking`, `registry`,
-`monitoring`) picks its remote adapter from `workspace.remote`, once, where the
-workspace is opened, and everything above the ports works unchanged.
+MODELWARD_HOME, or with MODELWARD_ARTIFACTS=s3://bucket/prefix an S3 bucket
+(`S3ArtifactStore`, which writes nothing to the home). With MODELWARD_URI set it
+is a `ServerClient` for that server and no database at all: each aggregate's
+port (`data`, `tracking`, `registry`, `monitoring`) picks its remote adapter
+from `workspace.remote`, once, where the workspace is opened, and everything
+above the ports works unchanged.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ class Workspace:
     def local_artifacts(self) -> LocalArtifactStore:
         """The local artifact store (a remote workspace has none)."""
         if not isinstance(self.artifacts, LocalArtifactStore):
-            raise InvalidInput(
-                f"this needs a local artifact store, but MODELWARD_URI={self.settings.uri} "
-                "names a team server"
+            where = (
+                f"MODELWARD_URI={self.settings.uri} names a team server"
+                if self.settings.uri
+                else f"MODELWARD_ARTIFACTS={self.settings.artifacts} names an S3 bucket"
             )
+            raise InvalidInput(f"this needs a local artifact store, but {where}")
         return self.artifacts
 
 
@@ -74,8 +78,18 @@ def _local(settings: Settings) -> Workspace:
     return Workspace(
         settings=settings,
         database=Database(settings.db_url),
-        artifacts=LocalArtifactStore(settings.artifact_root),
+        artifacts=_artifact_store(settings),
     )
+
+
+def _artifact_store(settings: Settings) -> ArtifactStore:
+    """The store MODELWARD_ARTIFACTS names: a local folder, or an S3 bucket."""
+    location = settings.s3_artifacts
+    if location is None:
+        return LocalArtifactStore(settings.artifact_root)
+    from modelward.store.s3_artifacts import S3ArtifactStore
+
+    return S3ArtifactStore(location)
 
 
 def _remote(settings: Settings) -> Workspace:
