@@ -15,11 +15,15 @@ def init(as_json: bool) -> None:
     from modelward.store.workspace import open_workspace
 
     workspace = open_workspace()
-    workspace.local_artifacts.create()
+    from modelward.store.artifacts import LocalArtifactStore
+    from modelward.store.s3_artifacts import S3ArtifactStore
+
+    if isinstance(workspace.artifacts, LocalArtifactStore | S3ArtifactStore):
+        workspace.artifacts.create()  # the folder, or a check that the S3 bucket is there
     info = {
         "home": str(workspace.settings.home),
         "database": redact_url(workspace.settings.db_url),
-        "artifacts": str(workspace.settings.artifact_root),
+        "artifacts": workspace.settings.artifacts,
         "schema_revision": workspace.db.current_revision(),
     }
     if as_json:
