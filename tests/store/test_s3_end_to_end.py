@@ -29,7 +29,7 @@ def test_data_train_register_predict_keep_every_artifact_in_the_bucket(
 ) -> None:
     monkeypatch.setenv("MODELWARD_ARTIFACTS", s3_bucket)
     home = tmp_path / "home"
-    ready = mw_in_process("init", "--json", home=home)
+    ready = mw_in_process("init", "--json", home=home, env={"MODELWARD_ARTIFACTS": s3_bucket})
     assert ready.code == 0, ready.stderr
     assert ready.json()["artifacts"] == s3_bucket
     added = mw("data", "add", birds_csv, "--name", "birds", home=home)
