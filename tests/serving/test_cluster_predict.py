@@ -113,6 +113,18 @@ def test_a_csv_file_through_the_cli_gives_the_local_bytes(
     assert "wrote 569 predictions of bc-clf@1" in stdout
     assert out.read_bytes() == local.read_bytes()
     assert pd.read_csv(out)["model"].unique().tolist() == ["bc-clf@1"]
+    # the same file as a dataset version stored as CSV: a worker reads it as Parquet
+    stored = mw.data.add(source, name="bc-csv")
+    assert stored.format == "csv"
+    local_parquet = _local("bc-clf@1", stored.ref, tmp_path / "local.parquet")
+    predict_on_cluster(
+        open_workspace(),
+        "bc-clf@1",
+        stored.ref,
+        tmp_path / "cluster.parquet",
+        cluster=dask_cluster_address,
+    )
+    _same(tmp_path / "cluster.parquet", local_parquet)
 
 
 def test_bad_input_is_refused_before_any_output(

@@ -313,7 +313,7 @@ def prepare_source(settings: Settings, digest: str, fmt: str, label: str) -> Sou
         digest = _store_parquet(workspace, table)
         path = _verified_path(workspace, digest)
     try:
-        metadata = pq.ParquetFile(path).metadata
+        metadata = pq.read_metadata(path)
     except (OSError, ValueError) as exc:
         raise InvalidInput(
             f"cannot read {label} as parquet: {' '.join(str(exc).split())}"
@@ -340,19 +340,20 @@ def predict_partition(job: PartitionJob) -> Any:
     part = job.partition
     wanted = part.stop - part.start
     skip = part.skip
-    reader = pq.ParquetFile(_verified_path(workspace, job.source.digest))
     pieces: list[Any] = []
     done = 0
-    for batch in reader.iter_batches(batch_size=job.chunk_rows, row_groups=list(part.row_groups)):
-        if skip >= batch.num_rows:
-            skip -= batch.num_rows
-            continue
-        batch = batch.slice(skip, wanted - done)
-        skip = 0
-        pieces.append(predict_chunk(loaded, batch, part.start + done, job.source.label))
-        done += batch.num_rows
-        if done >= wanted:
-            break
+    with pq.ParquetFile(_verified_path(workspace, job.source.digest)) as reader:
+        batches = reader.iter_batches(batch_size=job.chunk_rows, row_groups=list(part.row_groups))
+        for batch in batches:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            batch = batch.slice(skip, wanted - done)
+            skip = 0
+            pieces.append(predict_chunk(loaded, batch, part.start + done, job.source.label))
+            done += batch.num_rows
+            if done >= wanted:
+                break
     return pa.concat_tables(pieces)
 
 
