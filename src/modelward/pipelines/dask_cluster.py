@@ -9,12 +9,11 @@ the candidate fails with that reason, the others go on.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from modelward.errors import InvalidInput, ModelwardError
+from modelward.cluster import CONNECT_SECONDS, cluster_address, connect, worker_threads
 from modelward.pipelines.candidates import (
     CandidateOutcome,
     TrainingJob,
@@ -23,19 +22,6 @@ from modelward.pipelines.candidates import (
     failure_text,
     train_candidate,
 )
-
-CONNECT_SECONDS = 5.0
-_ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
-
-
-def cluster_address(address: str) -> str:
-    """`tcp://host:port` (or `tls://`) checked; InvalidInput otherwise."""
-    address = address.strip()
-    if not _ADDRESS.match(address):
-        raise InvalidInput(
-            f"--cluster {address!r} is not a Dask scheduler address: use tcp://host:port"
-        )
-    return address
 
 
 class DaskExecutor:
@@ -59,32 +45,8 @@ class DaskExecutor:
     def _connect(self) -> int:
         """Connect (now: an unreachable cluster fails before any run) and count the
         worker threads."""
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ModelwardError(
-                "--cluster needs Dask's distributed: pip install 'modelward[cluster]'"
-            ) from None
-        try:
-            client = Client(self.address, timeout=self.connect_seconds, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            detail = " ".join(str(exc).split())[:200]
-            because = "" if detail.startswith("Timed out") else f": {detail}"
-            raise ModelwardError(
-                f"cannot reach the Dask scheduler at {self.address} within "
-                f"{self.connect_seconds:g} s{because}"
-            ) from None
-        try:
-            client.wait_for_workers(1, timeout=self.connect_seconds)
-        except (OSError, TimeoutError):
-            client.close()
-            raise ModelwardError(
-                f"the Dask cluster at {self.address} has no workers "
-                f"(none joined within {self.connect_seconds:g} s)"
-            ) from None
-        self._client = client
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
+        self._client = connect(self.address, connect_seconds=self.connect_seconds)
+        return worker_threads(self._client)
 
     def run(
         self,
