@@ -54,16 +54,20 @@ def run(
 
         executor = executor_for(cluster, workers)  # unreachable: fails before any step
     show = (lambda _text: None) if as_json else _printer()
-    outcome = run_pipeline(
-        open_workspace(),
-        spec,
-        force=force,
-        trigger=trigger[:500],
-        cluster=cluster,
-        workers=workers,
-        progress=show,
-        executor=executor,
-    )
+    try:
+        outcome = run_pipeline(
+            open_workspace(),
+            spec,
+            force=force,
+            trigger=trigger[:500],
+            cluster=cluster,
+            workers=workers,
+            progress=show,
+            executor=executor,
+        )
+    finally:
+        if executor is not None and hasattr(executor, "close"):
+            executor.close()  # the Dask client, disconnected now rather than when collected
     described = outcome.to_dict()
     if as_json:
         print_json(described)
