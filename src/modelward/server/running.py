@@ -46,7 +46,7 @@ def server_settings() -> Settings:
 def server_workspace() -> Workspace:
     """The server's local workspace, created and migrated if needed."""
     workspace = open_workspace(server_settings())
-    workspace.local_artifacts.create()
+    workspace.owned_artifacts.create()  # the folder, or a check that the bucket is there
     return workspace
 
 

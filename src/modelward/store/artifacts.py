@@ -178,6 +178,14 @@ class LocalArtifactStore:
                 folder.mkdir(mode=self.dir_mode)
                 os.chmod(folder, self.dir_mode)  # mkdir's mode is narrowed by the umask only
 
+    def incoming_dir(self) -> Path:
+        """Where an upload is written before it is whole (`store.incoming`)."""
+        return self.temp_dir()
+
+    def staged(self, path: Path, digest: str) -> StagedArtifact:
+        """A whole, hashed file in `incoming_dir()`, ready to be committed as `digest`."""
+        return StagedArtifact(self, path, digest)
+
     def create(self) -> Path:
         """Create the store's root folder (private by default) if it does not exist."""
         self._make_dirs(self.root)

@@ -22,23 +22,28 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelward.errors import InvalidInput, TooLarge, Unavailable
-from modelward.store.artifacts import FILE_MODE, LocalArtifactStore, StagedArtifact, check_digest
+from modelward.store.artifacts import FILE_MODE, StagedArtifact, check_digest
+
+if TYPE_CHECKING:
+    from modelward.store.workspace import OwnedArtifacts
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class IncomingArtifact:
-    """One upload into a local store, checked against the digest it claims to have."""
+    """One upload into the server's own store (a local one, or an S3 bucket), checked
+    against the digest it claims to have."""
 
-    def __init__(self, store: LocalArtifactStore, *, expected: str, max_bytes: int) -> None:
+    def __init__(self, store: OwnedArtifacts, *, expected: str, max_bytes: int) -> None:
         self.store = store
         self.expected = check_digest(expected)
         self.max_bytes = max_bytes
         self.size = 0
         self._hasher = hashlib.sha256()
-        fd, name = tempfile.mkstemp(dir=store.temp_dir(), prefix="in-")
+        fd, name = tempfile.mkstemp(dir=store.incoming_dir(), prefix="in-")
         self._fd: int | None = fd
         self.path = Path(name)
         os.fchmod(fd, FILE_MODE)
@@ -85,7 +90,7 @@ class IncomingArtifact:
                 "declared: nothing was stored (was the file changed or the transfer damaged?)",
                 field="x-content-sha256",
             )
-        self._staged = StagedArtifact(self.store, self.path, found)
+        self._staged = self.store.staged(self.path, found)
         return self._staged
 
     def discard(self) -> None:

@@ -150,6 +150,14 @@ class S3ArtifactStore:
         """Copy a file into the cache while hashing it; committing uploads it."""
         return _S3Staged(self, self.cache.stage_file(path))
 
+    def incoming_dir(self) -> Path:
+        """Where an upload is written before it is whole: the local cache's own folder."""
+        return self.cache.temp_dir()
+
+    def staged(self, path: Path, digest: str) -> StagedArtifact:
+        """A whole, hashed file in `incoming_dir()`; committing it uploads it."""
+        return _S3Staged(self, StagedArtifact(self.cache, path, digest))
+
     def upload_staged(self, staged: StagedArtifact) -> None:
         """Send a staged copy unless the bucket already holds those bytes."""
         size = staged.size

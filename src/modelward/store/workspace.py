@@ -22,6 +22,10 @@ from modelward.store.database import Database
 
 if TYPE_CHECKING:
     from modelward.store.remote import ServerClient
+    from modelward.store.s3_artifacts import S3ArtifactStore
+
+    # the stores a process owns (and a team server serves): not a team server's
+    OwnedArtifacts = LocalArtifactStore | S3ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,17 @@ class Workspace:
                 "team server: unset MODELWARD_URI, or run it on the server"
             )
         return self.database
+
+    @property
+    def owned_artifacts(self) -> OwnedArtifacts:
+        """The artifact store this process owns: a local one or an S3 bucket (what a team
+        server serves); a remote workspace has none."""
+        if self.remote is not None or not hasattr(self.artifacts, "incoming_dir"):
+            raise InvalidInput(
+                f"this needs an artifact store of its own, but MODELWARD_URI={self.settings.uri} "
+                "names a team server: unset MODELWARD_URI, or run it on the server"
+            )
+        return self.artifacts  # type: ignore[return-value]
 
     @property
     def local_artifacts(self) -> LocalArtifactStore:

@@ -16,7 +16,7 @@ ever names a server-side path, so no encoding of `..` can lead out of the store.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import anyio
 from fastapi import Header, Path, Request
@@ -25,9 +25,11 @@ from starlette.requests import ClientDisconnect
 
 from modelward.errors import InvalidInput, NotFound
 from modelward.server.api.base import OrjsonResponse, new_router, workspace_of
-from modelward.store.artifacts import LocalArtifactStore
 from modelward.store.incoming import IncomingArtifact
 from modelward.store.remote import DIGEST_HEADER
+
+if TYPE_CHECKING:
+    from modelward.store.workspace import OwnedArtifacts
 
 router = new_router(tags=["artifacts"])
 
@@ -50,8 +52,8 @@ _BINARY: dict[str, Any] = {
 }
 
 
-def _store(request: Request) -> LocalArtifactStore:
-    return workspace_of(request).local_artifacts
+def _store(request: Request) -> OwnedArtifacts:
+    return workspace_of(request).owned_artifacts
 
 
 def _missing(digest: str) -> NotFound:
@@ -100,11 +102,11 @@ async def put_artifact(request: Request, digest: DigestPath, declared: DeclaredD
     return OrjsonResponse({"digest": digest, "size": size, "created": True}, status_code=201)
 
 
-def _held_size(store: LocalArtifactStore, digest: str) -> int | None:
+def _held_size(store: OwnedArtifacts, digest: str) -> int | None:
     return store.size_of(digest) if store.exists(digest) else None
 
 
-async def _receive(request: Request, store: LocalArtifactStore, digest: str, limit: int) -> int:
+async def _receive(request: Request, store: OwnedArtifacts, digest: str, limit: int) -> int:
     """Stream the body into the store; its size once committed under `digest`."""
     incoming = await anyio.to_thread.run_sync(
         lambda: IncomingArtifact(store, expected=digest, max_bytes=limit)

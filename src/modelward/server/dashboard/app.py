@@ -157,7 +157,7 @@ async def artifact(request: Request) -> Response:
     found = next((a for a in run.artifacts if a.path == wanted), None)
     if found is None:
         raise NotFound(f"run {run.id[:8]} has no artifact {wanted!r}")
-    path = workspace.local_artifacts.verify(found.digest)
+    path = workspace.owned_artifacts.verify(found.digest)
     name = Path(found.path).name
     return FileResponse(
         path,

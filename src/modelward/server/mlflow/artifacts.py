@@ -145,7 +145,7 @@ async def download(request: Request) -> Response:
             inside = any(path.startswith(f"{inner}/") for path in stored)
             what = "is a folder" if inside else "does not exist"
             raise NotFound(f"The artifact {inner!r} of run {run.id} {what}")
-        return _workspace(request).local_artifacts.local_path(artifact.digest)
+        return _workspace(request).owned_artifacts.local_path(artifact.digest)
 
     local = await run_in_threadpool(find)
     name = request.path_params["path"].rsplit("/", 1)[-1]
@@ -164,10 +164,10 @@ async def upload(request: Request) -> Response:
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(_too_large(int(declared), limit))
     runs, run, inner = await run_in_threadpool(_locate, request)
-    store = _workspace(request).local_artifacts
+    store = _workspace(request).owned_artifacts
     store.create()
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - removed in `finally`
-        dir=store.root, prefix="mlflow-upload-", delete=False
+        dir=store.incoming_dir(), prefix="mlflow-upload-", delete=False
     )
     try:
         size = 0
