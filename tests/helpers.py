@@ -28,10 +28,18 @@ class Result:
         return json.loads(self.stdout)
 
 
-def mw(*args: str | Path, home: Path, cwd: Path | None = None, timeout: float = 120) -> Result:
-    """Run `python -m modelward ARGS` with MODELWARD_HOME=home."""
+def mw(
+    *args: str | Path,
+    home: Path,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    keep_db: bool = False,
+) -> Result:
+    """Run `python -m modelward ARGS` with MODELWARD_HOME=home (and the metadata in its
+    SQLite file, unless `keep_db` keeps this process's MODELWARD_DB)."""
     env = {**os.environ, "MODELWARD_HOME": str(home)}
-    env.pop("MODELWARD_DB", None)
+    if not keep_db:
+        env.pop("MODELWARD_DB", None)
     completed = subprocess.run(
         [sys.executable, "-m", "modelward", *map(str, args)],
         capture_output=True,
