@@ -13,12 +13,15 @@ import threading
 import time
 from dataclasses import dataclass
 
+from modelward.errors import Unavailable
 from modelward.refs import Ref
 from modelward.registry.loading import LoadedModel
 from modelward.registry.ports import Registry
 from modelward.serving.predicting import prepare
 
 log = logging.getLogger("modelward.serving")
+
+RETRY_CAP_SECONDS = 60.0  # the longest wait between two tries of a store out of reach
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class ModelHolder:
         self.current: LoadedModel = loaded or registry.load(ref, trust=trust)
         prepare(self.current)  # its request reader and compiled transform, before any request
         self.swaps: list[SwapEvent] = []
-        self._refused: set[int] = set()  # versions that failed to load: not retried every poll
+        self._refused: set[int] = set()  # versions that cannot load: never retried
+        # versions whose store was out of reach: retried, less often each time
+        self._retry_at: dict[int, tuple[float, int]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,14 +79,25 @@ class ModelHolder:
         current = self.current.version
         if target.id == current.id or target.id in self._refused:
             return False
+        retry_at, attempts = self._retry_at.get(target.id, (0.0, 0))
+        if time.monotonic() < retry_at:
+            return False
         try:
             loaded = self.registry.load(target, trust=self.trust)
             prepare(loaded)
         except Exception as exc:  # keep serving the verified version we have
-            self._refused.add(target.id)
             self.swaps.append(SwapEvent(time.time(), current.version, target.version, str(exc)))
-            log.error("not swapping to %s: %s", target.ref, exc)
+            if isinstance(exc, Unavailable | OSError):  # the store, not the version: retried
+                wait = min(RETRY_CAP_SECONDS, max(self.poll_interval, 0.5) * 2**attempts)
+                self._retry_at[target.id] = (time.monotonic() + wait, attempts + 1)
+                log.warning(
+                    "cannot load %s yet (%s): trying again in %.1f s", target.ref, exc, wait
+                )
+            else:
+                self._refused.add(target.id)
+                log.error("not swapping to %s: %s", target.ref, exc)
             return False
+        self._retry_at.pop(target.id, None)
         self.current = loaded  # one assignment: atomic for readers
         self.swaps.append(SwapEvent(time.time(), current.version, target.version))
         log.info("now serving %s (was version %s)", target.ref, current.version)
