@@ -36,6 +36,7 @@ def api_routers() -> list[Any]:
         artifacts,
         datasets,
         evaluations,
+        leases,
         models,
         monitoring,
         pipelines,
@@ -50,6 +51,7 @@ def api_routers() -> list[Any]:
         runs.router,
         evaluations.router,
         models.router,
+        leases.router,
         monitoring.router,
         pipelines.router,
     ]
