@@ -25,6 +25,7 @@ STAGES: dict[str, int] = {
     "refs": 0,
     "serialization": 0,
     "version": 0,
+    "yaml_files": 0,
     "cluster": 0,  # connecting to a Dask cluster: pipelines and `mw predict` share it
     "store": 1,
     "data": 2,

@@ -27,6 +27,7 @@ import yaml
 from modelward.data.learned import FillMissing, Normalize, OneHot
 from modelward.data.steps import Cast, Drop, Filter, FittedStep, Select, Step
 from modelward.errors import IntegrityError, InvalidInput
+from modelward.yaml_files import problem_of
 
 __all__ = ["FittedTransform", "TransformSpec", "fit", "fit_transform", "parse_spec"]
 
@@ -218,10 +219,7 @@ def _load_yaml(text: str) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InvalidInput(f"the transform spec is not valid YAML: {problem}{where}") from None
+        raise InvalidInput(f"the transform spec is not valid YAML: {problem_of(exc)}") from None
     if data is None:
         raise InvalidInput("the transform spec is empty; it needs a 'steps' list")
     return data

@@ -65,6 +65,7 @@ import yaml
 from modelward.errors import InvalidInput
 from modelward.monitoring.durations import format_duration, parse_duration
 from modelward.monitoring.webhooks import WebhookAllow, check_webhook_url
+from modelward.yaml_files import RepeatedKey, UniqueKeyLoader, problem_of
 
 __all__ = [
     "DEFAULT_COOLDOWN",
@@ -378,34 +379,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key written twice in one mapping."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[str] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if isinstance(key, str):
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                raise InvalidInput(f"the alert rules repeat the key {key!r} at line {line}")
-            seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _load_yaml(text: str) -> Any:
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except RepeatedKey as repeated:
+        raise InvalidInput(
+            f"the alert rules repeat the key {repeated.key!r} at line {repeated.line}"
+        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InvalidInput(f"the alert rules are not valid YAML: {problem}{where}") from None
+        raise InvalidInput(f"the alert rules are not valid YAML: {problem_of(exc)}") from None
     if data is None:
         raise InvalidInput("the alert rules are empty; they need a 'rules' list")
     return data

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from modelward.errors import InvalidInput
+from modelward.yaml_files import RepeatedKey, UniqueKeyLoader, problem_of
 
 MAX_CHECKED = 1000
 
@@ -84,40 +85,17 @@ def canonical_digest(value: Any) -> str:
 
 
 # -- YAML: safe, no tags, no repeated keys ------------------------------------
-class _PipelineLoader(yaml.SafeLoader):
-    """A safe loader that refuses explicit tags and a key written twice in one mapping."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if isinstance(key, str | int | float | bool) and key in seen:
-            raise InvalidInput(f"repeats the key {key!r} at line {key_node.start_mark.line + 1}")
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_PipelineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_yaml(text: str, label: str) -> Any:
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
             if isinstance(token, yaml.TagToken):
                 line = token.start_mark.line + 1
                 raise InvalidInput(f"{label}: YAML tags are not allowed (line {line})")
-        data = yaml.load(text, Loader=_PipelineLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except RepeatedKey as repeated:
+        raise InvalidInput(f"{label}: {repeated}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InvalidInput(f"{label}: not valid YAML: {problem}{where}") from None
-    except InvalidInput as exc:
-        if exc.message.startswith(label):
-            raise
-        raise InvalidInput(f"{label}: {exc.message}") from None
+        raise InvalidInput(f"{label}: not valid YAML: {problem_of(exc)}") from None
     except RecursionError:
         raise InvalidInput(f"{label}: nested too deeply to be a pipeline") from None
     if data is None:
