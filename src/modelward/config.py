@@ -62,6 +62,8 @@ class Settings:
     protected_aliases: tuple[str, ...] = DEFAULT_PROTECTED_ALIASES
     # MODELWARD_MAX_UPLOAD_MB: the largest artifact upload a team server stores
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB << 20
+    # MODELWARD_PREDICTION_LOG: "database", "segments", or "" (segments with an S3 store)
+    prediction_log: str = ""
 
     @property
     def remote(self) -> bool:
@@ -72,6 +74,14 @@ class Settings:
     def s3_artifacts(self) -> S3Location | None:
         """The S3 location of the artifact store, or None for a local folder."""
         return s3_location(self.artifacts) if self.artifacts.startswith("s3://") else None
+
+    @property
+    def log_segments(self) -> bool:
+        """Whether the prediction log is kept as Parquet segments beside the artifacts
+        (the default with an S3 store) rather than in the metadata database."""
+        if self.prediction_log:
+            return self.prediction_log == "segments"
+        return self.artifacts.startswith("s3://")
 
     @property
     def artifact_root(self) -> Path:
@@ -129,6 +139,17 @@ def max_upload_bytes(value: str | None) -> int:
     return max(1, int(megabytes * (1 << 20)))
 
 
+def prediction_log_kind(value: str | None) -> str:
+    """MODELWARD_PREDICTION_LOG: `database` or `segments` ("" or unset: chosen by the store)."""
+    kind = (value or "").strip().lower()
+    if kind not in ("", "database", "segments"):
+        raise InvalidInput(
+            f"MODELWARD_PREDICTION_LOG={value!r}: give 'database' or 'segments' "
+            "(unset: segments with an S3 artifact store, else the database)"
+        )
+    return kind
+
+
 def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
     """Read the MODELWARD_* variables (see PRODUCT.md, "Configuration")."""
     env = os.environ if environ is None else environ
@@ -144,4 +165,5 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         token=env.get("MODELWARD_TOKEN") or None,
         protected_aliases=protected_aliases(env.get("MODELWARD_PROTECTED_ALIASES")),
         max_upload_bytes=max_upload_bytes(env.get("MODELWARD_MAX_UPLOAD_MB")),
+        prediction_log=prediction_log_kind(env.get("MODELWARD_PREDICTION_LOG")),
     )

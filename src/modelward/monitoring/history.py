@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelward.monitoring.live import live_metrics
+from modelward.monitoring.ports import local_prediction_log
 from modelward.monitoring.predictions import (
     LabeledPrediction,
-    PredictionLogRepository,
     PredictionRecord,
     inputs_frame,
 )
@@ -67,7 +67,7 @@ def model_history(
     """The windows (oldest first) of `model_name` between two times, one per version."""
     import numpy as np
 
-    log = PredictionLogRepository(workspace.db)
+    log = local_prediction_log(workspace)
     records = log.records(model_name, since_ms=since_ms, limit=MAX_ROWS, status=None)
     records = [r for r in records if r.created_ms < until_ms]
     labeled = [

@@ -12,28 +12,42 @@ the team server, and `mw monitor` reads them back from it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from modelward.config import Settings
     from modelward.monitoring.alert_events import RuleStatus
     from modelward.monitoring.alert_store import StoredAlert
     from modelward.monitoring.leases import LeaseHolder
     from modelward.monitoring.predictions import (
         LabeledPrediction,
+        PredictionLogRepository,
         PredictionRecord,
         RequestSummary,
     )
+    from modelward.monitoring.segment_log import SegmentPredictionLog
     from modelward.store.workspace import Workspace
+
+    LocalPredictionLog: TypeAlias = PredictionLogRepository | SegmentPredictionLog
 
 # The most rows one answer of the team server holds (a drift check reads up to this many).
 MAX_RECORDS = 100_000
 MAX_ALERTS = 100_000
 MAX_REQUEST_IDS = 1_000_000
 
+_segment_logs: dict[Settings, SegmentPredictionLog] = {}
+_segment_logs_lock = threading.Lock()
+
 
 class PredictionLog(Protocol):
     """The prediction log and the labels that arrive for it."""
+
+    flush_interval: float  # seconds between the writer's batches to this store
+    batch_size: int  # records per batch at most
 
     def add_records(
         self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
@@ -41,8 +55,9 @@ class PredictionLog(Protocol):
         """Store records; a `batch_id` stored before stores nothing again. How many stored."""
         ...
 
-    def add_feedback(self, request_id: str, label: Any) -> bool:
-        """Store (or replace) the label of a request; False when the request is unknown."""
+    def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
+        """Store (or replace) the label of a request (of `model_name`, when given); False
+        when the request is unknown."""
         ...
 
     def records(
@@ -149,6 +164,22 @@ def prediction_log_store(workspace: Workspace) -> PredictionLog:
         from modelward.monitoring.remote import RemotePredictionLog
 
         return RemotePredictionLog(workspace.remote)
+    return local_prediction_log(workspace)
+
+
+def local_prediction_log(workspace: Workspace) -> LocalPredictionLog:
+    """The prediction log a local workspace keeps (what a team server serves): Parquet
+    segments beside the artifacts (MODELWARD_PREDICTION_LOG), or the metadata database."""
+    if workspace.settings.log_segments:
+        from modelward.monitoring.segment_log import segment_prediction_log
+
+        with _segment_logs_lock:
+            found = _segment_logs.get(workspace.settings)
+            if found is None:  # one per process and settings: its cache of decoded segments
+                found = _segment_logs[workspace.settings] = segment_prediction_log(
+                    workspace.settings
+                )
+            return found
     from modelward.monitoring.predictions import PredictionLogRepository
 
     return PredictionLogRepository(workspace.db)

@@ -4,9 +4,12 @@ monitor makes of them (label pairs, the logged inputs as a frame)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs the request 10 µs
@@ -134,3 +137,16 @@ def inputs_frame(records: list[PredictionRecord]) -> Any:
     if len(lengths) != 1:
         return None
     return pd.DataFrame(columns)
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as JSON: NaN and infinities become null, an integer past 64 bits a float."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # an integer past 64 bits, say
+        return orjson.dumps(json.loads(json.dumps(value), parse_int=_int_or_float))
+
+
+def _int_or_float(text: str) -> int | float:
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else float(number)

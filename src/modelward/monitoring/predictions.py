@@ -23,6 +23,7 @@ from modelward.monitoring.prediction_records import (
     PredictionRecord,
     RequestSummary,
     inputs_frame,
+    json_bytes,
     pairs,
 )
 from modelward.store.database import Database
@@ -110,19 +111,6 @@ def _insert(conn: sa.Connection, records: Sequence[PredictionRecord]) -> None:
     conn.exec_driver_sql(_POSTGRES_INSERT, rows)
 
 
-def json_bytes(value: Any) -> bytes:
-    """`value` as JSON: NaN and infinities become null, an integer past 64 bits a float."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # an integer past 64 bits, say
-        return orjson.dumps(json.loads(json.dumps(value), parse_int=_int_or_float))
-
-
-def _int_or_float(text: str) -> int | float:
-    number = int(text)
-    return number if -(2**63) <= number < 2**63 else float(number)
-
-
 # `\u0000` in JSON text, not preceded by an escaping backslash
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
@@ -168,6 +156,9 @@ def _percentile_of_two(values: Sequence[float], fraction: float) -> float:
 class PredictionLogRepository:
     """The prediction log and the feedback in the metadata database."""
 
+    flush_interval = 0.5
+    batch_size = 1000
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self._batches = 0
@@ -207,12 +198,16 @@ class PredictionLogRepository:
                 _insert(conn, records)
         return len(records)
 
-    def add_feedback(self, request_id: str, label: Any) -> bool:
-        """Store (or replace) the label of a request; False when the request is unknown."""
+    def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
+        """Store (or replace) the label of a request; False when the request (of `model_name`,
+        when given) is unknown."""
         with self.db.write() as conn:
-            known = conn.execute(
-                sa.select(prediction_log.c.n_rows).where(prediction_log.c.request_id == request_id)
-            ).first()
+            query = sa.select(prediction_log.c.n_rows).where(
+                prediction_log.c.request_id == request_id
+            )
+            if model_name is not None:
+                query = query.where(prediction_log.c.model_name == model_name)
+            known = conn.execute(query).first()
             if known is None:
                 return False
             labels = len(label) if isinstance(label, list) else 1

@@ -56,6 +56,9 @@ def _parts(records: Sequence[PredictionRecord]) -> list[list[orjson.Fragment]]:
 class RemotePredictionLog:
     """The prediction log and feedback of a team server."""
 
+    flush_interval = 0.5
+    batch_size = 1000
+
     def __init__(self, client: ServerClient) -> None:
         self.client = client
 
@@ -76,12 +79,13 @@ class RemotePredictionLog:
             stored += int(answer["stored"])
         return stored
 
-    def add_feedback(self, request_id: str, label: Any) -> bool:
+    def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
         """Send a label; False when the server has no prediction with that request id."""
+        body: dict[str, Any] = {"request_id": request_id, "label": label}
+        if model_name is not None:
+            body["model"] = model_name
         try:
-            self.client.post(
-                "/feedback", {"request_id": request_id, "label": label}, idempotent=True
-            )
+            self.client.post("/feedback", body, idempotent=True)
         except NotFound:
             return False
         return True

@@ -270,15 +270,16 @@ def _store_feedback(serving: Serving, request_id: str, label: Any) -> bool:
     # The prediction may still be queued here, or in another worker's queue:
     # write ours, then give the other workers one flush interval.
     store, log = serving.feedback, serving.prediction_log
+    model = serving.holder.current.version.name
     try:
-        if store.add_feedback(request_id, label):
+        if store.add_feedback(request_id, label, model_name=model):
             return True
         if log is not None:
             log.flush()
-            if store.add_feedback(request_id, label):
+            if store.add_feedback(request_id, label, model_name=model):
                 return True
             time.sleep(min(2.0, log.flush_interval * 2))
-        return store.add_feedback(request_id, label)
+        return store.add_feedback(request_id, label, model_name=model)
     except InvalidInput as exc:  # the labels do not match the request's rows
         raise DoesNotFit(str(exc), field="label") from None
 

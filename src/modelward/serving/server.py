@@ -63,7 +63,13 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         poll_interval=options.poll_interval,
         loaded=loaded,
     )
-    writer = PredictionLogWriter(prediction_log_store(workspace), sample=options.log_sample)
+    log_store = prediction_log_store(workspace)
+    writer = PredictionLogWriter(
+        log_store,
+        sample=options.log_sample,
+        flush_interval=log_store.flush_interval,
+        batch_size=log_store.batch_size,
+    )
     launcher = None
     if options.alerts:
         from modelward.pipelines.loop import PipelineLauncher

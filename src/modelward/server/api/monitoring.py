@@ -11,7 +11,7 @@ character) is refused with a 400 rather than failing in the database.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
 from pydantic import (
@@ -28,10 +28,18 @@ from modelward.errors import InvalidInput, NotFound
 from modelward.monitoring.alert_events import RuleStatus
 from modelward.monitoring.alert_store import AlertRepository, AlertStateRepository
 from modelward.monitoring.drift_references import DriftReferenceRepository
-from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
-from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.monitoring.ports import (
+    MAX_ALERTS,
+    MAX_RECORDS,
+    MAX_REQUEST_IDS,
+    local_prediction_log,
+)
+from modelward.monitoring.predictions import PredictionRecord
 from modelward.server.api.base import new_router, workspace_of
 from modelward.server.api.models import NAME_PATTERN
+
+if TYPE_CHECKING:
+    from modelward.monitoring.ports import LocalPredictionLog
 
 router = new_router(tags=["monitoring"])
 
@@ -107,10 +115,13 @@ class Feedback(BaseModel):
 
     request_id: str = Field(pattern=REQUEST_ID_PATTERN)
     label: Label | Labels = Field(description="one label, or a list of one per row")
+    model: str | None = Field(
+        default=None, pattern=NAME_PATTERN, max_length=128, description="the request's model"
+    )
 
 
-def _log(request: Request) -> PredictionLogRepository:
-    return PredictionLogRepository(workspace_of(request).db)
+def _log(request: Request) -> LocalPredictionLog:
+    return local_prediction_log(workspace_of(request))
 
 
 @router.post(
@@ -175,7 +186,7 @@ def prediction_request_ids(
 
 @router.post("/feedback", summary="The true label(s) of a logged request, for live quality")
 def add_feedback(request: Request, body: Feedback) -> dict[str, Any]:
-    if not _log(request).add_feedback(body.request_id, body.label):
+    if not _log(request).add_feedback(body.request_id, body.label, model_name=body.model):
         raise NotFound(
             f"unknown request_id {body.request_id!r}: no logged prediction has it",
             field="request_id",

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from modelward.data.entities import DatasetVersion
 from modelward.data.repository import DatasetRepository
 from modelward.errors import InvalidInput
-from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.monitoring.ports import local_prediction_log
 from modelward.registry.repository import ModelRepository
 from modelward.server.dashboard.charts import bar_chart, number
 from modelward.server.dashboard.graph import Node, lineage_svg
@@ -75,7 +75,7 @@ def lineage_of(request: Request, version: DatasetVersion) -> Any:
     runs = RunRepository(workspace.db)
     children = DatasetRepository(workspace.db)  # the server's own store
     models = ModelRepository(workspace.db)
-    predictions = PredictionLogRepository(workspace.db)
+    predictions = local_prediction_log(workspace)
     served_counts = lru_cache(maxsize=None)(predictions.requests_per_version)
     chain = list(reversed([version, *catalog.lineage(version)]))  # raw first
     nodes: list[Node] = []

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from modelward.monitoring.alert_store import AlertRepository
 from modelward.monitoring.history import Window, model_history
-from modelward.monitoring.predictions import PredictionLogRepository
+from modelward.monitoring.ports import local_prediction_log
 from modelward.server.dashboard.charts import Series, line_chart
 from modelward.server.dashboard.rendering import render
 
@@ -22,7 +22,7 @@ HOURS = (1, 6, 24, 168)
 async def monitoring_page(request: Request) -> Response:
     """/monitoring: the models with logged predictions, and the newest alerts."""
     workspace = request.app.state.workspace
-    served = PredictionLogRepository(workspace.db).served_models()
+    served = local_prediction_log(workspace).served_models()
     alerts = AlertRepository(workspace.db).list(limit=20)
     return render(request, "monitoring.html", served=served, alerts=alerts)
 

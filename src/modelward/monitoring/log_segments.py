@@ -1,0 +1,197 @@
+"""The prediction log's Parquet segments: their keys (partitions by model, version and
+hour) and their contents, apart from where they are kept.
+
+    model=churn/version=3/hour=2026-12-02T16/1764692400123-<batch id>.parquet
+    model=churn/hour=2026-12-02T17/1764696000456-<id>.parquet           (feedback)
+
+A segment is one batch of the writer (or one compaction of a closed hour): immutable,
+zstd-compressed, one row group. Its name starts with the newest `created_ms` it
+holds, so a resent batch lands under the same key (stored once) and a reader knows
+how recent a segment is without opening it. A compacted segment (`...-compact-...`)
+names, in its Parquet metadata, the segments it replaces; readers skip those.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelward.monitoring.prediction_records import PredictionRecord, json_bytes
+
+HOUR_MS = 3_600_000
+COVERS_KEY = b"modelward.covers"  # a compacted segment's metadata: the names it replaces
+
+RECORD_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("model_version", pa.int32()),
+        ("created_ms", pa.int64()),
+        ("status", pa.int16()),
+        ("latency_ms", pa.float64()),
+        ("n_rows", pa.int32()),
+        ("inputs", pa.string()),  # JSON: the logged columns of the request
+        ("outputs", pa.string()),  # JSON: the answer's predictions
+        ("error", pa.string()),
+    ]
+)
+FEEDBACK_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("model_version", pa.int32()),
+        ("created_ms", pa.int64()),  # when the prediction was made
+        ("status", pa.int16()),
+        ("outputs", pa.string()),  # JSON: what the model answered, joined at arrival
+        ("label", pa.string()),  # JSON: one label, or one per row
+        ("received_ms", pa.int64()),
+    ]
+)
+_NAME = re.compile(r"(\d{13})-(compact-)?[A-Za-z0-9._-]{1,80}\.parquet")
+
+
+def hour_of(ms: int) -> str:
+    """The partition name of the UTC hour holding `ms`: `2026-12-02T16`."""
+    return time.strftime("%Y-%m-%dT%H", time.gmtime(ms // 1000))
+
+
+def hour_start_ms(hour: str) -> int:
+    """The first millisecond of an hour partition."""
+    return calendar.timegm(time.strptime(hour, "%Y-%m-%dT%H")) * 1000
+
+
+def model_folder(model_name: str) -> str:
+    """The folder of a model's segments."""
+    return f"model={model_name}/"
+
+
+def version_folder(model_name: str, version: int) -> str:
+    """The folder of one version's hours."""
+    return f"{model_folder(model_name)}version={version}/"
+
+
+def segment_name(newest_ms: int, batch_id: str, *, compacted: bool = False) -> str:
+    """The file name of a segment whose newest record was made at `newest_ms`."""
+    return f"{newest_ms:013d}-{'compact-' if compacted else ''}{batch_id}.parquet"
+
+
+@dataclass(frozen=True)
+class SegmentName:
+    """What a segment's key says about it."""
+
+    key: str
+    newest_ms: int
+    compacted: bool
+
+
+def parse_name(key: str) -> SegmentName | None:
+    """The segment a key names (None for anything else: a temporary file, say)."""
+    found = _NAME.fullmatch(key.rsplit("/", 1)[-1])
+    if found is None:
+        return None
+    return SegmentName(key, int(found.group(1)), found.group(2) is not None)
+
+
+def partition_value(folder: str, field: str) -> str:
+    """`value` of the last `field=value` part of a folder key."""
+    return folder.rstrip("/").rsplit("/", 1)[-1].removeprefix(f"{field}=")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else json_bytes(value).decode()
+
+
+def encode(table: pa.Table, *, covers: Sequence[str] = ()) -> bytes:
+    """A segment's bytes: one zstd row group (and, compacted, the names it replaces)."""
+    if covers:
+        table = table.replace_schema_metadata({COVERS_KEY: orjson.dumps(list(covers))})
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd", row_group_size=max(1, table.num_rows))
+    return out.getvalue()
+
+
+def decode(data: bytes) -> pa.Table:
+    """A segment's table."""
+    return pq.read_table(io.BytesIO(data))
+
+
+def covered(table: pa.Table) -> list[str]:
+    """The segment names a compacted segment replaces."""
+    metadata = table.schema.metadata or {}
+    raw = metadata.get(COVERS_KEY)
+    return [str(name) for name in orjson.loads(raw)] if raw else []
+
+
+def records_table(records: Sequence[PredictionRecord]) -> pa.Table:
+    """Records of one model as a segment's table."""
+    return pa.Table.from_pydict(
+        {
+            "request_id": [r.request_id for r in records],
+            "model_version": [r.model_version for r in records],
+            "created_ms": [r.created_ms for r in records],
+            "status": [r.status for r in records],
+            "latency_ms": [r.latency_ms for r in records],
+            "n_rows": [r.n_rows for r in records],
+            "inputs": [_text(r.inputs) for r in records],
+            "outputs": [_text(r.outputs) for r in records],
+            "error": [r.error for r in records],
+        },
+        schema=RECORD_SCHEMA,
+    )
+
+
+def feedback_table(
+    *,
+    request_id: str,
+    model_version: int,
+    created_ms: int,
+    status: int,
+    outputs: str | None,
+    label: Any,
+    received_ms: int,
+) -> pa.Table:
+    """One label, joined with its prediction, as a feedback segment's table."""
+    return pa.Table.from_pydict(
+        {
+            "request_id": [request_id],
+            "model_version": [model_version],
+            "created_ms": [created_ms],
+            "status": [status],
+            "outputs": [outputs],
+            "label": [_text(label)],
+            "received_ms": [received_ms],
+        },
+        schema=FEEDBACK_SCHEMA,
+    )
+
+
+def json_value(text: str | None) -> Any:
+    """A JSON column's value."""
+    return None if text is None else orjson.loads(text)
+
+
+def to_records(table: pa.Table, model_name: str, segment_id: int) -> list[PredictionRecord]:
+    """A segment table's rows as records (`id`: the segment's newest time)."""
+    return [
+        PredictionRecord(
+            request_id=row["request_id"],
+            model_name=model_name,
+            model_version=int(row["model_version"]),
+            created_ms=int(row["created_ms"]),
+            status=int(row["status"]),
+            latency_ms=float(row["latency_ms"]),
+            n_rows=int(row["n_rows"]),
+            inputs=json_value(row["inputs"]),
+            outputs=json_value(row["outputs"]),
+            error=row["error"],
+            id=segment_id,
+        )
+        for row in table.to_pylist()
+    ]

@@ -1,0 +1,408 @@
+"""The prediction log as Parquet segments in an object store, for logs that outgrow the
+metadata database (MODELWARD_PREDICTION_LOG=segments; the default with an S3 store).
+
+Every replica's `PredictionLogWriter` stores its batches here, off the request path:
+one segment per batch and (model, version, hour), written whole or not at all. Labels
+from /feedback are joined with their prediction when they arrive (the request is
+looked up in its model's segments, newest hour first) and kept as feedback segments
+of their own, so live metrics read only feedback, and drift windows and request
+summaries read only the hours they cover. The monitor holding a model's lease
+compacts closed hours into one segment each (`compact`). Segments never change, so
+a reader caches what it decoded and fetches only what is new.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from modelward.errors import InvalidInput
+from modelward.monitoring import log_segments as seg
+from modelward.monitoring.ports import MAX_RECORDS
+from modelward.monitoring.prediction_records import (
+    LabeledPrediction,
+    PredictionRecord,
+    RequestSummary,
+)
+from modelward.store.object_folders import ObjectFolder, check_key
+
+if TYPE_CHECKING:
+    from modelward.config import Settings
+
+FEEDBACK_LOOKBACK_MS = 7 * 24 * seg.HOUR_MS  # how far back a label's request is looked up
+CACHE_BYTES = 256 << 20  # decoded segments a process keeps
+COMPACT_AFTER_MS = 10 * 60_000  # an hour is compacted once it ended this long ago
+
+
+class SegmentCache:
+    """Decoded segments by key, least recently used dropped past a byte budget."""
+
+    def __init__(self, budget: int = CACHE_BYTES) -> None:
+        self.budget = budget
+        self._tables: OrderedDict[str, pa.Table] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, folder: ObjectFolder, key: str) -> pa.Table:
+        """The segment's table, fetched and decoded on first use."""
+        with self._lock:
+            table = self._tables.get(key)
+            if table is not None:
+                self._tables.move_to_end(key)
+                return table
+        table = seg.decode(folder.get(key))
+        with self._lock:
+            if key not in self._tables:
+                self._tables[key] = table
+                self._bytes += table.nbytes
+                while self._bytes > self.budget and len(self._tables) > 1:
+                    _, dropped = self._tables.popitem(last=False)
+                    self._bytes -= dropped.nbytes
+        return table
+
+
+@dataclass(frozen=True)
+class _Hour:
+    """One partition folder: a model's (version's) hour."""
+
+    folder: str
+    hour: str
+    version: int | None  # None for feedback partitions
+
+    @property
+    def start_ms(self) -> int:
+        return seg.hour_start_ms(self.hour)
+
+
+class SegmentPredictionLog:
+    """The prediction log and feedback as Parquet segments (see the module's docstring)."""
+
+    flush_interval = 1.0  # seconds between the writer's batches: fewer, larger segments
+    batch_size = 20_000
+
+    def __init__(
+        self,
+        predictions: ObjectFolder,
+        feedback: ObjectFolder,
+        *,
+        cache: SegmentCache | None = None,
+    ) -> None:
+        self.predictions = predictions
+        self.feedback = feedback
+        self.cache = cache or SegmentCache()
+        self._row_counts: dict[str, int] = {}
+
+    # -- writes -----------------------------------------------------------------------------
+    def add_records(
+        self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
+    ) -> int:
+        """One segment per (model, version, hour) of the batch. A resend of a batch (same
+        id, same records) writes the same keys again: it is stored once."""
+        batch_id = batch_id or uuid.uuid4().hex
+        check_key(batch_id)
+        groups: dict[tuple[str, int, str], list[PredictionRecord]] = {}
+        for record in records:
+            place = (record.model_name, record.model_version, seg.hour_of(record.created_ms))
+            groups.setdefault(place, []).append(record)
+        for (model, version, hour), group in groups.items():
+            newest = max(r.created_ms for r in group)
+            key = (
+                f"{seg.version_folder(model, version)}hour={hour}/"
+                f"{seg.segment_name(newest, batch_id)}"
+            )
+            check_key(key)
+            self.predictions.put(key, seg.encode(seg.records_table(group)))
+        return len(records)
+
+    def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
+        """Join the label with its logged request and store it; False when no segment of the
+        last FEEDBACK_LOOKBACK_MS holds the request (of `model_name`, or of any model)."""
+        models = [model_name] if model_name is not None else self.models()
+        now = _now_ms()
+        for model in models:
+            found = self._find_request(model, request_id, since_ms=now - FEEDBACK_LOOKBACK_MS)
+            if found is None:
+                continue
+            labels = len(label) if isinstance(label, list) else 1
+            if labels != found["n_rows"]:
+                raise InvalidInput(
+                    f"request {request_id} had {found['n_rows']} row(s) but {labels} label(s) "
+                    "came: send a list of one label per row"
+                )
+            table = seg.feedback_table(
+                request_id=request_id,
+                model_version=int(found["model_version"]),
+                created_ms=int(found["created_ms"]),
+                status=int(found["status"]),
+                outputs=found["outputs"],
+                label=label,
+                received_ms=now,
+            )
+            key = (
+                f"{seg.model_folder(model)}hour={seg.hour_of(now)}/"
+                f"{seg.segment_name(now, uuid.uuid4().hex)}"
+            )
+            self.feedback.put(key, seg.encode(table))
+            return True
+        return False
+
+    def _find_request(self, model: str, request_id: str, *, since_ms: int) -> dict[str, Any] | None:
+        for hour in self._hours(model, since_ms):
+            for key, _segment_id in self._segments(self.predictions, hour):
+                table = self.cache.get(self.predictions, key)
+                index = pc.index(table.column("request_id"), request_id).as_py()
+                if index >= 0:
+                    row: dict[str, Any] = table.slice(index, 1).to_pylist()[0]
+                    return row
+        return None
+
+    # -- partitions -------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        """Every model with logged requests."""
+        return [seg.partition_value(f, "model") for f in self.predictions.children("")]
+
+    def _hours(self, model: str, since_ms: int = 0) -> list[_Hour]:
+        """The model's hour partitions (every version) from `since_ms` on, newest first."""
+        first = seg.hour_of(since_ms) if since_ms > 0 else ""
+        hours = []
+        for version_folder in self.predictions.children(seg.model_folder(model)):
+            version = int(seg.partition_value(version_folder, "version"))
+            for folder in self.predictions.children(version_folder):
+                hour = seg.partition_value(folder, "hour")
+                if hour >= first:
+                    hours.append(_Hour(folder, hour, version))
+        return sorted(hours, key=lambda h: (h.hour, h.version or 0), reverse=True)
+
+    def _feedback_hours(self, model: str) -> list[_Hour]:
+        folders = self.feedback.children(seg.model_folder(model))
+        hours = [_Hour(f, seg.partition_value(f, "hour"), None) for f in folders]
+        return sorted(hours, key=lambda h: h.hour, reverse=True)
+
+    def _segments(
+        self, folder: ObjectFolder, hour: _Hour, until_id: int | None = None
+    ) -> Iterator[tuple[str, int]]:
+        """(key, newest ms) of the segments to read in a partition, newest first: a
+        compacted segment instead of the ones it replaces."""
+        names = [n for n in map(seg.parse_name, folder.files(hour.folder)) if n is not None]
+        replaced: set[str] = set()
+        for name in names:
+            if name.compacted:
+                replaced.update(seg.covered(self.cache.get(folder, name.key)))
+        for name in sorted(names, key=lambda n: n.key, reverse=True):
+            if name.key.rsplit("/", 1)[-1] in replaced:
+                continue
+            if until_id is not None and name.newest_ms > until_id:
+                continue
+            yield name.key, name.newest_ms
+
+    def _hour_table(
+        self, folder: ObjectFolder, hours: Sequence[_Hour], until_id: int | None = None
+    ) -> pa.Table | None:
+        """The segments of some partitions as one table, with a `segment_id` column."""
+        tables = []
+        for hour in hours:
+            for key, segment_id in self._segments(folder, hour, until_id):
+                table = self.cache.get(folder, key)
+                ids = pa.array([segment_id] * table.num_rows, pa.int64())
+                tables.append(table.append_column("segment_id", ids))
+        return pa.concat_tables(tables) if tables else None
+
+    def _by_hour(self, model: str, since_ms: int) -> Iterator[list[_Hour]]:
+        """The model's partitions grouped by hour (all versions of an hour), newest first."""
+        group: list[_Hour] = []
+        for hour in self._hours(model, since_ms):
+            if group and group[0].hour != hour.hour:
+                yield group
+                group = []
+            group.append(hour)
+        if group:
+            yield group
+
+    # -- reads ------------------------------------------------------------------------------
+    def records(
+        self,
+        model_name: str,
+        *,
+        since_ms: int = 0,
+        limit: int = MAX_RECORDS,
+        status: int | None = 200,
+        until_id: int | None = None,
+    ) -> list[PredictionRecord]:
+        """Logged requests of a model, newest first; `until_id`: only segments whose newest
+        record is no newer than that (the `id` of every record of a segment)."""
+        found: list[PredictionRecord] = []
+        for hours in self._by_hour(model_name, since_ms):
+            table = self._hour_table(self.predictions, hours, until_id)
+            if table is None:
+                continue
+            keep = pc.greater_equal(table.column("created_ms"), since_ms)
+            if status is not None:
+                keep = pc.and_(keep, pc.equal(table.column("status"), status))
+            table = table.filter(keep).sort_by(
+                [("created_ms", "descending"), ("segment_id", "descending")]
+            )
+            table = table.slice(0, limit - len(found))
+            for segment_id, rows in _split_by_segment(table):
+                found.extend(seg.to_records(rows, model_name, segment_id))
+            if len(found) >= limit:
+                break
+        return found
+
+    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
+        """Requests since a time, failed ones, and the p95 latency of the answered ones
+        (numpy.percentile's linear rule)."""
+        import numpy as np
+
+        total = 0
+        latencies = []
+        for hours in self._by_hour(model_name, since_ms):
+            table = self._hour_table(self.predictions, hours)
+            if table is None:
+                continue
+            table = table.filter(pc.greater_equal(table.column("created_ms"), since_ms))
+            total += table.num_rows
+            answered = table.filter(pc.equal(table.column("status"), 200))
+            latencies.append(answered.column("latency_ms").to_numpy())
+        values = np.concatenate(latencies) if latencies else np.array([])
+        p95 = float(np.percentile(values, 95)) if len(values) else None
+        return RequestSummary(total, total - len(values), p95)
+
+    def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
+        """The `last` labeled predictions of a model, newest prediction first; a request
+        labeled twice counts with its newest label."""
+        newest: dict[str, dict[str, Any]] = {}
+        for hour in self._feedback_hours(model_name):
+            table = self._hour_table(self.feedback, [hour])
+            if table is not None:
+                table = table.filter(pc.equal(table.column("status"), 200))
+                for row in table.sort_by([("received_ms", "descending")]).to_pylist():
+                    newest.setdefault(row["request_id"], row)
+            if len(newest) >= last:
+                cutoff = sorted((r["created_ms"] for r in newest.values()), reverse=True)[last - 1]
+                if hour.start_ms <= cutoff:  # older labels are of older predictions
+                    break
+        chosen = sorted(newest.values(), key=lambda r: r["created_ms"], reverse=True)[:last]
+        return [
+            LabeledPrediction(
+                r["request_id"],
+                int(r["created_ms"]),
+                seg.json_value(r["outputs"]) or [],
+                seg.json_value(r["label"]),
+            )
+            for r in chosen
+        ]
+
+    def _rows_in(self, key: str) -> int:
+        count = self._row_counts.get(key)
+        if count is None:
+            count = self._row_counts[key] = self.cache.get(self.predictions, key).num_rows
+        return count
+
+    def requests_per_version(self, model_name: str) -> dict[int, int]:
+        """How many requests each version of a model answered (versions never served: absent)."""
+        counts: dict[int, int] = {}
+        for hour in self._hours(model_name):
+            assert hour.version is not None
+            rows = sum(self._rows_in(key) for key, _ in self._segments(self.predictions, hour))
+            counts[hour.version] = counts.get(hour.version, 0) + rows
+        return {version: n for version, n in counts.items() if n}
+
+    def count(self, model_name: str | None = None) -> int:
+        """How many records are stored (of one model, or all)."""
+        models = [model_name] if model_name is not None else self.models()
+        return sum(sum(self.requests_per_version(model).values()) for model in models)
+
+    def request_ids(self, model_name: str, *, limit: int | None = None) -> set[str]:
+        """The logged request ids of a model (the newest `limit`)."""
+        found: set[str] = set()
+        for hours in self._by_hour(model_name, 0):
+            table = self._hour_table(self.predictions, hours)
+            if table is None:
+                continue
+            ids = table.sort_by([("created_ms", "descending")]).column("request_id").to_pylist()
+            for request_id in ids:
+                if limit is not None and len(found) >= limit:
+                    return found
+                found.add(request_id)
+        return found
+
+    def served_models(self) -> list[dict[str, Any]]:
+        """Every model with logged requests: name, versions, requests, first and last time."""
+        served = []
+        for model in self.models():
+            counts = self.requests_per_version(model)
+            if not counts:
+                continue
+            table = self._hour_table(self.predictions, self._hours(model))
+            assert table is not None
+            times = table.column("created_ms")
+            low, high = min(counts), max(counts)
+            served.append(
+                {
+                    "name": model,
+                    "requests": sum(counts.values()),
+                    "first_ms": int(pc.min(times).as_py()),
+                    "last_ms": int(pc.max(times).as_py()),
+                    "versions": f"{low}" if low == high else f"{low}-{high}",
+                }
+            )
+        return served
+
+    # -- compaction -------------------------------------------------------------------------
+    def compact(self, model_name: str, *, now_ms: int | None = None) -> int:
+        """Merge each closed hour's segments of a model into one (the old ones removed once
+        the merged one is stored); how many segments were replaced. One process at a time
+        per model: the monitor that holds the model's lease."""
+        now_ms = _now_ms() if now_ms is None else now_ms
+        replaced = 0
+        for hour in self._hours(model_name):
+            if hour.start_ms + seg.HOUR_MS + COMPACT_AFTER_MS > now_ms:
+                continue
+            live = list(self._segments(self.predictions, hour))
+            if len(live) < 2:
+                continue
+            tables = [self.cache.get(self.predictions, key) for key, _ in live]
+            merged = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+            merged = merged.sort_by([("created_ms", "ascending")])
+            names = sorted(key.rsplit("/", 1)[-1] for key, _ in live)
+            covers = sorted(
+                {*names, *(n for t in tables for n in seg.covered(t))}  # an earlier compaction's
+            )
+            newest = max(segment_id for _, segment_id in live)
+            digest = uuid.uuid5(uuid.NAMESPACE_URL, "\n".join(covers)).hex
+            key = hour.folder + seg.segment_name(newest, digest, compacted=True)
+            self.predictions.put(key, seg.encode(merged, covers=covers))
+            self.predictions.delete(k for k, _ in live)
+            replaced += len(live)
+        return replaced
+
+
+def _split_by_segment(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    """Consecutive runs of rows of one segment (the table is sorted, ids mostly grouped)."""
+    ids = table.column("segment_id").to_pylist()
+    start = 0
+    for index in range(1, len(ids) + 1):
+        if index == len(ids) or ids[index] != ids[start]:
+            yield ids[start], table.slice(start, index - start)
+            start = index
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def segment_prediction_log(settings: Settings) -> SegmentPredictionLog:
+    """The segment log beside the artifacts of `settings` (their bucket, or the home)."""
+    from modelward.store.object_folders import object_folder
+
+    return SegmentPredictionLog(
+        object_folder(settings, "prediction-log"), object_folder(settings, "prediction-feedback")
+    )
