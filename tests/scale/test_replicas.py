@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from modelward.monitoring.predictions import PredictionLogRepository
-from modelward.store.database import Database
+from modelward.config import load_settings
+from modelward.monitoring.segment_log import segment_prediction_log
 from tests.helpers import bird_features, mw_in_process
 from tests.serving.support import Server, start_server
 
@@ -56,7 +56,8 @@ def test_two_replicas_follow_one_alias_move_and_share_one_prediction_log(
 
     args = ("--poll-interval", "0.3", "--monitor-interval", "0.5")
     replicas: list[Server] = []
-    sent = [0]
+    sent: list[str] = []
+    by_version: dict[int, int] = {}
     try:
         for name in ("replica-1", "replica-2"):
             replicas.append(start_server(tmp_path / name, "birds-clf@production", *args))
@@ -69,7 +70,8 @@ def test_two_replicas_follow_one_alias_move_and_share_one_prediction_log(
                     answer = httpx.post(f"{replica.url}/predict", json={"instances": rows})
                     assert answer.status_code == 200, answer.text
                     answered.append(answer.json()["model"]["version"])
-                    sent[0] += 1
+                    sent.append(answer.headers["x-request-id"])
+                    by_version[answered[-1]] = by_version.get(answered[-1], 0) + 1
             return answered
 
         assert versions() == [1] * 10
@@ -80,9 +82,12 @@ def test_two_replicas_follow_one_alias_move_and_share_one_prediction_log(
 
     finally:
         told = [replica.stop()[1] for replica in replicas]
-    # every answered request of both replicas, in the one log (written at the latest on
-    # SIGTERM)
-    assert PredictionLogRepository(Database(postgres_url)).count("birds-clf") == sent[0]
+    # every answered request of both replicas, in the one log: Parquet segments in the
+    # bucket (the default with an S3 store), written at the latest on SIGTERM
+    log = segment_prediction_log(load_settings())
+    assert log.request_ids("birds-clf") == set(sent)
+    assert log.count("birds-clf") == len(sent)
+    assert log.requests_per_version("birds-clf") == by_version
     followers = [err for err in told if "runs the monitor of model 'birds-clf'" in err]
     assert len(followers) == 1, told  # one monitor for the model, the other says who
     for replica_home in (tmp_path / "replica-1", tmp_path / "replica-2"):

@@ -32,4 +32,14 @@ def test_the_whole_loop_runs_on_postgresql_and_s3(
     bucket, prefix = s3_bucket.removeprefix("s3://").split("/", 1)
     listed = s3.client(os.environ["AWS_ENDPOINT_URL"]).list_objects_v2(Bucket=bucket)
     assert listed["KeyCount"] >= 10
-    assert all(item["Key"].startswith(f"{prefix}/sha256/") for item in listed["Contents"])
+    keys = [item["Key"].removeprefix(f"{prefix}/") for item in listed["Contents"]]
+    assert all(
+        key.split("/")[0] in ("sha256", "prediction-log", "prediction-feedback") for key in keys
+    )
+    # the prediction log is Parquet segments in the bucket (the default with an S3 store),
+    # partitioned by model, version and hour; the drift that fired the alert was read there
+    segments = [key for key in keys if key.startswith("prediction-log/")]
+    assert segments and all(key.endswith(".parquet") for key in segments)
+    assert all(key.split("/")[1:3] == ["model=breast-cancer-clf", "version=1"] or
+               key.split("/")[2] == "version=2" for key in segments)  # fmt: skip
+    assert all(key.split("/")[3].startswith("hour=") for key in segments)

@@ -367,7 +367,12 @@ class SegmentPredictionLog:
             if hour.start_ms + seg.HOUR_MS + COMPACT_AFTER_MS > now_ms:
                 continue
             live = list(self._segments(self.predictions, hour))
+            present = [n.key for n in map(seg.parse_name, self.predictions.files(hour.folder)) if n]
+            live_keys = {key for key, _ in live}
+            leftover = [key for key in present if key not in live_keys]  # merged, not removed
             if len(live) < 2:
+                if leftover:  # an earlier compaction stopped before removing them
+                    self.predictions.delete(leftover)
                 continue
             tables = [self.cache.get(self.predictions, key) for key, _ in live]
             merged = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
@@ -380,7 +385,7 @@ class SegmentPredictionLog:
             digest = uuid.uuid5(uuid.NAMESPACE_URL, "\n".join(covers)).hex
             key = hour.folder + seg.segment_name(newest, digest, compacted=True)
             self.predictions.put(key, seg.encode(merged, covers=covers))
-            self.predictions.delete(k for k, _ in live)
+            self.predictions.delete([*live_keys, *leftover])
             replaced += len(live)
         return replaced
 

@@ -1,0 +1,234 @@
+"""The prediction log as Parquet segments (MODELWARD_PREDICTION_LOG=segments), in a local
+folder: what it answers equals what the database's table answers for the same records
+(the reference), its files are partitioned by model, version and hour, a resent batch
+is stored once, compaction changes no answer, and feedback is joined on arrival."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from modelward.config import load_settings
+from modelward.errors import InvalidInput
+from modelward.monitoring.log_segments import HOUR_MS, hour_of
+from modelward.monitoring.ports import prediction_log_store
+from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.monitoring.segment_log import SegmentPredictionLog, segment_prediction_log
+from modelward.store.object_folders import LocalObjectFolder
+from modelward.store.workspace import close_workspaces, open_workspace
+from tests.helpers import mw_in_process
+
+NOW_MS = int(time.time() * 1000)
+START_MS = (NOW_MS // HOUR_MS - 3) * HOUR_MS  # three whole hours ago
+
+
+def _records(n: int, *, model: str = "m", start_ms: int = START_MS) -> list[PredictionRecord]:
+    rng = np.random.default_rng(n)
+    records = []
+    for i in range(n):
+        status = 500 if i % 7 == 3 else 200
+        rows = 1 + i % 3
+        records.append(
+            PredictionRecord(
+                request_id=f"{model}-req-{i}",
+                model_name=model,
+                model_version=1 if i < n // 2 else 2,
+                created_ms=start_ms + i * 37_000,  # spreads over hours
+                status=status,
+                latency_ms=float(rng.gamma(2.0, 3.0)),
+                n_rows=rows if status == 200 else 0,
+                inputs={"x": [float(i)] * rows, "kind": ["é✓<b>"] * rows},
+                outputs=[i % 2] * rows if status == 200 else None,
+                error=None if status == 200 else "boom",
+            )
+        )
+    return records
+
+
+@pytest.fixture
+def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterable[tuple[object, object]]:
+    """The same records in the database's table (the reference) and in segments."""
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MODELWARD_DB", raising=False)
+    monkeypatch.delenv("MODELWARD_ARTIFACTS", raising=False)
+    monkeypatch.delenv("MODELWARD_PREDICTION_LOG", raising=False)
+    close_workspaces()
+    reference = PredictionLogRepository(open_workspace().db)
+    segments = SegmentPredictionLog(
+        LocalObjectFolder(tmp_path / "log"), LocalObjectFolder(tmp_path / "feedback")
+    )
+    yield reference, segments
+    close_workspaces()
+
+
+def _same_records(a: list[PredictionRecord], b: list[PredictionRecord]) -> None:
+    assert [r.request_id for r in a] == [r.request_id for r in b]
+    for x, y in zip(a, b, strict=True):
+        assert (x.to_row()) == (y.to_row())
+
+
+def test_segments_answer_as_the_database_does(both: tuple[object, object]) -> None:
+    reference, segments = both
+    assert isinstance(reference, PredictionLogRepository)
+    assert isinstance(segments, SegmentPredictionLog)
+    records = _records(400)
+    for store in (reference, segments):
+        for start in range(0, len(records), 64):  # batches, as the writer sends them
+            store.add_records(records[start : start + 64], batch_id=f"batch-{start}")
+    since = START_MS + 100 * 37_000
+    for status in (200, None, 500):
+        _same_records(
+            segments.records("m", since_ms=since, status=status),
+            reference.records("m", since_ms=since, status=status),
+        )
+    _same_records(segments.records("m", limit=17), reference.records("m", limit=17))
+    assert segments.request_summary("m", since) == reference.request_summary("m", since)
+    answered = [r.latency_ms for r in records if r.created_ms >= since and r.status == 200]
+    summary = segments.request_summary("m", since)
+    assert summary.latency_p95_ms == pytest.approx(np.percentile(answered, 95))
+    assert summary.total == sum(r.created_ms >= since for r in records)
+    assert segments.count("m") == reference.count("m") == 400
+    assert segments.count() == 400 and segments.count("other") == 0
+    assert segments.requests_per_version("m") == reference.requests_per_version("m")
+    assert segments.request_ids("m") == reference.request_ids("m")
+    assert segments.request_ids("m", limit=5) == reference.request_ids("m", limit=5)
+    assert segments.served_models() == reference.served_models()
+
+    # labels: unknown requests, wrong label counts, relabelling, newest prediction first
+    assert segments.add_feedback("nope", 1, model_name="m") is False
+    for store in (reference, segments):
+        with pytest.raises(InvalidInput, match="had 0 row"):  # a failed request has no rows
+            store.add_feedback("m-req-3", 1)
+        with pytest.raises(InvalidInput, match="had 3 row"):
+            store.add_feedback("m-req-2", [1], model_name="m")
+        assert store.add_feedback("m-req-0", 1, model_name="other") is False
+    for store in (reference, segments):
+        for i in (0, 1, 2, 11, 250, 399):
+            rows = records[i].n_rows
+            assert store.add_feedback(f"m-req-{i}", [i % 2] * rows if rows > 1 else 1)
+        assert store.add_feedback("m-req-11", [0, 0, 0])  # relabelled: the newest label counts
+    assert segments.labeled("m") == reference.labeled("m")
+    assert segments.labeled("m", last=2) == reference.labeled("m", last=2)
+    assert [item.label for item in segments.labeled("m") if item.request_id == "m-req-11"] == [
+        [0, 0, 0]
+    ]
+
+
+def test_segments_are_partitioned_by_model_version_and_hour(tmp_path: Path) -> None:
+    folder = tmp_path / "log"
+    segments = SegmentPredictionLog(LocalObjectFolder(folder), LocalObjectFolder(tmp_path / "fb"))
+    records = _records(300)
+    segments.add_records(records, batch_id="b1")
+    files = sorted(folder.rglob("*.parquet"))
+    expected = {f"model=m/version={r.model_version}/hour={hour_of(r.created_ms)}" for r in records}
+    assert {str(p.parent.relative_to(folder)) for p in files} == expected
+    assert len(files) == len(expected)  # one segment per partition of the batch
+    total = 0
+    for path in files:
+        table = pq.read_table(path)
+        hour = path.parent.name.removeprefix("hour=")
+        created = table.column("created_ms").to_pylist()
+        assert {hour_of(ms) for ms in created} == {hour}
+        assert path.name.startswith(f"{max(created):013d}-")  # named by its newest record
+        assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+        total += table.num_rows
+    assert total == 300
+    assert all(oct(p.stat().st_mode)[-3:] == "600" for p in files)
+    # a resend after a lost answer (same id, same records) stores nothing twice
+    segments.add_records(records, batch_id="b1")
+    assert sorted(folder.rglob("*.parquet")) == files and segments.count("m") == 300
+
+
+def test_compaction_merges_closed_hours_and_changes_no_answer(tmp_path: Path) -> None:
+    folder = LocalObjectFolder(tmp_path / "log")
+    segments = SegmentPredictionLog(folder, LocalObjectFolder(tmp_path / "fb"))
+    records = _records(300)
+    for start in range(0, 300, 10):
+        segments.add_records(records[start : start + 10], batch_id=f"b{start}")
+    before = segments.records("m", status=None)
+    per_partition: dict[Path, int] = {}
+    for path in (tmp_path / "log").rglob("*.parquet"):
+        per_partition[path.parent] = per_partition.get(path.parent, 0) + 1
+    merged = segments.compact("m", now_ms=NOW_MS + 2 * HOUR_MS)  # every hour closed
+    assert merged == sum(n for n in per_partition.values() if n > 1) > 0
+    files = list((tmp_path / "log").rglob("*.parquet"))
+    assert sorted(p.parent for p in files) == sorted(per_partition)  # one per partition
+    assert all(("-compact-" in p.name) == (per_partition[p.parent] > 1) for p in files)
+    fresh = SegmentPredictionLog(folder, LocalObjectFolder(tmp_path / "fb"))  # no cache
+    for reader in (segments, fresh):
+        after = reader.records("m", status=None)
+        assert [r.to_row() for r in after] == [r.to_row() for r in before]
+        assert reader.count("m") == 300
+    # an hour still open (or just closed) is left alone
+    late = _records(20, model="m", start_ms=NOW_MS - 60_000)
+    segments.add_records(late[:10], batch_id="late-1")
+    segments.add_records(late[10:], batch_id="late-2")
+    assert segments.compact("m", now_ms=NOW_MS) == 0
+    assert segments.count("m") == 320
+    assert segments.compact("m", now_ms=NOW_MS + 2 * HOUR_MS) == 2  # once it has closed
+
+
+def test_a_compaction_cut_short_is_never_counted_twice(tmp_path: Path) -> None:
+    """A compactor that stored the merged segment but died before removing the old ones:
+    readers skip what the merged one replaces; the next compaction finishes the job."""
+
+    class DiesBeforeDeleting(LocalObjectFolder):
+        def delete(self, keys: Iterable[str]) -> None:
+            raise OSError("killed")
+
+    dying = DiesBeforeDeleting(tmp_path / "log")
+    segments = SegmentPredictionLog(dying, LocalObjectFolder(tmp_path / "fb"))
+    records = _records(60)
+    for start in range(0, 60, 6):
+        segments.add_records(records[start : start + 6], batch_id=f"b{start}")
+    with pytest.raises(OSError, match="killed"):
+        segments.compact("m", now_ms=NOW_MS + 2 * HOUR_MS)
+    reader = SegmentPredictionLog(LocalObjectFolder(tmp_path / "log"), dying)
+    assert reader.count("m") == 60 and len(reader.records("m", status=None)) == 60
+    assert reader.request_ids("m") == {r.request_id for r in records}
+    reader.compact("m", now_ms=NOW_MS + 2 * HOUR_MS)
+    partitions = {p.parent for p in (tmp_path / "log").rglob("*.parquet")}
+    assert all(len(list(folder.glob("*.parquet"))) == 1 for folder in partitions)
+    assert reader.count("m") == 60 and len(reader.records("m", status=None)) == 60
+
+
+def test_until_id_reads_again_what_an_earlier_read_saw(tmp_path: Path) -> None:
+    segments = SegmentPredictionLog(
+        LocalObjectFolder(tmp_path / "log"), LocalObjectFolder(tmp_path / "fb")
+    )
+    records = _records(40, start_ms=NOW_MS - 600_000)
+    segments.add_records(records[:20], batch_id="first")
+    seen = segments.records("m", status=None)
+    until = max(r.id or 0 for r in seen)
+    segments.add_records(records[20:], batch_id="later")
+    again = segments.records("m", status=None, until_id=until)
+    assert [r.request_id for r in again] == [r.request_id for r in seen]
+    assert len(segments.records("m", status=None)) == 40
+
+
+def test_the_setting_chooses_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MODELWARD_ARTIFACTS", raising=False)
+    monkeypatch.delenv("MODELWARD_DB", raising=False)
+    close_workspaces()
+    monkeypatch.delenv("MODELWARD_PREDICTION_LOG", raising=False)
+    assert isinstance(prediction_log_store(open_workspace()), PredictionLogRepository)
+    monkeypatch.setenv("MODELWARD_PREDICTION_LOG", "segments")
+    close_workspaces()
+    log = prediction_log_store(open_workspace())
+    assert isinstance(log, SegmentPredictionLog)
+    assert log is prediction_log_store(open_workspace())  # one per process: one cache
+    assert isinstance(segment_prediction_log(load_settings()), SegmentPredictionLog)
+    close_workspaces()
+    monkeypatch.setenv("MODELWARD_PREDICTION_LOG", "parquet<script>")
+    result = mw_in_process("models", "list", home=tmp_path / "home")
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        "mw models list: error: MODELWARD_PREDICTION_LOG='parquet<script>': give 'database' "
+        "or 'segments' (unset: segments with an S3 artifact store, else the database)"
+    ]
