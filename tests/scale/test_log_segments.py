@@ -1,0 +1,131 @@
+"""A real `mw serve` over a real S3-protocol store logs to Parquet segments in the bucket
+(the default there): live accuracy on /metrics, the drift of the logged window and
+SIGTERM under load all come out of the segments, with nothing answered missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score
+
+from modelward.config import load_settings
+from modelward.monitoring.segment_log import segment_prediction_log
+from tests import s3
+from tests.helpers import bird_features, mw_in_process
+from tests.serving.support import start_server
+
+
+@pytest.mark.timeout(240)
+def test_mw_serve_on_s3_logs_segments_that_feed_live_metrics_drift_and_survive_sigterm(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELWARD_ARTIFACTS", s3_bucket)
+    monkeypatch.delenv("MODELWARD_DB", raising=False)
+    monkeypatch.delenv("MODELWARD_PREDICTION_LOG", raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("MODELWARD_HOME", str(home))
+    frame, rng = bird_features(600, 11)
+    frame["label"] = ((frame["bill"] > 44) ^ (rng.random(600) < 0.1)).astype(int)
+    data = frame[["bill", "mass", "label"]]
+    csv = tmp_path / "birds.csv"
+    data.to_csv(csv, index=False)
+
+    def mw(*args: str | Path) -> Any:
+        result = mw_in_process(*args, "--json", home=home, env={"MODELWARD_ARTIFACTS": s3_bucket})
+        assert result.code == 0, result.stderr
+        return result.json()
+
+    mw("data", "add", csv, "--name", "birds")
+    mw("train", "--data", "birds@1", "--model", "sklearn.linear_model.LogisticRegression",
+       "--target", "label", "--register", "birds-clf")  # fmt: skip
+    mw("models", "alias", "birds-clf", "1", "production")
+    server = start_server(home, "birds-clf@production", "--monitor-interval", "0.5")
+    answered: list[str] = []
+    try:
+        labels, predicted = [], []
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            for i in range(20):
+                row = data.iloc[i][["bill", "mass"]].to_dict()
+                answer = http.post("/predict", json={"instances": [row]}).json()
+                answered.append(answer["request_id"])
+                prediction = answer["predictions"][0]
+                label = prediction if i < 15 else 1 - prediction
+                sent = http.post(
+                    "/feedback", json={"request_id": answer["request_id"], "label": label}
+                )
+                assert sent.status_code == 200, sent.text  # found in the segments
+                labels.append(label)
+                predicted.append(prediction)
+            unknown = http.post("/feedback", json={"request_id": "never-asked", "label": 1})
+            assert unknown.status_code == 404, unknown.text
+            expected = accuracy_score(labels, predicted)
+
+            def scraped() -> float | None:
+                for line in http.get("/metrics").text.splitlines():
+                    if line.startswith(
+                        'modelward_live_metric{metric="accuracy",model="birds-clf"}'
+                    ):
+                        return float(line.split()[-1])
+                return None
+
+            deadline = time.monotonic() + 20
+            while scraped() != pytest.approx(expected) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert scraped() == pytest.approx(expected)
+
+            # a shifted batch of inputs: the drift of the logged window is read from segments
+            shifted = data.iloc[100:400][["bill", "mass"]].assign(bill=lambda f: f["bill"] + 6)
+            answer = http.post("/predict", json={"instances": shifted.to_dict(orient="records")})
+            assert answer.status_code == 200
+            answered.append(answer.json()["request_id"])
+
+        def load() -> None:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                row = {"bill": 40.0, "mass": 4000.0}
+                while True:
+                    try:
+                        response = http.post("/predict", json={"instances": [row]})
+                    except httpx.TransportError:
+                        return  # the server is going away
+                    if response.status_code != 200:
+                        return
+                    answered.append(response.json()["request_id"])
+
+        clients = [threading.Thread(target=load) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        time.sleep(1.5)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)
+        for thread in clients:
+            thread.join(timeout=30)
+    finally:
+        server.stop()
+    assert len(answered) > 50
+    log = segment_prediction_log(load_settings())
+    assert log.request_ids("birds-clf") == set(answered)  # nothing answered is missing
+    assert log.count("birds-clf") == len(answered)
+
+    report = mw("monitor", "drift", "birds-clf", "--window", "1h")
+    features = {item["name"]: item for item in report["features"]}
+    current = [*data.iloc[:20]["bill"], *shifted["bill"], *[40.0] * (len(answered) - 21)]
+    expected_ks = stats.ks_2samp(data["bill"], current).statistic
+    assert features["bill"]["n_current"] == len(current)
+    assert features["bill"]["ks_statistic"] == pytest.approx(expected_ks, abs=1e-9)
+    assert features["bill"]["drifted"] is True
+
+    bucket, prefix = s3_bucket.removeprefix("s3://").split("/", 1)
+    listed = s3.client(os.environ["AWS_ENDPOINT_URL"]).list_objects_v2(
+        Bucket=bucket, Prefix=f"{prefix}/prediction-log/"
+    )
+    keys = [item["Key"].removeprefix(f"{prefix}/prediction-log/") for item in listed["Contents"]]
+    assert keys and all(k.startswith("model=birds-clf/version=1/hour=") for k in keys)
+    assert not (home / "prediction-log").exists()  # nothing of the log in the home
