@@ -140,8 +140,14 @@ def test_segments_are_partitioned_by_model_version_and_hour(tmp_path: Path) -> N
     assert total == 300
     assert all(oct(p.stat().st_mode)[-3:] == "600" for p in files)
     # a resend after a lost answer (same id, same records) stores nothing twice
-    segments.add_records(records, batch_id="b1")
+    assert segments.add_records(records, batch_id="b1") == 0
     assert sorted(folder.rglob("*.parquet")) == files and segments.count("m") == 300
+    # a batch cut short (one partition stored): its resend stores the rest, once
+    files[-1].unlink()
+    missing = sum(1 for r in records if files[-1].parent.name == f"hour={hour_of(r.created_ms)}"
+                  and files[-1].parent.parent.name == f"version={r.model_version}")  # fmt: skip
+    assert segments.add_records(records, batch_id="b1") == missing > 0
+    assert sorted(folder.rglob("*.parquet")) == files
 
 
 def test_compaction_merges_closed_hours_and_changes_no_answer(tmp_path: Path) -> None:

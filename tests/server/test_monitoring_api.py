@@ -4,15 +4,34 @@ text a PostgreSQL column cannot hold refused as a 400, references checked agains
 from __future__ import annotations
 
 import hashlib
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import modelward as mw
-from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
+from modelward.monitoring.ports import local_prediction_log
+from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.remote import RemotePredictionLog
+from modelward.store.workspace import close_workspaces, open_workspace
 from tests.server.support import ADMIN, READER, WRITER, TeamServer
+
+
+@pytest.fixture(params=["database", "segments"])
+def team(
+    request: pytest.FixtureRequest, backend_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> TeamServer:
+    """A team server over a fresh store, its prediction log in the database or in Parquet
+    segments (MODELWARD_PREDICTION_LOG)."""
+    monkeypatch.setenv("MODELWARD_PREDICTION_LOG", request.param)
+    close_workspaces()
+    return TeamServer.start(open_workspace())
+
+
+NOW_MS = int(time.time() * 1000)
 
 
 def _record(request_id: str, **changes: Any) -> dict[str, Any]:
@@ -20,7 +39,7 @@ def _record(request_id: str, **changes: Any) -> dict[str, Any]:
         "request_id": request_id,
         "model_name": "clf",
         "model_version": 1,
-        "created_ms": 1_000,
+        "created_ms": NOW_MS,  # a segment log looks a label's request up in the last 7 days
         "status": 200,
         "latency_ms": 2.5,
         "n_rows": 1,
@@ -92,7 +111,7 @@ def test_a_nul_character_in_logged_text_reaches_the_server_as_a_replacement(
     assert "NUL" in by_hand.json()["error"]["message"]
     # a serving process's log keeps the record, the NUL made U+FFFD (as PostgreSQL keeps it)
     RemotePredictionLog(team.client(WRITER)).add_records([PredictionRecord(**record)])
-    stored = PredictionLogRepository(team.workspace.db).records("clf")[0]
+    stored = local_prediction_log(team.workspace).records("clf")[0]
     assert stored.inputs == {"city": ["Os\ufffdlo"], "k\ufffd": [1]}
     assert stored.outputs == ["a\ufffd"]
 
@@ -101,9 +120,10 @@ def test_a_nul_character_in_locally_logged_text_is_kept_as_a_replacement_on_post
     team: TeamServer,
 ) -> None:
     record = PredictionRecord(**_record("nul", inputs={"city": ["Os\x00lo"]}))
-    PredictionLogRepository(team.workspace.db).add_records([record])
-    stored = PredictionLogRepository(team.workspace.db).records("clf")[0]
-    nul = "\ufffd" if team.workspace.db.dialect == "postgresql" else "\x00"
+    local_prediction_log(team.workspace).add_records([record])
+    stored = local_prediction_log(team.workspace).records("clf")[0]
+    jsonb = team.workspace.db.dialect == "postgresql" and not team.workspace.settings.log_segments
+    nul = "\ufffd" if jsonb else "\x00"  # PostgreSQL's jsonb holds none; SQLite, Parquet do
     assert stored.inputs == {"city": [f"Os{nul}lo"]}
 
 

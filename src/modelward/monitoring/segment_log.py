@@ -104,10 +104,13 @@ class SegmentPredictionLog:
     def add_records(
         self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
     ) -> int:
-        """One segment per (model, version, hour) of the batch. A resend of a batch (same
-        id, same records) writes the same keys again: it is stored once."""
+        """One segment per (model, version, hour) of the batch; how many records were stored.
+        With a `batch_id`, the part of a batch stored before (a resend after a lost answer:
+        same id, same records, so the same keys) is not stored again."""
+        resend = batch_id is not None
         batch_id = batch_id or uuid.uuid4().hex
         check_key(batch_id)
+        stored = 0
         groups: dict[tuple[str, int, str], list[PredictionRecord]] = {}
         for record in records:
             place = (record.model_name, record.model_version, seg.hour_of(record.created_ms))
@@ -119,8 +122,11 @@ class SegmentPredictionLog:
                 f"{seg.segment_name(newest, batch_id)}"
             )
             check_key(key)
+            if resend and key in self.predictions.files(key.rsplit("/", 1)[0] + "/"):
+                continue
             self.predictions.put(key, seg.encode(seg.records_table(group)))
-        return len(records)
+            stored += len(group)
+        return stored
 
     def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
         """Join the label with its logged request and store it; False when no segment of the
