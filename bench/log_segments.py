@@ -1,0 +1,190 @@
+"""What the prediction log's Parquet segments cost: the figures `docs/scaling.md` builds on.
+
+Run from the repository root::
+
+    python bench/log_segments.py                  # 1,000,000 records, ~2 minutes
+    python bench/log_segments.py --records 200000 # quick run
+
+One model's log of ``--records`` one-row requests (two numeric inputs and a text input,
+one class out, as `mw serve` logs them), in segments of 20,000 records (the writer's
+batch at 12,000 requests/s after 1.7 s), in one hour partition:
+
+- writer: building and encoding one segment (CPU per record: what a replica's writer
+  thread spends off the request path), bytes per record in Parquet (zstd) against the
+  same record as the JSON row the database would hold;
+- object store: one segment PUT to a real S3-protocol server (``moto_server`` on
+  127.0.0.1, started here and stopped by its PID) and the cold read of the hour from it;
+- readers (local folder, so the store's speed does not hide them): the monitor's request
+  summary of the hour, cold (fetch + decode) and warm (decoded segments cached); the
+  lookup of a label's request in the hour's oldest segment; a 100,000-record drift
+  window (`records`, JSON inputs decoded); the compaction of the hour into one segment.
+
+There is no competitor here: these are the unit costs the scaling estimates multiply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench._common import log, machine_line, now_utc, table  # noqa: E402
+from tests import s3 as moto  # noqa: E402
+
+from modelward.monitoring import log_segments as seg  # noqa: E402
+from modelward.monitoring.prediction_records import PredictionRecord, json_bytes  # noqa: E402
+from modelward.monitoring.segment_log import SegmentCache, SegmentPredictionLog  # noqa: E402
+from modelward.store.object_folders import LocalObjectFolder, S3ObjectFolder  # noqa: E402
+
+SEGMENT = 20_000
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def make_records(n: int, hour_start: int) -> list[PredictionRecord]:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    bills = rng.normal(44, 5, n).round(2).tolist()
+    masses = rng.normal(4200, 800, n).round(1).tolist()
+    islands = rng.choice(["Biscoe", "Dream", "Torgersen"], n).tolist()
+    latencies = rng.gamma(2.0, 1.5, n).tolist()
+    step = 3_600_000 / n
+    return [
+        PredictionRecord(
+            request_id=os.urandom(16).hex(),
+            model_name="bench-clf",
+            model_version=1,
+            created_ms=hour_start + int(i * step),
+            status=200,
+            latency_ms=latencies[i],
+            n_rows=1,
+            inputs={"bill": [bills[i]], "mass": [masses[i]], "island": [islands[i]]},
+            outputs=[int(bills[i] > 44)],
+        )
+        for i in range(n)
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    args = parser.parse_args()
+    log(machine_line())
+    log(f"{now_utc()}, load average {os.getloadavg()[0]:.1f}")
+    hour_start = (int(time.time() * 1000) // seg.HOUR_MS - 2) * seg.HOUR_MS  # a closed hour
+    records = make_records(args.records, hour_start)
+    rows: list[list[str]] = []
+
+    def add(step: str, value: str, note: str = "") -> None:
+        rows.append([step, value, note])
+        log(f"{step}: {value} {note}")
+
+    batch = records[:SEGMENT]
+    encode_s, data = timed(lambda: seg.encode(seg.records_table(batch)))
+    encode_s = min(
+        encode_s, *(timed(lambda: seg.encode(seg.records_table(batch)))[0] for _ in range(3))
+    )
+    json_bytes_per = sum(len(json_bytes(r.to_row())) for r in batch) / SEGMENT
+    add("encode one segment (20,000 records)", f"{encode_s * 1000:.0f} ms",
+        f"{encode_s / SEGMENT * 1e6:.1f} µs/record of one core")  # fmt: skip
+    add("bytes per record", f"{len(data) / SEGMENT:.0f} B",
+        f"the JSON row: {json_bytes_per:.0f} B")  # fmt: skip
+
+    with tempfile.TemporaryDirectory(dir=ROOT / "bench") as work_dir:
+        work = Path(work_dir)
+        big_cache = SegmentCache(2 << 30)
+        local = SegmentPredictionLog(
+            LocalObjectFolder(work / "log"), LocalObjectFolder(work / "fb"), cache=big_cache
+        )
+        write_s, _ = timed(
+            lambda: [
+                local.add_records(records[i : i + SEGMENT], batch_id=f"b{i:09d}")
+                for i in range(0, len(records), SEGMENT)
+            ]
+        )
+        segments = (len(records) + SEGMENT - 1) // SEGMENT
+        add(f"write the hour ({segments} segments, local disk)", f"{write_s:.2f} s",
+            f"{len(records) / write_s:,.0f} records/s")  # fmt: skip
+
+        process, endpoint = moto.start_moto(work / "moto.log")
+        try:
+            os.environ.update(moto.CREDENTIALS)
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+            moto.client(endpoint).create_bucket(Bucket="bench-log")
+            from modelward.config import s3_location
+
+            location = s3_location("s3://bench-log/team")
+            remote = SegmentPredictionLog(
+                S3ObjectFolder(location, "prediction-log"),
+                S3ObjectFolder(location, "prediction-feedback"),
+            )
+            puts = []
+            for i in range(3):
+                started = time.perf_counter()
+                remote.add_records(batch, batch_id=f"put{i}")
+                puts.append(time.perf_counter() - started)
+            put_s = min(puts)
+            add(
+                "PUT one segment to moto_server",
+                f"{put_s * 1000:.0f} ms",
+                f"{len(data) / 1e6:.2f} MB",
+            )
+            read_back = min(len(records), 10 * SEGMENT)
+            for i in range(0, read_back, SEGMENT):
+                remote.add_records(records[i : i + SEGMENT], batch_id=f"b{i:09d}")
+            since = hour_start
+            remote.cache = SegmentCache(2 << 30)
+            cold_s, _ = timed(lambda: remote.request_summary("bench-clf", since))
+            add("request summary, cold, 10 segments from moto_server", f"{cold_s:.2f} s",
+                f"{cold_s / (read_back / SEGMENT + 3) * 1000:.0f} ms per segment")  # fmt: skip
+        finally:
+            moto.stop(process)
+
+        local.cache = SegmentCache(2 << 30)
+        cold_s, summary = timed(lambda: local.request_summary("bench-clf", hour_start))
+        warm_s, _ = timed(lambda: local.request_summary("bench-clf", hour_start))
+        assert summary.total == len(records)
+        add(f"request summary of the hour ({len(records):,} records), cold", f"{cold_s:.2f} s")
+        add("request summary of the hour, warm (cached)", f"{warm_s * 1000:.0f} ms")
+        oldest = records[0].request_id
+        lookup_s, found = timed(lambda: local.add_feedback(oldest, 1, model_name="bench-clf"))
+        assert found
+        add("label lookup in the hour's oldest segment (warm)", f"{lookup_s * 1000:.0f} ms",
+            f"scans {segments} segments")  # fmt: skip
+        window_s, window = timed(lambda: local.records("bench-clf", limit=100_000))
+        assert len(window) == min(100_000, len(records))
+        add("drift window: 100,000 newest records (warm)", f"{window_s:.2f} s")
+        compact_s, merged = timed(
+            lambda: local.compact("bench-clf", now_ms=hour_start + 3 * seg.HOUR_MS)
+        )
+        add(f"compact the hour ({merged} segments into 1)", f"{compact_s:.2f} s")
+        fresh = SegmentPredictionLog(
+            LocalObjectFolder(work / "log"), LocalObjectFolder(work / "fb")
+        )
+        after_s, again = timed(lambda: fresh.request_summary("bench-clf", hour_start))
+        assert again.total == len(records)
+        add("request summary of the compacted hour, cold", f"{after_s:.2f} s")
+
+    print()
+    print(f"Command: `python bench/log_segments.py --records {args.records}` ({now_utc()})")
+    print()
+    print(table(rows, ["step", "figure", "note"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
