@@ -16,7 +16,7 @@ import pytest
 from modelward.config import load_settings
 from modelward.errors import InvalidInput
 from modelward.monitoring.log_segments import HOUR_MS, hour_of
-from modelward.monitoring.ports import prediction_log_store
+from modelward.monitoring.ports import monitor_lease_store, prediction_log_store
 from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
 from modelward.monitoring.segment_log import SegmentPredictionLog, segment_prediction_log
 from modelward.store.object_folders import LocalObjectFolder
@@ -238,3 +238,34 @@ def test_the_setting_chooses_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "mw models list: error: MODELWARD_PREDICTION_LOG='parquet<script>': give 'database' "
         "or 'segments' (unset: segments with an S3 artifact store, else the database)"
     ]
+
+
+def test_one_compactor_of_a_deployment_merges_every_models_closed_hours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.monitoring.compaction import COMPACTION_LEASE, LogCompactor
+
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELWARD_PREDICTION_LOG", "segments")
+    monkeypatch.delenv("MODELWARD_ARTIFACTS", raising=False)
+    monkeypatch.delenv("MODELWARD_DB", raising=False)
+    close_workspaces()
+    workspace = open_workspace()
+    log = prediction_log_store(workspace)
+    for model in ("a", "b"):
+        records = _records(40, model=model)
+        for start in range(0, 40, 4):
+            log.add_records(records[start : start + 4], batch_id=f"{model}{start}")
+    first, second = LogCompactor(workspace), LogCompactor(workspace)
+    assert first.run_once() > 0
+    assert second.run_once() == 0  # the first holds the lease
+    for model in ("a", "b"):
+        partitions = {p.parent for p in (tmp_path / "home" / "prediction-log").rglob("*.parquet")}
+        assert all(len(list(folder.glob("*.parquet"))) == 1 for folder in partitions)
+        assert log.count(model) == 40
+    first.start()
+    first.stop()  # gives the lease up: the other takes over
+    assert second.run_once() == 0  # nothing left to merge, but it may now
+    holder = monitor_lease_store(workspace).acquire(COMPACTION_LEASE, first.holder, 10)
+    assert holder == second.holder
+    close_workspaces()

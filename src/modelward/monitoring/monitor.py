@@ -38,7 +38,6 @@ log = logging.getLogger("modelward.monitoring")
 
 SERIES_POINTS = 10_000
 LEASE_FLOOR_SECONDS = 10.0
-COMPACT_EVERY = 300.0  # seconds between merges of the closed hours of a segment log
 
 
 class ServerMonitor:
@@ -72,7 +71,6 @@ class ServerMonitor:
         # Drift reads and compares thousands of logged rows: not on every round.
         self.drift_every = 6 * interval if drift_every is None else drift_every
         self._last_drift = float("-inf")
-        self._last_compaction = float("-inf")
         self.clock = clock
         self.rules: Any = None
         if alerts_path:
@@ -200,26 +198,8 @@ class ServerMonitor:
             try:
                 if self.lead():
                     self.tick()
-                    self.compact_log()
             except Exception as exc:  # never let monitoring take the server down
                 log.warning("monitor tick failed: %s", exc)
-
-    def compact_log(self, now: float | None = None) -> int:
-        """Merge the closed hours of the model's log segments (every COMPACT_EVERY seconds,
-        by the leading monitor only); how many segments were merged."""
-        now = self.clock() if now is None else now
-        if not self.workspace.settings.log_segments or self.workspace.remote is not None:
-            return 0  # the database's table, or a team server's log: nothing to merge here
-        if now - self._last_compaction < COMPACT_EVERY:
-            return 0
-        from modelward.monitoring.segment_log import SegmentPredictionLog
-
-        assert isinstance(self.log, SegmentPredictionLog)
-        self._last_compaction = now
-        merged = self.log.compact(self.holder.current.version.name)
-        if merged:
-            log.info("prediction log: %d segments merged into closed hours' segments", merged)
-        return merged
 
     # -- one round -------------------------------------------------------------
     def tick(self, now: float | None = None) -> list[Any]:

@@ -18,7 +18,9 @@ them imports them inside its handlers, so the server is ready in well under 2 s.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from starlette.applications import Starlette
@@ -64,10 +66,24 @@ def ensure_first_token(workspace: Workspace) -> FirstToken | None:
 
 
 def app_from_env() -> Starlette:
-    """The app over the store the environment names (what each worker serves)."""
+    """The app over the store the environment names (what each worker serves); its
+    lifespan compacts the prediction log's segments (one worker of the deployment)."""
     from modelward.server.app import create_app
 
-    return create_app(server_workspace())
+    workspace = server_workspace()
+
+    @contextlib.asynccontextmanager
+    async def background_work(_app: Starlette) -> AsyncIterator[None]:
+        from modelward.monitoring.compaction import LogCompactor
+
+        compactor = LogCompactor(workspace)
+        compactor.start()
+        try:
+            yield
+        finally:
+            compactor.stop()
+
+    return create_app(workspace, lifespan=background_work)
 
 
 def run(sock: socket.socket, workers: int) -> None:

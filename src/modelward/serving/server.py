@@ -50,6 +50,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
     `loaded`: the model as this process (or the parent it was forked from) already
     loaded and verified it for `options.ref`, not loaded again.
     """
+    from modelward.monitoring.compaction import LogCompactor
     from modelward.monitoring.drift_rounds import ChildProcessDrift
     from modelward.monitoring.monitor import ServerMonitor
     from modelward.monitoring.ports import prediction_log_store
@@ -85,6 +86,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         on_fire=launcher.fire if launcher is not None else None,
     )
 
+    compactor = LogCompactor(workspace)  # of log segments, by one process of the deployment
     serving = Serving.of(holder, prediction_log=writer, batch_rows=options.batch_rows)
 
     @contextlib.asynccontextmanager
@@ -93,9 +95,11 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         writer.start()
         serving.metrics.start()
         monitor.start()
+        compactor.start()
         try:
             yield
         finally:
+            compactor.stop()
             # uvicorn gets here after in-flight requests are answered: every answered
             # request is in the writer's queue and is written here.
             monitor.stop()
