@@ -19,6 +19,10 @@ batch at 12,000 requests/s after 1.7 s), in one hour partition:
   lookup of a label's request in the hour's oldest segment; a 100,000-record drift
   window (`records`, JSON inputs decoded); the compaction of the hour into one segment.
 
+With ``--postgres URL`` (a database it may fill), the same hour is also written to the
+metadata database's table, in the writer's batches of 1,000 (`PredictionLogRepository`):
+records per second and bytes per row on disk, the ceiling of the database log.
+
 There is no competitor here: these are the unit costs the scaling estimates multiply.
 """
 
@@ -79,9 +83,29 @@ def make_records(n: int, hour_start: int) -> list[PredictionRecord]:
     ]
 
 
+def database_log(url: str, records: list[PredictionRecord]) -> tuple[float, float]:
+    """Records/s of the database log's inserts, and its bytes per row on disk."""
+    import sqlalchemy as sa
+
+    from modelward.monitoring.predictions import PredictionLogRepository
+    from modelward.store.database import Database
+
+    db = Database(url)
+    repository = PredictionLogRepository(db)
+    started = time.perf_counter()
+    for i in range(0, len(records), 1000):
+        repository.add_records(records[i : i + 1000], batch_id=f"pg{i}")
+    elapsed = time.perf_counter() - started
+    with db.read() as conn:
+        size = conn.execute(sa.text("SELECT pg_total_relation_size('prediction_log')")).scalar()
+    db.dispose()
+    return len(records) / elapsed, float(size or 0) / len(records)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--postgres", help="a PostgreSQL URL to measure the database log on")
     args = parser.parse_args()
     log(machine_line())
     log(f"{now_utc()}, load average {os.getloadavg()[0]:.1f}")
@@ -178,6 +202,11 @@ def main() -> int:
         after_s, again = timed(lambda: fresh.request_summary("bench-clf", hour_start))
         assert again.total == len(records)
         add("request summary of the compacted hour, cold", f"{after_s:.2f} s")
+
+    if args.postgres:
+        rate, per_row = database_log(args.postgres, records)
+        add("database log: insert (batches of 1,000, PostgreSQL)", f"{rate:,.0f} records/s",
+            f"{per_row:.0f} B per row on disk, indexes included")  # fmt: skip
 
     print()
     print(f"Command: `python bench/log_segments.py --records {args.records}` ({now_utc()})")
