@@ -14,8 +14,9 @@ batch at 12,000 requests/s after 1.7 s), in one hour partition:
   same record as the JSON row the database would hold;
 - object store: one segment PUT to a real S3-protocol server (``moto_server`` on
   127.0.0.1, started here and stopped by its PID) and the cold read of the hour from it;
-- readers (local folder, so the store's speed does not hide them): the monitor's request
-  summary of the hour, cold (fetch + decode) and warm (decoded segments cached); the
+- readers (local folder, so the store's speed does not hide them): the request summary of
+  the hour, cold (fetch + decode) and warm (decoded segments cached), and of the
+  monitor's 5-minute window; the monitor's 5,000 drift rows; the
   lookup of a label's request in the hour's oldest segment; a 100,000-record drift
   window (`records`, JSON inputs decoded); the compaction of the hour into one segment.
 
@@ -33,6 +34,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,14 +94,18 @@ def database_log(url: str, records: list[PredictionRecord]) -> tuple[float, floa
 
     db = Database(url)
     repository = PredictionLogRepository(db)
+    size_sql = sa.text("SELECT pg_total_relation_size('prediction_log')")
+    with db.read() as conn:
+        before = int(conn.execute(size_sql).scalar() or 0)
+    run = uuid.uuid4().hex[:8]  # batch ids of this run: none was stored before
     started = time.perf_counter()
     for i in range(0, len(records), 1000):
-        repository.add_records(records[i : i + 1000], batch_id=f"pg{i}")
+        repository.add_records(records[i : i + 1000], batch_id=f"{run}-{i}")
     elapsed = time.perf_counter() - started
     with db.read() as conn:
-        size = conn.execute(sa.text("SELECT pg_total_relation_size('prediction_log')")).scalar()
+        after = int(conn.execute(size_sql).scalar() or 0)
     db.dispose()
-    return len(records) / elapsed, float(size or 0) / len(records)
+    return len(records) / elapsed, (after - before) / len(records)
 
 
 def main() -> int:
@@ -184,6 +190,17 @@ def main() -> int:
         assert summary.total == len(records)
         add(f"request summary of the hour ({len(records):,} records), cold", f"{cold_s:.2f} s")
         add("request summary of the hour, warm (cached)", f"{warm_s * 1000:.0f} ms")
+        five_min = hour_start + seg.HOUR_MS - 300_000
+        window_cold_s, _ = timed(
+            lambda: SegmentPredictionLog(
+                LocalObjectFolder(work / "log"), LocalObjectFolder(work / "fb")
+            ).request_summary("bench-clf", five_min)
+        )
+        add("request summary of the monitor's 5 minutes, cold", f"{window_cold_s * 1000:.0f} ms",
+            "segments older than the window are not fetched")  # fmt: skip
+        drift_s, newest = timed(lambda: local.records("bench-clf", limit=5_000))
+        assert len(newest) == 5_000
+        add("the monitor's drift rows: 5,000 newest (warm)", f"{drift_s * 1000:.0f} ms")
         oldest = records[0].request_id
         lookup_s, found = timed(lambda: local.add_feedback(oldest, 1, model_name="bench-clf"))
         assert found

@@ -269,3 +269,29 @@ def test_one_compactor_of_a_deployment_merges_every_models_closed_hours(
     holder = monitor_lease_store(workspace).acquire(COMPACTION_LEASE, first.holder, 10)
     assert holder == second.holder
     close_workspaces()
+
+
+def test_the_newest_records_of_overlapping_replicas_segments(both: tuple[object, object]) -> None:
+    """Two replicas' batches cover the same minutes: the newest N are still exactly the
+    database's newest N, however many segments that takes."""
+    reference, segments = both
+    assert isinstance(reference, PredictionLogRepository)
+    assert isinstance(segments, SegmentPredictionLog)
+    records = _records(500)
+    reference.add_records(records)
+    replicas = (records[0::2], records[1::2])  # each request answered by one of two
+    for start in range(0, 250, 25):
+        for name, answered in zip(("one", "two"), replicas, strict=True):
+            segments.add_records(answered[start : start + 25], batch_id=f"{name}-{start}")
+    for limit in (1, 7, 24, 25, 26, 60, 499, 500, 501):
+        for status in (200, None):
+            _same_records(
+                segments.records("m", limit=limit, status=status),
+                reference.records("m", limit=limit, status=status),
+            )
+        assert segments.request_ids("m", limit=limit) == reference.request_ids("m", limit=limit)
+    since = records[321].created_ms
+    _same_records(
+        segments.records("m", since_ms=since, limit=50),
+        reference.records("m", since_ms=since, limit=50),
+    )

@@ -193,10 +193,11 @@ class SegmentPredictionLog:
         return sorted(hours, key=lambda h: h.hour, reverse=True)
 
     def _segments(
-        self, folder: ObjectFolder, hour: _Hour, until_id: int | None = None
+        self, folder: ObjectFolder, hour: _Hour, until_id: int | None = None, since_ms: int = 0
     ) -> Iterator[tuple[str, int]]:
         """(key, newest ms) of the segments to read in a partition, newest first: a
-        compacted segment instead of the ones it replaces."""
+        compacted segment instead of the ones it replaces, none whose newest record is
+        older than `since_ms` (its name says so: it is not fetched)."""
         names = [n for n in map(seg.parse_name, folder.files(hour.folder)) if n is not None]
         replaced: set[str] = set()
         for name in names:
@@ -207,30 +208,66 @@ class SegmentPredictionLog:
                 continue
             if until_id is not None and name.newest_ms > until_id:
                 continue
+            if name.newest_ms < since_ms:
+                continue
             yield name.key, name.newest_ms
 
     def _hour_table(
-        self, folder: ObjectFolder, hours: Sequence[_Hour], until_id: int | None = None
+        self,
+        folder: ObjectFolder,
+        hours: Sequence[_Hour],
+        until_id: int | None = None,
+        since_ms: int = 0,
     ) -> pa.Table | None:
         """The segments of some partitions as one table, with a `segment_id` column."""
         tables = []
         for hour in hours:
-            for key, segment_id in self._segments(folder, hour, until_id):
+            for key, segment_id in self._segments(folder, hour, until_id, since_ms):
                 table = self.cache.get(folder, key)
                 ids = pa.array([segment_id] * table.num_rows, pa.int64())
                 tables.append(table.append_column("segment_id", ids))
         return pa.concat_tables(tables) if tables else None
 
-    def _by_hour(self, model: str, since_ms: int) -> Iterator[list[_Hour]]:
-        """The model's partitions grouped by hour (all versions of an hour), newest first."""
-        group: list[_Hour] = []
-        for hour in self._hours(model, since_ms):
-            if group and group[0].hour != hour.hour:
-                yield group
-                group = []
-            group.append(hour)
-        if group:
-            yield group
+    def _window(
+        self, model: str, since_ms: int = 0, until_id: int | None = None
+    ) -> list[tuple[int, str]]:
+        """(newest ms, key) of every segment of a model to read from `since_ms` on, newest
+        first across versions and hours."""
+        found = [
+            (newest, key)
+            for hour in self._hours(model, since_ms)
+            for key, newest in self._segments(self.predictions, hour, until_id, since_ms)
+        ]
+        return sorted(found, reverse=True)
+
+    def _newest(
+        self, model: str, limit: int, since_ms: int, until_id: int | None, status: int | None
+    ) -> pa.Table | None:
+        """The `limit` newest rows (from `since_ms` on, of a status), with `segment_id`:
+        segments are read newest first, and no further once `limit` rows are newer than
+        every row the next segment can hold (its name gives its newest)."""
+        window = self._window(model, since_ms, until_id)
+        tables: list[pa.Table] = []
+        held = 0
+        for index, (newest, key) in enumerate(window):
+            table = self.cache.get(self.predictions, key)
+            keep = pc.greater_equal(table.column("created_ms"), since_ms)
+            if status is not None:
+                keep = pc.and_(keep, pc.equal(table.column("status"), status))
+            table = table.filter(keep)
+            ids = pa.array([newest] * table.num_rows, pa.int64())
+            tables.append(table.append_column("segment_id", ids))
+            held += table.num_rows
+            if held >= limit and index + 1 < len(window):
+                bound = window[index + 1][0]
+                final = sum(pc.sum(pc.greater(t.column("created_ms"), bound)).as_py() or 0
+                            for t in tables)  # fmt: skip
+                if final >= limit:
+                    break
+        if not tables:
+            return None
+        order = [("created_ms", "descending"), ("segment_id", "descending")]
+        return pa.concat_tables(tables).sort_by(order).slice(0, limit)
 
     # -- reads ------------------------------------------------------------------------------
     def records(
@@ -244,22 +281,12 @@ class SegmentPredictionLog:
     ) -> list[PredictionRecord]:
         """Logged requests of a model, newest first; `until_id`: only segments whose newest
         record is no newer than that (the `id` of every record of a segment)."""
+        table = self._newest(model_name, limit, since_ms, until_id, status)
+        if table is None:
+            return []
         found: list[PredictionRecord] = []
-        for hours in self._by_hour(model_name, since_ms):
-            table = self._hour_table(self.predictions, hours, until_id)
-            if table is None:
-                continue
-            keep = pc.greater_equal(table.column("created_ms"), since_ms)
-            if status is not None:
-                keep = pc.and_(keep, pc.equal(table.column("status"), status))
-            table = table.filter(keep).sort_by(
-                [("created_ms", "descending"), ("segment_id", "descending")]
-            )
-            table = table.slice(0, limit - len(found))
-            for segment_id, rows in _split_by_segment(table):
-                found.extend(seg.to_records(rows, model_name, segment_id))
-            if len(found) >= limit:
-                break
+        for segment_id, rows in _split_by_segment(table):
+            found.extend(seg.to_records(rows, model_name, segment_id))
         return found
 
     def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
@@ -269,10 +296,8 @@ class SegmentPredictionLog:
 
         total = 0
         latencies = []
-        for hours in self._by_hour(model_name, since_ms):
-            table = self._hour_table(self.predictions, hours)
-            if table is None:
-                continue
+        for _newest, key in self._window(model_name, since_ms):
+            table = self.cache.get(self.predictions, key)
             table = table.filter(pc.greater_equal(table.column("created_ms"), since_ms))
             total += table.num_rows
             answered = table.filter(pc.equal(table.column("status"), 200))
@@ -328,17 +353,16 @@ class SegmentPredictionLog:
 
     def request_ids(self, model_name: str, *, limit: int | None = None) -> set[str]:
         """The logged request ids of a model (the newest `limit`)."""
-        found: set[str] = set()
-        for hours in self._by_hour(model_name, 0):
-            table = self._hour_table(self.predictions, hours)
-            if table is None:
-                continue
-            ids = table.sort_by([("created_ms", "descending")]).column("request_id").to_pylist()
-            for request_id in ids:
-                if limit is not None and len(found) >= limit:
-                    return found
-                found.add(request_id)
-        return found
+        if limit is None:
+            return {
+                request_id
+                for _newest, key in self._window(model_name)
+                for request_id in self.cache.get(self.predictions, key)
+                .column("request_id")
+                .to_pylist()
+            }
+        table = self._newest(model_name, limit, 0, None, None)
+        return set(table.column("request_id").to_pylist()) if table is not None else set()
 
     def served_models(self) -> list[dict[str, Any]]:
         """Every model with logged requests: name, versions, requests, first and last time."""
