@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -191,7 +192,7 @@ def measure(
     return Measured(cmd, wall, rusage.ru_maxrss / 1024, proc.returncode, stdout, stderr)
 
 
-def last_json_line(text: str) -> dict[str, object]:
+def last_json_line(text: str) -> dict[str, Any]:
     """The last line of ``text`` that parses as a JSON object."""
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
