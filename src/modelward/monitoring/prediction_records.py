@@ -23,10 +23,21 @@ class PredictionRecord:
     status: int
     latency_ms: float
     n_rows: int
-    inputs: dict[str, list[Any]] | None = None
-    outputs: list[Any] | None = None
+    # As logged; between the writer and a store, already JSON (`encode_io`): an
+    # `orjson.Fragment`, which every store's encoder embeds as it is.
+    inputs: dict[str, list[Any]] | orjson.Fragment | None = None
+    outputs: list[Any] | orjson.Fragment | None = None
     error: str | None = None
     id: int | None = None  # the row id once stored (ids grow in the order rows are written)
+
+    def encode_io(self) -> None:
+        """Encode inputs and outputs as JSON now (NaN as null, past-64-bit integers as
+        floats). A queued record then holds bytes, not one list per column: the garbage
+        collector has nothing of it to walk while it waits for its batch."""
+        if self.inputs is not None and not isinstance(self.inputs, orjson.Fragment):
+            self.inputs = orjson.Fragment(json_bytes(self.inputs))
+        if self.outputs is not None and not isinstance(self.outputs, orjson.Fragment):
+            self.outputs = orjson.Fragment(json_bytes(self.outputs))
 
     def to_row(self) -> dict[str, Any]:
         """The row as stored."""
@@ -126,7 +137,7 @@ def inputs_frame(records: list[PredictionRecord]) -> Any:
     """The logged input rows of answered requests as one DataFrame (None when empty)."""
     import pandas as pd
 
-    tables = [r.inputs for r in records if r.inputs]
+    tables = [r.inputs for r in records if isinstance(r.inputs, dict) and r.inputs]
     if not tables:
         return None
     columns: dict[str, list[Any]] = {}

@@ -58,6 +58,7 @@ class PredictionLogWriter:
         """Queue a record (or skip it, by the sample rate)."""
         if self.sample < 1.0 and random.random() >= self.sample:
             return
+        record.encode_io()
         self._pending.append(record)  # deque.append is thread-safe
         if len(self._pending) >= self.batch_size:
             self._wake.set()
@@ -85,18 +86,23 @@ class PredictionLogWriter:
                 log.warning("prediction log write failed, will retry: %s", exc)
 
     def flush(self) -> int:
-        """Store every queued record; returns how many were stored.
+        """Store the records queued when it began (and a batch sent before but not stored);
+        returns how many were stored. What arrives meanwhile waits for the next flush, so
+        under load the writer still sends one batch per interval (or per `batch_size`
+        records) instead of a stream of small ones.
 
         Raises what the store raised when it failed; nothing is lost then: the batch
         is kept, with its id, for the next flush.
         """
         with self._flush_lock:
             total = 0
-            while self._unsent is not None or self._pending:
+            queued = len(self._pending)
+            while self._unsent is not None or queued > 0:
                 if self._unsent is None:
                     batch: list[PredictionRecord] = []
-                    while self._pending and len(batch) < self.batch_size:
+                    while queued > 0 and len(batch) < self.batch_size:
                         batch.append(self._pending.popleft())
+                        queued -= 1
                     self._unsent = (uuid.uuid4().hex, batch)
                 batch_id, batch = self._unsent
                 try:
@@ -143,7 +149,8 @@ class PredictionLogWriter:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                self.flush()
+                while self.pending:  # every flush takes what was queued when it began
+                    self.flush()
                 return
             except Exception as exc:
                 if time.monotonic() >= deadline:

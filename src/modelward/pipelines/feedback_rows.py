@@ -37,8 +37,12 @@ def feedback_frame(
     columns: dict[str, list[Any]] = {}
     truths: list[Any] = []
     for record in log.records(model, since_ms=since_ms):
-        if record.request_id not in labels or not record.inputs:
-            continue
+        if (
+            record.request_id not in labels
+            or not isinstance(record.inputs, dict)
+            or not record.inputs
+        ):
+            continue  # unlabeled, or logged without its inputs
         label = labels[record.request_id]
         rows = label if isinstance(label, list) else [label]
         if any(len(values) != len(rows) for values in record.inputs.values()):
