@@ -49,6 +49,10 @@ class PredictionLog(Protocol):
     flush_interval: float  # seconds between the writer's batches to this store
     batch_size: int  # records per batch at most
 
+    def prepare(self) -> None:
+        """Load what the first batch will need (a server calls it while starting)."""
+        ...
+
     def add_records(
         self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
     ) -> int:

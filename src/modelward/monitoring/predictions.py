@@ -163,6 +163,9 @@ class PredictionLogRepository:
         self.db = db
         self._batches = 0
 
+    def prepare(self) -> None:
+        """Nothing to load ahead of the first batch (the port's hook for stores that do)."""
+
     def add_records(
         self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
     ) -> int:

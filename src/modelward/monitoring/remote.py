@@ -62,6 +62,9 @@ class RemotePredictionLog:
     def __init__(self, client: ServerClient) -> None:
         self.client = client
 
+    def prepare(self) -> None:
+        """Nothing to load ahead of the first batch (the port's hook for stores that do)."""
+
     def add_records(
         self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
     ) -> int:

@@ -100,6 +100,13 @@ class SegmentPredictionLog:
         self.cache = cache or SegmentCache()
         self._row_counts: dict[str, int] = {}
 
+    def prepare(self) -> None:
+        """Load now what the first batch and the first read would load (the object store's
+        client and its service description, pyarrow's Parquet code), so that a server has
+        it in memory before it freezes its start-up objects out of the collector's way."""
+        self.predictions.children("")
+        seg.decode(seg.encode(seg.records_table([])))
+
     # -- writes -----------------------------------------------------------------------------
     def add_records(
         self, records: Sequence[PredictionRecord], *, batch_id: str | None = None

@@ -65,6 +65,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         loaded=loaded,
     )
     log_store = prediction_log_store(workspace)
+    log_store.prepare()  # before `serve` freezes what start-up loaded
     writer = PredictionLogWriter(
         log_store,
         sample=options.log_sample,
