@@ -17,7 +17,7 @@ import calendar
 import io
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +117,32 @@ def encode(table: pa.Table, *, covers: Sequence[str] = ()) -> bytes:
     return out.getvalue()
 
 
-def decode(data: bytes) -> pa.Table:
-    """A segment's table."""
-    return pq.read_table(io.BytesIO(data))
+def merge(tables: Iterable[pa.Table], *, covers: Sequence[str]) -> bytes:
+    """One segment of the records of `tables` (a row group each, written as they come),
+    naming in its metadata the segments it replaces."""
+    metadata = {COVERS_KEY: orjson.dumps(list(covers))}
+    out = io.BytesIO()
+    writer: pq.ParquetWriter | None = None
+    for table in tables:
+        if writer is None:
+            writer = pq.ParquetWriter(
+                out, RECORD_SCHEMA.with_metadata(metadata), compression="zstd"
+            )
+        writer.write_table(table.replace_schema_metadata(None).cast(RECORD_SCHEMA))
+    if writer is None:
+        raise ValueError("nothing to merge")
+    writer.close()
+    return out.getvalue()
+
+
+def decode(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
+    """A segment's table (only `columns`, when given; the schema's metadata kept)."""
+    return pq.read_table(io.BytesIO(data), columns=list(columns) if columns else None)
+
+
+def row_count(data: bytes) -> int:
+    """How many records a segment holds, from its footer alone."""
+    return int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
 
 
 def covered(table: pa.Table) -> list[str]:

@@ -39,34 +39,68 @@ if TYPE_CHECKING:
 
 FEEDBACK_LOOKBACK_MS = 7 * 24 * seg.HOUR_MS  # how far back a label's request is looked up
 CACHE_BYTES = 256 << 20  # decoded segments a process keeps
+RAW_CACHE_BYTES = 64 << 20  # fetched segment bytes a process keeps
+SUMMARY = ("created_ms", "status", "latency_ms")  # what a request summary reads
 COMPACT_AFTER_MS = 10 * 60_000  # an hour is compacted once it ended this long ago
 
 
 class SegmentCache:
-    """Decoded segments by key, least recently used dropped past a byte budget."""
+    """Decoded segments by key and columns, least recently used dropped past a byte budget;
+    the fetched bytes are kept too (a budget of their own), so a second set of columns of
+    one segment costs no second fetch."""
 
-    def __init__(self, budget: int = CACHE_BYTES) -> None:
+    def __init__(self, budget: int = CACHE_BYTES, raw_budget: int = RAW_CACHE_BYTES) -> None:
         self.budget = budget
-        self._tables: OrderedDict[str, pa.Table] = OrderedDict()
+        self.raw_budget = raw_budget
+        self._tables: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
+        self._raw: OrderedDict[str, bytes] = OrderedDict()
         self._bytes = 0
+        self._raw_bytes = 0
+        self._rows: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def get(self, folder: ObjectFolder, key: str) -> pa.Table:
-        """The segment's table, fetched and decoded on first use."""
+    def _fetch(self, folder: ObjectFolder, key: str) -> bytes:
         with self._lock:
-            table = self._tables.get(key)
+            data = self._raw.get(key)
+            if data is not None:
+                self._raw.move_to_end(key)
+                return data
+        data = folder.get(key)
+        with self._lock:
+            if key not in self._raw:
+                self._raw[key] = data
+                self._raw_bytes += len(data)
+                while self._raw_bytes > self.raw_budget and len(self._raw) > 1:
+                    _, dropped = self._raw.popitem(last=False)
+                    self._raw_bytes -= len(dropped)
+        return data
+
+    def get(
+        self, folder: ObjectFolder, key: str, columns: tuple[str, ...] | None = None
+    ) -> pa.Table:
+        """The segment's table (only `columns`, when given), decoded on first use."""
+        place = (key, columns)
+        with self._lock:
+            table = self._tables.get(place)
             if table is not None:
-                self._tables.move_to_end(key)
+                self._tables.move_to_end(place)
                 return table
-        table = seg.decode(folder.get(key))
+        table = seg.decode(self._fetch(folder, key), columns)
         with self._lock:
-            if key not in self._tables:
-                self._tables[key] = table
+            if place not in self._tables:
+                self._tables[place] = table
                 self._bytes += table.nbytes
                 while self._bytes > self.budget and len(self._tables) > 1:
                     _, dropped = self._tables.popitem(last=False)
                     self._bytes -= dropped.nbytes
         return table
+
+    def rows(self, folder: ObjectFolder, key: str) -> int:
+        """How many records a segment holds (from its footer; remembered for good)."""
+        count = self._rows.get(key)
+        if count is None:
+            count = self._rows[key] = seg.row_count(self._fetch(folder, key))
+        return count
 
 
 @dataclass(frozen=True)
@@ -98,7 +132,6 @@ class SegmentPredictionLog:
         self.predictions = predictions
         self.feedback = feedback
         self.cache = cache or SegmentCache()
-        self._row_counts: dict[str, int] = {}
 
     def prepare(self) -> None:
         """Load now what the first batch and the first read would load (the object store's
@@ -170,9 +203,10 @@ class SegmentPredictionLog:
     def _find_request(self, model: str, request_id: str, *, since_ms: int) -> dict[str, Any] | None:
         for hour in self._hours(model, since_ms):
             for key, _segment_id in self._segments(self.predictions, hour):
-                table = self.cache.get(self.predictions, key)
-                index = pc.index(table.column("request_id"), request_id).as_py()
+                ids = self.cache.get(self.predictions, key, ("request_id",))
+                index = pc.index(ids.column("request_id"), request_id).as_py()
                 if index >= 0:
+                    table = self.cache.get(self.predictions, key)
                     row: dict[str, Any] = table.slice(index, 1).to_pylist()[0]
                     return row
         return None
@@ -209,7 +243,7 @@ class SegmentPredictionLog:
         replaced: set[str] = set()
         for name in names:
             if name.compacted:
-                replaced.update(seg.covered(self.cache.get(folder, name.key)))
+                replaced.update(seg.covered(self.cache.get(folder, name.key, ("created_ms",))))
         for name in sorted(names, key=lambda n: n.key, reverse=True):
             if name.key.rsplit("/", 1)[-1] in replaced:
                 continue
@@ -225,12 +259,13 @@ class SegmentPredictionLog:
         hours: Sequence[_Hour],
         until_id: int | None = None,
         since_ms: int = 0,
+        columns: tuple[str, ...] | None = None,
     ) -> pa.Table | None:
         """The segments of some partitions as one table, with a `segment_id` column."""
         tables = []
         for hour in hours:
             for key, segment_id in self._segments(folder, hour, until_id, since_ms):
-                table = self.cache.get(folder, key)
+                table = self.cache.get(folder, key, columns)
                 ids = pa.array([segment_id] * table.num_rows, pa.int64())
                 tables.append(table.append_column("segment_id", ids))
         return pa.concat_tables(tables) if tables else None
@@ -304,7 +339,7 @@ class SegmentPredictionLog:
         total = 0
         latencies = []
         for _newest, key in self._window(model_name, since_ms):
-            table = self.cache.get(self.predictions, key)
+            table = self.cache.get(self.predictions, key, SUMMARY)
             table = table.filter(pc.greater_equal(table.column("created_ms"), since_ms))
             total += table.num_rows
             answered = table.filter(pc.equal(table.column("status"), 200))
@@ -339,10 +374,7 @@ class SegmentPredictionLog:
         ]
 
     def _rows_in(self, key: str) -> int:
-        count = self._row_counts.get(key)
-        if count is None:
-            count = self._row_counts[key] = self.cache.get(self.predictions, key).num_rows
-        return count
+        return self.cache.rows(self.predictions, key)
 
     def requests_per_version(self, model_name: str) -> dict[int, int]:
         """How many requests each version of a model answered (versions never served: absent)."""
@@ -364,7 +396,7 @@ class SegmentPredictionLog:
             return {
                 request_id
                 for _newest, key in self._window(model_name)
-                for request_id in self.cache.get(self.predictions, key)
+                for request_id in self.cache.get(self.predictions, key, ("request_id",))
                 .column("request_id")
                 .to_pylist()
             }
@@ -378,7 +410,7 @@ class SegmentPredictionLog:
             counts = self.requests_per_version(model)
             if not counts:
                 continue
-            table = self._hour_table(self.predictions, self._hours(model))
+            table = self._hour_table(self.predictions, self._hours(model), columns=("created_ms",))
             assert table is not None
             times = table.column("created_ms")
             low, high = min(counts), max(counts)
@@ -411,17 +443,22 @@ class SegmentPredictionLog:
                 if leftover:  # an earlier compaction stopped before removing them
                     self.predictions.delete(leftover)
                 continue
-            tables = [self.cache.get(self.predictions, key) for key, _ in live]
-            merged = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
-            merged = merged.sort_by([("created_ms", "ascending")])
             names = sorted(key.rsplit("/", 1)[-1] for key, _ in live)
-            covers = sorted(
-                {*names, *(n for t in tables for n in seg.covered(t))}  # an earlier compaction's
-            )
+            earlier = [  # what an earlier compaction among them replaced
+                name
+                for key, _ in live
+                if "-compact-" in key
+                for name in seg.covered(self.cache.get(self.predictions, key, ("created_ms",)))
+            ]
+            covers = sorted({*names, *earlier})
             newest = max(segment_id for _, segment_id in live)
             digest = uuid.uuid5(uuid.NAMESPACE_URL, "\n".join(covers)).hex
             key = hour.folder + seg.segment_name(newest, digest, compacted=True)
-            self.predictions.put(key, seg.encode(merged, covers=covers))
+            # one source segment decoded at a time: memory follows a segment, not the hour
+            merged = seg.merge(
+                (seg.decode(self.predictions.get(k)) for k, _ in sorted(live)), covers=covers
+            )
+            self.predictions.put(key, merged)
             self.predictions.delete([*live_keys, *leftover])
             replaced += len(live)
         return replaced
