@@ -54,6 +54,7 @@ FEEDBACK_SCHEMA = pa.schema(
         ("received_ms", pa.int64()),
     ]
 )
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a partition of its own
 _NAME = re.compile(r"(\d{13})-(compact-)?[A-Za-z0-9._-]{1,80}\.parquet")
 
 

@@ -153,6 +153,8 @@ class SegmentPredictionLog:
         stored = 0
         groups: dict[tuple[str, int, str], list[PredictionRecord]] = {}
         for record in records:
+            if not seg.MODEL_NAME.fullmatch(record.model_name):
+                raise InvalidInput(f"{record.model_name!r} is not a model name")
             place = (record.model_name, record.model_version, seg.hour_of(record.created_ms))
             groups.setdefault(place, []).append(record)
         for (model, version, hour), group in groups.items():

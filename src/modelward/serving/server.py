@@ -65,6 +65,13 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         loaded=loaded,
     )
     log_store = prediction_log_store(workspace)
+    uploader = None
+    if workspace.remote is None and workspace.settings.log_segments:
+        from modelward.monitoring.segment_log import SegmentPredictionLog
+        from modelward.monitoring.segment_uploader import SegmentUploader
+
+        assert isinstance(log_store, SegmentPredictionLog)
+        log_store = uploader = SegmentUploader(log_store)  # encoded and uploaded by a child
     log_store.prepare()  # before `serve` freezes what start-up loaded
     writer = PredictionLogWriter(
         log_store,
@@ -107,6 +114,8 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
             holder.stop()
             serving.metrics.stop()
             writer.close()
+            if uploader is not None:
+                uploader.close()
 
     app = create_app(serving, max_body_bytes=options.max_body_bytes, lifespan=background_work)
     app.state.monitor = monitor

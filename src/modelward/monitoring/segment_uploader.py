@@ -1,0 +1,193 @@
+"""The prediction log's segments written by a child process, so that a server's requests
+never wait for a batch being encoded and uploaded.
+
+The serving process's log writer hands each batch to `SegmentUploader.add_records`,
+which sends it to the child as one JSON document (orjson writes the records, their
+inputs and outputs already JSON, in C) and waits for the child's answer without
+holding the GIL. The child builds the Parquet segments and PUTs them (the work that
+took the server's GIL ~20 ms a second), then answers. A batch counts as stored only
+once the child says so: until then the writer keeps it and sends it again, under the
+same id, after a failure or a child that died (a new child is started). Reads go to the
+in-process segment log.
+
+    python -m modelward.monitoring.segment_uploader     # the child: batches on stdin
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+
+import orjson
+
+from modelward.errors import InvalidInput, ModelwardError
+from modelward.monitoring.prediction_records import (
+    LabeledPrediction,
+    PredictionRecord,
+    RequestSummary,
+)
+from modelward.monitoring.segment_log import SegmentPredictionLog
+
+log = logging.getLogger("modelward.monitoring")
+
+PART = 256  # records per piece of a batch sent to the child
+_REFUSED = b"refused"
+_FAILED = b"failed"
+
+
+class SegmentUploader:
+    """Writes of a segment log through a child process; everything else in-process."""
+
+    def __init__(self, segments: SegmentPredictionLog) -> None:
+        self.segments = segments
+        self.flush_interval = segments.flush_interval
+        self.batch_size = segments.batch_size
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    # -- reads and labels: the in-process log ----------------------------------------------
+    def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
+        """As `SegmentPredictionLog.add_feedback`."""
+        return self.segments.add_feedback(request_id, label, model_name=model_name)
+
+    def records(self, model_name: str, **options: Any) -> list[PredictionRecord]:
+        """As `SegmentPredictionLog.records`."""
+        return self.segments.records(model_name, **options)
+
+    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
+        """As `SegmentPredictionLog.request_summary`."""
+        return self.segments.request_summary(model_name, since_ms)
+
+    def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
+        """As `SegmentPredictionLog.labeled`."""
+        return self.segments.labeled(model_name, last=last)
+
+    def count(self, model_name: str | None = None) -> int:
+        """As `SegmentPredictionLog.count`."""
+        return self.segments.count(model_name)
+
+    def request_ids(self, model_name: str) -> set[str]:
+        """As `SegmentPredictionLog.request_ids`."""
+        return self.segments.request_ids(model_name)
+
+    # -- writes: the child ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the child now (its imports take a second), and load the readers' code."""
+        self.segments.prepare()
+        with self._lock:
+            self._started()
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        child = self._child
+        if child is None or child.poll() is not None:
+            if child is not None:
+                log.warning("the segment uploader (pid %d) ended: starting another", child.pid)
+            child = self._child = subprocess.Popen(
+                [sys.executable, "-m", "modelward.monitoring.segment_uploader"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=os.environ.copy(),
+                start_new_session=True,  # a Ctrl-C to the server's group: the server ends it
+            )
+        return child
+
+    def add_records(
+        self, records: Sequence[PredictionRecord], *, batch_id: str | None = None
+    ) -> int:
+        """Send a batch to the child and wait until its segments are stored."""
+        if not records:
+            return 0
+        with self._lock:
+            child = self._started()
+            assert child.stdin is not None and child.stdout is not None
+            try:
+                header = orjson.dumps({"batch_id": batch_id, "parts": _parts(len(records))})
+                child.stdin.write(b"%d\n%s" % (len(header), header))
+                for start in range(0, len(records), PART):
+                    # orjson holds the GIL while it writes: a part at a time, and the
+                    # request thread takes its turn between them (sleep(0) lets it)
+                    part = orjson.dumps(records[start : start + PART])
+                    child.stdin.write(b"%d\n%s" % (len(part), part))
+                    time.sleep(0)
+                child.stdin.flush()
+                answer = child.stdout.readline()
+            except BaseException as exc:
+                # a batch sent in part would be misread: the next one goes to a new child
+                child.kill()
+                child.wait()
+                self._child = None
+                if isinstance(exc, OSError):
+                    raise ModelwardError(f"the segment uploader stopped: {exc}") from None
+                raise
+        status, _, detail = answer.strip().partition(b" ")
+        if status == b"stored":
+            return int(detail)
+        if status == _REFUSED:
+            raise InvalidInput(detail.decode(errors="replace"))
+        if not answer:
+            raise ModelwardError("the segment uploader stopped before answering")
+        raise ModelwardError(detail.decode(errors="replace"))
+
+    def close(self) -> None:
+        """Let the child finish (it has answered every batch sent) and end."""
+        with self._lock:
+            child, self._child = self._child, None
+        if child is None:
+            return
+        if child.stdin is not None:
+            child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def serve(source: BinaryIO, answers: BinaryIO) -> None:
+    """The child: store each batch read from `source`, answer one line per batch."""
+    from modelward.config import load_settings
+    from modelward.monitoring.segment_log import segment_prediction_log
+
+    # The server ends this process by closing the pipe, once every batch was answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    segments = segment_prediction_log(load_settings())
+    while True:
+        header = source.readline()
+        if not header:
+            return  # the server closed the pipe: every batch was answered
+        batch = orjson.loads(source.read(int(header)))
+        records: list[PredictionRecord] = []
+        for _ in range(batch["parts"]):
+            size = source.readline()
+            if not size:
+                return  # the server went away mid-batch: it sends the batch again
+            part = orjson.loads(source.read(int(size)))
+            records.extend(PredictionRecord.from_dict(item) for item in part)
+        try:
+            stored = segments.add_records(records, batch_id=batch["batch_id"])
+            answers.write(b"stored %d\n" % stored)
+        except InvalidInput as exc:
+            answers.write(_REFUSED + b" " + _one_line(exc))
+        except Exception as exc:  # the store busy or unreachable: the server resends
+            answers.write(_FAILED + b" " + _one_line(exc))
+        answers.flush()
+
+
+def _parts(n: int) -> int:
+    return (n + PART - 1) // PART
+
+
+def _one_line(exc: BaseException) -> bytes:
+    return " ".join(str(exc).split()).encode() + b"\n"
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)

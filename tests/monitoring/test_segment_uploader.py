@@ -1,0 +1,117 @@
+"""The segment log's writes through its child process (`mw serve` with segments): what
+the writer sends is stored once, a child that dies loses nothing (the writer resends to a
+new one), a record the store refuses is dropped alone, and closing stores what is left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelward.config import load_settings
+from modelward.monitoring.predictions import PredictionRecord
+from modelward.monitoring.segment_log import segment_prediction_log
+from modelward.monitoring.segment_uploader import SegmentUploader
+from modelward.monitoring.writer import PredictionLogWriter
+from modelward.store.workspace import close_workspaces
+
+NOW_MS = int(time.time() * 1000)
+
+
+def _record(i: int, model: str = "m") -> PredictionRecord:
+    return PredictionRecord(
+        request_id=f"req-{i}",
+        model_name=model,
+        model_version=1,
+        created_ms=NOW_MS - 10_000 + i,
+        status=200,
+        latency_ms=1.5,
+        n_rows=1,
+        inputs={"x": [float(i)], "t": ["é<b>\x00"]},
+        outputs=[i % 2],
+    )
+
+
+@pytest.fixture
+def uploader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SegmentUploader]:
+    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELWARD_PREDICTION_LOG", "segments")
+    monkeypatch.delenv("MODELWARD_ARTIFACTS", raising=False)
+    monkeypatch.delenv("MODELWARD_DB", raising=False)
+    close_workspaces()
+    found = SegmentUploader(segment_prediction_log(load_settings()))
+    found.prepare()
+    yield found
+    found.close()
+
+
+def test_batches_go_through_the_child_and_are_stored_once(uploader: SegmentUploader) -> None:
+    writer = PredictionLogWriter(uploader, batch_size=300)
+    for i in range(1000):
+        writer.record(_record(i))
+    assert writer.flush() == 1000
+    reader = segment_prediction_log(load_settings())
+    assert reader.count("m") == 1000
+    stored = {r.request_id: r for r in reader.records("m", limit=2000)}
+    assert stored["req-7"].inputs == {"x": [7.0], "t": ["é<b>\x00"]}
+    assert stored["req-7"].outputs == [1]
+    # a resend of a stored batch (its answer lost) stores nothing again
+    again = [_record(i) for i in range(5)]
+    assert uploader.add_records(again, batch_id="b") == 5
+    assert uploader.add_records(again, batch_id="b") == 0
+    assert reader.count("m") == 1005
+
+
+def test_a_child_that_dies_loses_nothing(uploader: SegmentUploader) -> None:
+    writer = PredictionLogWriter(uploader)
+    writer.record(_record(1))
+    writer.flush()
+    child = uploader._child
+    assert child is not None
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    for i in range(2, 50):
+        writer.record(_record(i))
+    assert writer.flush() == 48  # to a new child
+    assert uploader._child is not None and uploader._child.pid != child.pid
+    assert segment_prediction_log(load_settings()).request_ids("m") == {
+        f"req-{i}" for i in range(1, 50)
+    }
+
+
+def test_a_refused_record_is_dropped_alone_and_close_stores_the_rest(
+    uploader: SegmentUploader,
+) -> None:
+    writer = PredictionLogWriter(uploader)
+    for i in range(10):
+        writer.record(_record(i, model="m" if i != 4 else "bad/name"))
+    writer.close()
+    assert writer.dropped == 1 and writer.written == 9
+    assert segment_prediction_log(load_settings()).count("m") == 9
+    uploader.close()
+    assert uploader._child is None
+
+
+def test_a_batch_whose_answer_never_came_is_sent_again(uploader: SegmentUploader) -> None:
+    import subprocess
+    import sys
+
+    uploader.close()
+    # a child that reads a little and ends without answering, as one killed mid-batch
+    uploader._child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.buffer.read(100)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    writer = PredictionLogWriter(uploader)
+    for i in range(20):
+        writer.record(_record(i))
+    with pytest.raises(Exception, match="uploader"):
+        writer.flush()
+    assert writer.pending == 20  # kept, with its id
+    assert writer.flush() == 20  # to a new child
+    assert segment_prediction_log(load_settings()).count("m") == 20
