@@ -47,8 +47,10 @@ from bench._common import log, machine_line, now_utc, table  # noqa: E402
 from tests import s3 as moto  # noqa: E402
 
 from modelward.monitoring import log_segments as seg  # noqa: E402
+from modelward.monitoring.compaction import compact  # noqa: E402
 from modelward.monitoring.prediction_records import PredictionRecord, json_bytes  # noqa: E402
-from modelward.monitoring.segment_log import SegmentCache, SegmentPredictionLog  # noqa: E402
+from modelward.monitoring.segment_cache import SegmentCache  # noqa: E402
+from modelward.monitoring.segment_log import SegmentPredictionLog  # noqa: E402
 from modelward.store.object_folders import LocalObjectFolder, S3ObjectFolder  # noqa: E402
 
 SEGMENT = 20_000
@@ -214,7 +216,7 @@ def main() -> int:
         assert len(window) == min(100_000, len(records))
         add("drift window: 100,000 newest records (warm)", f"{window_s:.2f} s")
         compact_s, merged = timed(
-            lambda: local.compact("bench-clf", now_ms=hour_start + 3 * seg.HOUR_MS)
+            lambda: compact(local, "bench-clf", now_ms=hour_start + 3 * seg.HOUR_MS)
         )
         add(f"compact the hour ({merged} segments into 1)", f"{compact_s:.2f} s")
         fresh = SegmentPredictionLog(

@@ -15,6 +15,7 @@ import pytest
 
 from modelward.config import load_settings
 from modelward.errors import InvalidInput
+from modelward.monitoring.compaction import compact
 from modelward.monitoring.log_segments import HOUR_MS, hour_of
 from modelward.monitoring.ports import monitor_lease_store, prediction_log_store
 from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
@@ -160,7 +161,7 @@ def test_compaction_merges_closed_hours_and_changes_no_answer(tmp_path: Path) ->
     per_partition: dict[Path, int] = {}
     for path in (tmp_path / "log").rglob("*.parquet"):
         per_partition[path.parent] = per_partition.get(path.parent, 0) + 1
-    merged = segments.compact("m", now_ms=NOW_MS + 2 * HOUR_MS)  # every hour closed
+    merged = compact(segments, "m", now_ms=NOW_MS + 2 * HOUR_MS)  # every hour closed
     assert merged == sum(n for n in per_partition.values() if n > 1) > 0
     files = list((tmp_path / "log").rglob("*.parquet"))
     assert sorted(p.parent for p in files) == sorted(per_partition)  # one per partition
@@ -174,10 +175,10 @@ def test_compaction_merges_closed_hours_and_changes_no_answer(tmp_path: Path) ->
     late = _records(20, model="m", start_ms=NOW_MS // HOUR_MS * HOUR_MS)  # this hour
     segments.add_records(late[0::2], batch_id="late-1")  # both versions in each batch
     segments.add_records(late[1::2], batch_id="late-2")
-    assert segments.compact("m", now_ms=NOW_MS) == 0
+    assert compact(segments, "m", now_ms=NOW_MS) == 0
     assert segments.count("m") == 320
     # once it has closed (with what an earlier compaction made of this hour, if any)
-    assert segments.compact("m", now_ms=NOW_MS + 2 * HOUR_MS) >= 4
+    assert compact(segments, "m", now_ms=NOW_MS + 2 * HOUR_MS) >= 4
     partitions = {p.parent for p in (tmp_path / "log").rglob("*.parquet")}
     assert all(len(list(folder.glob("*.parquet"))) == 1 for folder in partitions)
     assert segments.count("m") == 320
@@ -197,11 +198,11 @@ def test_a_compaction_cut_short_is_never_counted_twice(tmp_path: Path) -> None:
     for start in range(0, 60, 6):
         segments.add_records(records[start : start + 6], batch_id=f"b{start}")
     with pytest.raises(OSError, match="killed"):
-        segments.compact("m", now_ms=NOW_MS + 2 * HOUR_MS)
+        compact(segments, "m", now_ms=NOW_MS + 2 * HOUR_MS)
     reader = SegmentPredictionLog(LocalObjectFolder(tmp_path / "log"), dying)
     assert reader.count("m") == 60 and len(reader.records("m", status=None)) == 60
     assert reader.request_ids("m") == {r.request_id for r in records}
-    reader.compact("m", now_ms=NOW_MS + 2 * HOUR_MS)
+    compact(reader, "m", now_ms=NOW_MS + 2 * HOUR_MS)
     partitions = {p.parent for p in (tmp_path / "log").rglob("*.parquet")}
     assert all(len(list(folder.glob("*.parquet"))) == 1 for folder in partitions)
     assert reader.count("m") == 60 and len(reader.records("m", status=None)) == 60

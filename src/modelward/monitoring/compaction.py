@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
 
 from modelward.monitoring.leases import LeaseHolder
 from modelward.monitoring.ports import local_prediction_log, monitor_lease_store
 from modelward.store.workspace import Workspace
 
+if TYPE_CHECKING:
+    from modelward.monitoring.segment_log import SegmentPredictionLog
+
 log = logging.getLogger("modelward.monitoring")
 
 COMPACT_EVERY = 300.0  # seconds between rounds
+COMPACT_AFTER_MS = 10 * 60_000  # an hour is compacted once it ended this long ago
 # Not a model name (those start with a letter or digit): no model's monitor lease.
 COMPACTION_LEASE = "#prediction-log-compaction"
 
@@ -50,7 +57,7 @@ class LogCompactor:
         assert isinstance(segments, SegmentPredictionLog)
         merged = 0
         for model in segments.models():
-            merged += segments.compact(model)
+            merged += compact(segments, model)
         if merged:
             log.info("prediction log: %d segments merged into their closed hours", merged)
         return merged
@@ -79,3 +86,43 @@ class LogCompactor:
                 self._leases.release(COMPACTION_LEASE, self.holder)
             except Exception as exc:  # it lapses on its own
                 log.warning("compaction lease not released: %s", exc)
+
+
+def compact(segments: SegmentPredictionLog, model_name: str, *, now_ms: int | None = None) -> int:
+    """Merge each closed hour's segments of a model into one (the old ones removed once
+    the merged one is stored); how many segments were replaced. One process at a time
+    per deployment: the one holding the compaction lease (`LogCompactor`)."""
+    from modelward.monitoring import log_segments as seg
+
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    replaced = 0
+    for hour in segments.hours(model_name):
+        if hour.start_ms + seg.HOUR_MS + COMPACT_AFTER_MS > now_ms:
+            continue
+        live = list(segments.live_segments(segments.predictions, hour))
+        present = [n.key for n in map(seg.parse_name, segments.predictions.files(hour.folder)) if n]
+        live_keys = {key for key, _ in live}
+        leftover = [key for key in present if key not in live_keys]  # merged, not removed
+        if len(live) < 2:
+            if leftover:  # an earlier compaction stopped before removing them
+                segments.predictions.delete(leftover)
+            continue
+        names = sorted(key.rsplit("/", 1)[-1] for key, _ in live)
+        earlier = [  # what an earlier compaction among them replaced
+            name
+            for key, _ in live
+            if "-compact-" in key
+            for name in seg.covered(segments.cache.get(segments.predictions, key, ("created_ms",)))
+        ]
+        covers = sorted({*names, *earlier})
+        newest = max(segment_id for _, segment_id in live)
+        digest = uuid.uuid5(uuid.NAMESPACE_URL, "\n".join(covers)).hex
+        key = hour.folder + seg.segment_name(newest, digest, compacted=True)
+        # one source segment decoded at a time: memory follows a segment, not the hour
+        merged = seg.merge(
+            (seg.decode(segments.predictions.get(k)) for k, _ in sorted(live)), covers=covers
+        )
+        segments.predictions.put(key, merged)
+        segments.predictions.delete([*live_keys, *leftover])
+        replaced += len(live)
+    return replaced

@@ -13,10 +13,8 @@ a reader caches what it decoded and fetches only what is new.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,79 +30,18 @@ from modelward.monitoring.prediction_records import (
     PredictionRecord,
     RequestSummary,
 )
+from modelward.monitoring.segment_cache import SegmentCache
 from modelward.store.object_folders import ObjectFolder, check_key
 
 if TYPE_CHECKING:
     from modelward.config import Settings
 
 FEEDBACK_LOOKBACK_MS = 7 * 24 * seg.HOUR_MS  # how far back a label's request is looked up
-CACHE_BYTES = 256 << 20  # decoded segments a process keeps
-RAW_CACHE_BYTES = 64 << 20  # fetched segment bytes a process keeps
 SUMMARY = ("created_ms", "status", "latency_ms")  # what a request summary reads
-COMPACT_AFTER_MS = 10 * 60_000  # an hour is compacted once it ended this long ago
-
-
-class SegmentCache:
-    """Decoded segments by key and columns, least recently used dropped past a byte budget;
-    the fetched bytes are kept too (a budget of their own), so a second set of columns of
-    one segment costs no second fetch."""
-
-    def __init__(self, budget: int = CACHE_BYTES, raw_budget: int = RAW_CACHE_BYTES) -> None:
-        self.budget = budget
-        self.raw_budget = raw_budget
-        self._tables: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
-        self._raw: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-        self._raw_bytes = 0
-        self._rows: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def _fetch(self, folder: ObjectFolder, key: str) -> bytes:
-        with self._lock:
-            data = self._raw.get(key)
-            if data is not None:
-                self._raw.move_to_end(key)
-                return data
-        data = folder.get(key)
-        with self._lock:
-            if key not in self._raw:
-                self._raw[key] = data
-                self._raw_bytes += len(data)
-                while self._raw_bytes > self.raw_budget and len(self._raw) > 1:
-                    _, dropped = self._raw.popitem(last=False)
-                    self._raw_bytes -= len(dropped)
-        return data
-
-    def get(
-        self, folder: ObjectFolder, key: str, columns: tuple[str, ...] | None = None
-    ) -> pa.Table:
-        """The segment's table (only `columns`, when given), decoded on first use."""
-        place = (key, columns)
-        with self._lock:
-            table = self._tables.get(place)
-            if table is not None:
-                self._tables.move_to_end(place)
-                return table
-        table = seg.decode(self._fetch(folder, key), columns)
-        with self._lock:
-            if place not in self._tables:
-                self._tables[place] = table
-                self._bytes += table.nbytes
-                while self._bytes > self.budget and len(self._tables) > 1:
-                    _, dropped = self._tables.popitem(last=False)
-                    self._bytes -= dropped.nbytes
-        return table
-
-    def rows(self, folder: ObjectFolder, key: str) -> int:
-        """How many records a segment holds (from its footer; remembered for good)."""
-        count = self._rows.get(key)
-        if count is None:
-            count = self._rows[key] = seg.row_count(self._fetch(folder, key))
-        return count
 
 
 @dataclass(frozen=True)
-class _Hour:
+class Hour:
     """One partition folder: a model's (version's) hour."""
 
     folder: str
@@ -203,8 +140,8 @@ class SegmentPredictionLog:
         return False
 
     def _find_request(self, model: str, request_id: str, *, since_ms: int) -> dict[str, Any] | None:
-        for hour in self._hours(model, since_ms):
-            for key, _segment_id in self._segments(self.predictions, hour):
+        for hour in self.hours(model, since_ms):
+            for key, _segment_id in self.live_segments(self.predictions, hour):
                 ids = self.cache.get(self.predictions, key, ("request_id",))
                 index = pc.index(ids.column("request_id"), request_id).as_py()
                 if index >= 0:
@@ -218,7 +155,7 @@ class SegmentPredictionLog:
         """Every model with logged requests."""
         return [seg.partition_value(f, "model") for f in self.predictions.children("")]
 
-    def _hours(self, model: str, since_ms: int = 0) -> list[_Hour]:
+    def hours(self, model: str, since_ms: int = 0) -> list[Hour]:
         """The model's hour partitions (every version) from `since_ms` on, newest first."""
         first = seg.hour_of(since_ms) if since_ms > 0 else ""
         hours = []
@@ -227,16 +164,16 @@ class SegmentPredictionLog:
             for folder in self.predictions.children(version_folder):
                 hour = seg.partition_value(folder, "hour")
                 if hour >= first:
-                    hours.append(_Hour(folder, hour, version))
+                    hours.append(Hour(folder, hour, version))
         return sorted(hours, key=lambda h: (h.hour, h.version or 0), reverse=True)
 
-    def _feedback_hours(self, model: str) -> list[_Hour]:
+    def _feedback_hours(self, model: str) -> list[Hour]:
         folders = self.feedback.children(seg.model_folder(model))
-        hours = [_Hour(f, seg.partition_value(f, "hour"), None) for f in folders]
+        hours = [Hour(f, seg.partition_value(f, "hour"), None) for f in folders]
         return sorted(hours, key=lambda h: h.hour, reverse=True)
 
-    def _segments(
-        self, folder: ObjectFolder, hour: _Hour, until_id: int | None = None, since_ms: int = 0
+    def live_segments(
+        self, folder: ObjectFolder, hour: Hour, until_id: int | None = None, since_ms: int = 0
     ) -> Iterator[tuple[str, int]]:
         """(key, newest ms) of the segments to read in a partition, newest first: a
         compacted segment instead of the ones it replaces, none whose newest record is
@@ -258,7 +195,7 @@ class SegmentPredictionLog:
     def _hour_table(
         self,
         folder: ObjectFolder,
-        hours: Sequence[_Hour],
+        hours: Sequence[Hour],
         until_id: int | None = None,
         since_ms: int = 0,
         columns: tuple[str, ...] | None = None,
@@ -266,7 +203,7 @@ class SegmentPredictionLog:
         """The segments of some partitions as one table, with a `segment_id` column."""
         tables = []
         for hour in hours:
-            for key, segment_id in self._segments(folder, hour, until_id, since_ms):
+            for key, segment_id in self.live_segments(folder, hour, until_id, since_ms):
                 table = self.cache.get(folder, key, columns)
                 ids = pa.array([segment_id] * table.num_rows, pa.int64())
                 tables.append(table.append_column("segment_id", ids))
@@ -279,8 +216,8 @@ class SegmentPredictionLog:
         first across versions and hours."""
         found = [
             (newest, key)
-            for hour in self._hours(model, since_ms)
-            for key, newest in self._segments(self.predictions, hour, until_id, since_ms)
+            for hour in self.hours(model, since_ms)
+            for key, newest in self.live_segments(self.predictions, hour, until_id, since_ms)
         ]
         return sorted(found, reverse=True)
 
@@ -381,9 +318,9 @@ class SegmentPredictionLog:
     def requests_per_version(self, model_name: str) -> dict[int, int]:
         """How many requests each version of a model answered (versions never served: absent)."""
         counts: dict[int, int] = {}
-        for hour in self._hours(model_name):
+        for hour in self.hours(model_name):
             assert hour.version is not None
-            rows = sum(self._rows_in(key) for key, _ in self._segments(self.predictions, hour))
+            rows = sum(self._rows_in(key) for key, _ in self.live_segments(self.predictions, hour))
             counts[hour.version] = counts.get(hour.version, 0) + rows
         return {version: n for version, n in counts.items() if n}
 
@@ -412,7 +349,7 @@ class SegmentPredictionLog:
             counts = self.requests_per_version(model)
             if not counts:
                 continue
-            table = self._hour_table(self.predictions, self._hours(model), columns=("created_ms",))
+            table = self._hour_table(self.predictions, self.hours(model), columns=("created_ms",))
             assert table is not None
             times = table.column("created_ms")
             low, high = min(counts), max(counts)
@@ -426,44 +363,6 @@ class SegmentPredictionLog:
                 }
             )
         return served
-
-    # -- compaction -------------------------------------------------------------------------
-    def compact(self, model_name: str, *, now_ms: int | None = None) -> int:
-        """Merge each closed hour's segments of a model into one (the old ones removed once
-        the merged one is stored); how many segments were replaced. One process at a time
-        per model: the monitor that holds the model's lease."""
-        now_ms = _now_ms() if now_ms is None else now_ms
-        replaced = 0
-        for hour in self._hours(model_name):
-            if hour.start_ms + seg.HOUR_MS + COMPACT_AFTER_MS > now_ms:
-                continue
-            live = list(self._segments(self.predictions, hour))
-            present = [n.key for n in map(seg.parse_name, self.predictions.files(hour.folder)) if n]
-            live_keys = {key for key, _ in live}
-            leftover = [key for key in present if key not in live_keys]  # merged, not removed
-            if len(live) < 2:
-                if leftover:  # an earlier compaction stopped before removing them
-                    self.predictions.delete(leftover)
-                continue
-            names = sorted(key.rsplit("/", 1)[-1] for key, _ in live)
-            earlier = [  # what an earlier compaction among them replaced
-                name
-                for key, _ in live
-                if "-compact-" in key
-                for name in seg.covered(self.cache.get(self.predictions, key, ("created_ms",)))
-            ]
-            covers = sorted({*names, *earlier})
-            newest = max(segment_id for _, segment_id in live)
-            digest = uuid.uuid5(uuid.NAMESPACE_URL, "\n".join(covers)).hex
-            key = hour.folder + seg.segment_name(newest, digest, compacted=True)
-            # one source segment decoded at a time: memory follows a segment, not the hour
-            merged = seg.merge(
-                (seg.decode(self.predictions.get(k)) for k, _ in sorted(live)), covers=covers
-            )
-            self.predictions.put(key, merged)
-            self.predictions.delete([*live_keys, *leftover])
-            replaced += len(live)
-        return replaced
 
 
 def _split_by_segment(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:

@@ -118,6 +118,8 @@ class SegmentUploader:
                     time.sleep(0)
                 child.stdin.flush()
                 answer = child.stdout.readline()
+                if not answer:
+                    raise ModelwardError("the segment uploader stopped before answering")
             except BaseException as exc:
                 # a batch sent in part would be misread: the next one goes to a new child
                 child.kill()
@@ -131,8 +133,6 @@ class SegmentUploader:
             return int(detail)
         if status == _REFUSED:
             raise InvalidInput(detail.decode(errors="replace"))
-        if not answer:
-            raise ModelwardError("the segment uploader stopped before answering")
         raise ModelwardError(detail.decode(errors="replace"))
 
     def close(self) -> None:
