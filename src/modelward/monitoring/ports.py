@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -90,6 +90,15 @@ class PredictionLog(Protocol):
 
     def request_ids(self, model_name: str) -> set[str]:
         """Every logged request id of a model."""
+        ...
+
+
+@runtime_checkable
+class EncodedPredictionLog(Protocol):
+    """A prediction log that takes records as the writer queued them: each one's JSON."""
+
+    def add_encoded(self, records: Sequence[bytes], *, batch_id: str | None = None) -> int:
+        """Store JSON-encoded records (as `PredictionRecord.to_dict`); how many stored."""
         ...
 
 

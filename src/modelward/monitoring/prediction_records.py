@@ -5,6 +5,7 @@ monitor makes of them (label pairs, the logged inputs as a frame)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,8 @@ class PredictionRecord:
             model_version=int(data["model_version"]),
             created_ms=int(data["created_ms"]),
             status=int(data["status"]),
-            latency_ms=float(data["latency_ms"]),
+            # JSON has no infinity or NaN: such a latency comes back null (and is refused)
+            latency_ms=math.nan if data["latency_ms"] is None else float(data["latency_ms"]),
             n_rows=int(data["n_rows"]),
             inputs=data.get("inputs"),
             outputs=data.get("outputs"),
