@@ -19,9 +19,10 @@ bench-clf@production`` at a time on 127.0.0.1, with its default options otherwis
 
 S3 is ``moto_server`` on a free 127.0.0.1 port (started here, stopped by its PID).
 
-Load: ``wrk -t1 -cC --latency`` (keep-alive), a warm-up then ``--duration`` s, the same
-single-row ``POST /predict`` body (``instances``) for every server; the answer is checked
-first. Per run: requests/s, p50 and p99 (wrk's latency histogram), server CPU per request.
+Load: ``wrk -t1 -cC`` (keep-alive; bench/serving.py's ``run_wrk``), a warm-up then
+``--duration`` s, the same single-row ``POST /predict`` body (``instances``) for every
+server; the answer is checked first. Per run: requests/s, p50 and p99 (wrk's latency
+histogram), server CPU per request.
 Nothing lost: after wrk ends, the server's own count of answered requests
 (``modelward_requests_total{route="/predict",status="200"}`` from ``GET /metrics``, the
 warm-up and check included) is read, the server gets SIGTERM (by its PID) and must exit
@@ -86,9 +87,9 @@ from serving import (  # noqa: E402
     fmt_ms,
     fmt_x,
     free_port,
-    group_cpu_s,
     post_json,
     read_features,
+    run_wrk,
 )
 from serving import _frame_name as frame_name  # noqa: E402
 
@@ -187,40 +188,6 @@ def copy_prefix(s3: Any, bucket: str, source: str, target: str) -> None:
 
 
 # --------------------------------------------------------------------------- load
-
-
-def run_wrk(url: str, lua: Path, conc: int, seconds: int, pgid: int) -> Load:
-    """One bounded wrk run (one thread, `conc` keep-alive connections, --latency)."""
-    cmd = ["wrk", "-t1", f"-c{conc}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
-    cmd += ["-s", str(lua), url]
-    cpu0 = group_cpu_s(pgid)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk timed out: {' '.join(cmd)}") from exc
-    cpu1 = group_cpu_s(pgid)
-    if proc.returncode != 0:
-        raise BenchError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
-    if line is None:
-        raise BenchError(f"no summary from wrk:\n{proc.stdout[-1000:]}")
-    s = json.loads(line.removeprefix("WRKJSON "))
-    secs, n = s["duration_us"] / 1e6, s["requests"]
-    errors = sum(
-        s[k] for k in ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")
-    )
-    return Load(
-        requests=n,
-        seconds=secs,
-        rps=n / secs if secs else 0.0,
-        p50_ms=s["p50_us"] / 1e3,
-        p90_ms=s["p90_us"] / 1e3,
-        p99_ms=s["p99_us"] / 1e3,
-        max_ms=s["max_us"] / 1e3,
-        errors=errors,
-        server_cpu_ms_per_req=(cpu1 - cpu0) * 1e3 / n if n else None,
-        wrk_cpu_s=0.0,
-    )
 
 
 def profile_load(
@@ -419,7 +386,7 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, machine: str) -
     print(f"Machine: {machine}")
     print(
         f"modelward {modelward_version()}; mw serve {REF}, one worker, defaults otherwise; "
-        f"wrk -t1 -c{args.connections} --latency, {args.warmup} s warm-up + {args.duration} s, "
+        f"wrk -t1 -c{args.connections}, {args.warmup} s warm-up + {args.duration} s, "
         f"1-row POST /predict; best of {args.rounds} round(s) per figure\n"
     )
     floor = best(runs["off"])
