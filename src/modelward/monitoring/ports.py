@@ -43,8 +43,8 @@ _segment_logs: dict[Settings, SegmentPredictionLog] = {}
 _segment_logs_lock = threading.Lock()
 
 
-class PredictionLog(Protocol):
-    """The prediction log and the labels that arrive for it."""
+class PredictionSink(Protocol):
+    """Where the log writer sends its batches."""
 
     flush_interval: float  # seconds between the writer's batches to this store
     batch_size: int  # records per batch at most
@@ -58,6 +58,10 @@ class PredictionLog(Protocol):
     ) -> int:
         """Store records; a `batch_id` stored before stores nothing again. How many stored."""
         ...
+
+
+class PredictionLog(PredictionSink, Protocol):
+    """The prediction log and the labels that arrive for it."""
 
     def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
         """Store (or replace) the label of a request (of `model_name`, when given); False

@@ -7,8 +7,8 @@ inputs and outputs already JSON, in C) and waits for the child's answer without
 holding the GIL. The child builds the Parquet segments and PUTs them (the work that
 took the server's GIL ~20 ms a second), then answers. A batch counts as stored only
 once the child says so: until then the writer keeps it and sends it again, under the
-same id, after a failure or a child that died (a new child is started). Reads go to the
-in-process segment log.
+same id, after a failure or a child that died (a new child is started). Reads and labels
+go to the segment log in the server's process.
 
     python -m modelward.monitoring.segment_uploader     # the child: batches on stdin
 """
@@ -23,16 +23,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
 from modelward.errors import InvalidInput, ModelwardError
-from modelward.monitoring.prediction_records import (
-    LabeledPrediction,
-    PredictionRecord,
-    RequestSummary,
-)
+from modelward.monitoring.prediction_records import PredictionRecord
 from modelward.monitoring.segment_log import SegmentPredictionLog
 
 log = logging.getLogger("modelward.monitoring")
@@ -43,7 +39,8 @@ _FAILED = b"failed"
 
 
 class SegmentUploader:
-    """Writes of a segment log through a child process; everything else in-process."""
+    """The log writer's sink for a segment log: its batches stored by a child process
+    (reads and labels go to the segment log itself)."""
 
     def __init__(self, segments: SegmentPredictionLog) -> None:
         self.segments = segments
@@ -51,31 +48,6 @@ class SegmentUploader:
         self.batch_size = segments.batch_size
         self._child: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
-
-    # -- reads and labels: the in-process log ----------------------------------------------
-    def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
-        """As `SegmentPredictionLog.add_feedback`."""
-        return self.segments.add_feedback(request_id, label, model_name=model_name)
-
-    def records(self, model_name: str, **options: Any) -> list[PredictionRecord]:
-        """As `SegmentPredictionLog.records`."""
-        return self.segments.records(model_name, **options)
-
-    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
-        """As `SegmentPredictionLog.request_summary`."""
-        return self.segments.request_summary(model_name, since_ms)
-
-    def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
-        """As `SegmentPredictionLog.labeled`."""
-        return self.segments.labeled(model_name, last=last)
-
-    def count(self, model_name: str | None = None) -> int:
-        """As `SegmentPredictionLog.count`."""
-        return self.segments.count(model_name)
-
-    def request_ids(self, model_name: str) -> set[str]:
-        """As `SegmentPredictionLog.request_ids`."""
-        return self.segments.request_ids(model_name)
 
     # -- writes: the child ------------------------------------------------------------------
     def prepare(self) -> None:

@@ -13,7 +13,7 @@ from collections import deque
 import orjson
 
 from modelward.errors import InvalidInput
-from modelward.monitoring.ports import EncodedPredictionLog, PredictionLog
+from modelward.monitoring.ports import EncodedPredictionLog, PredictionSink
 from modelward.monitoring.predictions import PredictionRecord
 
 log = logging.getLogger("modelward.monitoring")
@@ -41,7 +41,7 @@ class PredictionLogWriter:
 
     def __init__(
         self,
-        store: PredictionLog,
+        store: PredictionSink,
         *,
         sample: float = 1.0,
         flush_interval: float = 0.5,

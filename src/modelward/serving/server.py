@@ -53,7 +53,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
     from modelward.monitoring.compaction import LogCompactor
     from modelward.monitoring.drift_rounds import ChildProcessDrift
     from modelward.monitoring.monitor import ServerMonitor
-    from modelward.monitoring.ports import prediction_log_store
+    from modelward.monitoring.ports import PredictionSink, prediction_log_store
     from modelward.monitoring.writer import PredictionLogWriter
 
     workspace = open_workspace()
@@ -64,20 +64,20 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         poll_interval=options.poll_interval,
         loaded=loaded,
     )
-    log_store = prediction_log_store(workspace)
+    sink: PredictionSink = prediction_log_store(workspace)
     uploader = None
     if workspace.remote is None and workspace.settings.log_segments:
         from modelward.monitoring.segment_log import SegmentPredictionLog
         from modelward.monitoring.segment_uploader import SegmentUploader
 
-        assert isinstance(log_store, SegmentPredictionLog)
-        log_store = uploader = SegmentUploader(log_store)  # encoded and uploaded by a child
-    log_store.prepare()  # before `serve` freezes what start-up loaded
+        assert isinstance(sink, SegmentPredictionLog)
+        sink = uploader = SegmentUploader(sink)  # encoded and uploaded by a child
+    sink.prepare()  # before `serve` freezes what start-up loaded
     writer = PredictionLogWriter(
-        log_store,
+        sink,
         sample=options.log_sample,
-        flush_interval=log_store.flush_interval,
-        batch_size=log_store.batch_size,
+        flush_interval=sink.flush_interval,
+        batch_size=sink.batch_size,
     )
     launcher = None
     if options.alerts:
