@@ -193,20 +193,14 @@ class SegmentPredictionLog:
             yield name.key, name.newest_ms
 
     def _hour_table(
-        self,
-        folder: ObjectFolder,
-        hours: Sequence[Hour],
-        until_id: int | None = None,
-        since_ms: int = 0,
-        columns: tuple[str, ...] | None = None,
+        self, folder: ObjectFolder, hours: Sequence[Hour], columns: tuple[str, ...] | None = None
     ) -> pa.Table | None:
-        """The segments of some partitions as one table, with a `segment_id` column."""
-        tables = []
-        for hour in hours:
-            for key, segment_id in self.live_segments(folder, hour, until_id, since_ms):
-                table = self.cache.get(folder, key, columns)
-                ids = pa.array([segment_id] * table.num_rows, pa.int64())
-                tables.append(table.append_column("segment_id", ids))
+        """The segments of some partitions (only `columns`, when given) as one table."""
+        tables = [
+            self.cache.get(folder, key, columns)
+            for hour in hours
+            for key, _newest in self.live_segments(folder, hour)
+        ]
         return pa.concat_tables(tables) if tables else None
 
     def _window(
@@ -312,15 +306,13 @@ class SegmentPredictionLog:
             for r in chosen
         ]
 
-    def _rows_in(self, key: str) -> int:
-        return self.cache.rows(self.predictions, key)
-
     def requests_per_version(self, model_name: str) -> dict[int, int]:
         """How many requests each version of a model answered (versions never served: absent)."""
         counts: dict[int, int] = {}
         for hour in self.hours(model_name):
             assert hour.version is not None
-            rows = sum(self._rows_in(key) for key, _ in self.live_segments(self.predictions, hour))
+            segments = self.live_segments(self.predictions, hour)
+            rows = sum(self.cache.rows(self.predictions, key) for key, _ in segments)
             counts[hour.version] = counts.get(hour.version, 0) + rows
         return {version: n for version, n in counts.items() if n}
 
@@ -349,7 +341,7 @@ class SegmentPredictionLog:
             counts = self.requests_per_version(model)
             if not counts:
                 continue
-            table = self._hour_table(self.predictions, self.hours(model), columns=("created_ms",))
+            table = self._hour_table(self.predictions, self.hours(model), ("created_ms",))
             assert table is not None
             times = table.column("created_ms")
             low, high = min(counts), max(counts)
