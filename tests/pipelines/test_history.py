@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from modelward.errors import Forbidden, InvalidInput, NotFound
-from modelward.pipelines.history import PipelineRun, SqlPipelineHistory, StepRecord
+from modelward.pipelines.history import SqlPipelineHistory
 from modelward.pipelines.ports import pipeline_history
 from modelward.pipelines.remote import RemotePipelineHistory
+from modelward.pipelines.run_records import PipelineRun, StepRecord
 from modelward.server.tokens import READER, WRITER
 from modelward.store.tables import pipeline_runs
 from modelward.store.workspace import Workspace
@@ -209,7 +210,8 @@ def test_a_killed_pipeline_process_leaves_its_finished_steps_reusable(
     """What the runner relies on to resume: the steps recorded before the kill are kept."""
     code = f"""
 import os, signal
-from modelward.pipelines.history import SqlPipelineHistory, StepRecord
+from modelward.pipelines.history import SqlPipelineHistory
+from modelward.pipelines.run_records import StepRecord
 from modelward.store.database import Database
 history = SqlPipelineHistory(Database({workspace.settings.db_url!r}))
 run = history.start(pipeline="churn", path="p.yaml", spec_digest={SPEC!r},
@@ -332,7 +334,7 @@ def test_a_remote_run_whose_process_died_is_marked_by_the_next_start_here(
 ) -> None:
     http = team.http(WRITER)
     body = {"pipeline": "churn", "path": "p.yaml", "spec_digest": SPEC, "trigger": "manual"}
-    from modelward.pipelines.history import this_host
+    from modelward.pipelines.run_records import this_host
 
     killed = http.post(
         "/api/v1/pipelines/runs", json={**body, "host": this_host(), "pid": _dead_pid()}

@@ -167,7 +167,7 @@ _SHOWN = ("dataset", "fit", "holdout", "best_candidate", "model", "alias", "to")
 
 
 def _run_summary(run: object) -> dict[str, object]:
-    from modelward.pipelines.history import PipelineRun
+    from modelward.pipelines.run_records import PipelineRun
 
     assert isinstance(run, PipelineRun)
     return {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelward.pipelines.history import PipelineRun
+    from modelward.pipelines.run_records import PipelineRun
 
 __all__ = ["run", "runs", "show"]
 

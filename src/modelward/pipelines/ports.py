@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from modelward.pipelines.history import PipelineRun, StepRecord
+    from modelward.pipelines.run_records import PipelineRun, StepRecord
     from modelward.store.workspace import Workspace
 
 

@@ -11,7 +11,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from modelward.pipelines.history import (
+from modelward.pipelines.run_records import (
     MAX_RUNS_LISTED,
     PipelineRun,
     StepRecord,

@@ -117,8 +117,8 @@ def run_pipeline(
     run starts when the train step is not cached, so local workers boot meanwhile).
     """
     from modelward.identity import current_user
-    from modelward.pipelines.history import StepRecord
     from modelward.pipelines.ports import pipeline_history
+    from modelward.pipelines.run_records import StepRecord
 
     history = pipeline_history(workspace)
     record = history.start(

@@ -165,7 +165,8 @@ def _seed_pipeline_run(db: Any, ids: dict[str, str]) -> str:
     """A refused pipeline run started by an alert, with markup in what a user wrote."""
     import hashlib
 
-    from modelward.pipelines.history import SqlPipelineHistory, StepRecord
+    from modelward.pipelines.history import SqlPipelineHistory
+    from modelward.pipelines.run_records import StepRecord
 
     history = SqlPipelineHistory(db)
     key = hashlib.sha256(b"step").hexdigest()

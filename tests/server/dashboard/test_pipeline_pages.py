@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from modelward.pipelines.history import PipelineRun, SqlPipelineHistory, StepRecord
+from modelward.pipelines.history import SqlPipelineHistory
+from modelward.pipelines.run_records import PipelineRun, StepRecord
 from tests.server.dashboard.seed import IMG_XSS, XSS
 from tests.server.dashboard.test_data_and_model_pages import loop  # noqa: F401
 from tests.server.dashboard.test_pages import sign_in

@@ -14,12 +14,12 @@ from fastapi import Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.identity import current_user
-from modelward.pipelines.history import (
+from modelward.pipelines.history import SqlPipelineHistory
+from modelward.pipelines.run_records import (
     FINAL_STATUSES,
     MAX_RUNS_LISTED,
     MAX_TRIGGER,
     STEP_STATUSES,
-    SqlPipelineHistory,
     StepRecord,
 )
 from modelward.server.api.base import new_router, workspace_of

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelward.errors import InvalidInput
-from modelward.pipelines.history import MAX_RUNS_LISTED, PipelineRun, SqlPipelineHistory
+from modelward.pipelines.history import SqlPipelineHistory
+from modelward.pipelines.run_records import MAX_RUNS_LISTED, PipelineRun
 from modelward.server.dashboard.rendering import render
 
 PAGE_SIZE = 100
