@@ -164,6 +164,21 @@ def test_search_results_are_the_runs_get_returns(grid: dict[str, str], tmp_path:
     assert full.git_dirty in (None, True, False)
 
 
+def test_a_search_leaves_the_garbage_collector_as_it_found_it(grid: dict[str, str]) -> None:
+    # the search pauses the collector while it builds its runs: never for longer
+    import gc
+
+    assert gc.isenabled()
+    assert len(_names("metrics.f1 > 0")) == 5
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(_names("metrics.f1 > 0")) == 5
+        assert not gc.isenabled()  # the caller's choice is kept
+    finally:
+        gc.enable()
+
+
 def test_a_large_experiment_is_searched_from_the_filter_with_the_same_answer(
     grid: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

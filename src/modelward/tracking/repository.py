@@ -27,7 +27,12 @@ from modelward.tracking.entities import (
     MetricRow,
     Run,
 )
-from modelward.tracking.hydration import FULL_SELECT, SUMMARY_SELECT, hydrate_runs
+from modelward.tracking.hydration import (
+    FULL_SELECT,
+    SUMMARY_SELECT,
+    collector_paused,
+    hydrate_runs,
+)
 from modelward.tracking.metric_reads import MetricReads
 from modelward.tracking.search import Node, OrderBy
 from modelward.tracking.search_sql import condition, order_column
@@ -277,12 +282,13 @@ class RunRepository(MetricReads):
                 query = query.where(self._experiment_condition(conn, found, where))
             # SQLAlchemy builds and binds the query; the rows are read from the driver's
             # cursor as they come (`hydrate_runs` converts them), without its per-row work.
-            result = conn.execute(query)
-            try:
-                rows = result.cursor.fetchall()
-            finally:
-                result.close()
-            return hydrate_runs(conn, rows, with_artifacts=False)
+            with collector_paused():
+                result = conn.execute(query)
+                try:
+                    rows = result.cursor.fetchall()
+                finally:
+                    result.close()
+                return hydrate_runs(conn, rows, with_artifacts=False)
 
     # -- single changes and lookups (the MLflow-compatible API uses them) --------
     def experiment_by_id(self, experiment_id: int) -> Experiment:
