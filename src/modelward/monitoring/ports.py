@@ -99,10 +99,10 @@ class PredictionLog(PredictionSink, Protocol):
 
 @runtime_checkable
 class EncodedPredictionLog(Protocol):
-    """A prediction log that takes records as the writer queued them: each one's JSON."""
+    """A prediction log that takes records as the writer queued them: each one's line."""
 
     def add_encoded(self, records: Sequence[bytes], *, batch_id: str | None = None) -> int:
-        """Store JSON-encoded records (as `PredictionRecord.to_dict`); how many stored."""
+        """Store record lines (`prediction_records.encode_line`); how many stored."""
         ...
 
 

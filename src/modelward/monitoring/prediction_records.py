@@ -78,6 +78,62 @@ class PredictionRecord:
         )
 
 
+# A record as one line for the segment writer: its scalar fields as a JSON array, then its
+# inputs and outputs as JSON, apart. JSON text never holds a raw control character
+# (orjson escapes them in strings), so 0x1f separates the three and a newline ends a line.
+# The writer gets the inputs' text without parsing a request's values again (parsing and
+# re-encoding them cost the uploader ~20 µs a record with 30 features).
+LINE_SEPARATOR = b"\x1f"
+LINE_FIELDS = (
+    "request_id",
+    "model_name",
+    "model_version",
+    "created_ms",
+    "status",
+    "latency_ms",
+    "n_rows",
+    "error",
+)
+
+
+def encode_line(record: PredictionRecord) -> bytes:
+    """`record` as one line of bytes (see LINE_FIELDS); NaN latency as null."""
+    head = orjson.dumps(
+        (
+            record.request_id,
+            record.model_name,
+            record.model_version,
+            record.created_ms,
+            record.status,
+            record.latency_ms,
+            record.n_rows,
+            record.error,
+        )
+    )
+    return b"%b\x1f%b\x1f%b" % (head, json_bytes(record.inputs), json_bytes(record.outputs))
+
+
+def split_line(line: bytes) -> tuple[list[Any], bytes, bytes]:
+    """A line's scalar fields, inputs JSON and outputs JSON; ValueError when malformed."""
+    head, inputs, outputs = line.split(LINE_SEPARATOR)  # ValueError unless three parts
+    fields = orjson.loads(head)  # JSONDecodeError is a ValueError
+    if not isinstance(fields, list) or len(fields) != len(LINE_FIELDS):
+        raise ValueError(f"a record line holds {len(LINE_FIELDS)} fields first")
+    return fields, inputs, outputs
+
+
+def decode_line(line: bytes) -> PredictionRecord:
+    """The record an `encode_line` wrote; ValueError when malformed."""
+    fields, inputs, outputs = split_line(line)
+    data = dict(zip(LINE_FIELDS, fields, strict=True))
+    data["inputs"] = orjson.loads(inputs)
+    data["outputs"] = orjson.loads(outputs)
+    try:
+        return PredictionRecord.from_dict(data)
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"a record line is malformed: {exc}") from None
+
+
 @dataclass(frozen=True)
 class RequestSummary:
     """Requests of a model in a window: how many, how many failed, the p95 latency."""

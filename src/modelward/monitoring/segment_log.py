@@ -29,6 +29,7 @@ from modelward.monitoring.prediction_records import (
     LabeledPrediction,
     PredictionRecord,
     RequestSummary,
+    encode_line,
 )
 from modelward.monitoring.segment_cache import SegmentCache
 from modelward.store.object_folders import ObjectFolder, check_key
@@ -75,7 +76,9 @@ class SegmentPredictionLog:
         client and its service description, pyarrow's Parquet code), so that a server has
         it in memory before it freezes its start-up objects out of the collector's way."""
         self.predictions.children("")
-        seg.decode(seg.encode(seg.records_table([])))
+        sample = PredictionRecord("r", "m", 1, 0, 200, 1.0, 1, {"x": [1.0]}, [0])
+        for table in seg.line_partitions([encode_line(sample)]).values():  # casts included
+            seg.decode(seg.encode(table))
 
     # -- writes -----------------------------------------------------------------------------
     def add_records(
@@ -84,18 +87,24 @@ class SegmentPredictionLog:
         """One segment per (model, version, hour) of the batch; how many records were stored.
         With a `batch_id`, the part of a batch stored before (a resend after a lost answer:
         same id, same records, so the same keys) is not stored again."""
+        return self.add_lines([encode_line(r) for r in records], batch_id=batch_id)
+
+    def add_lines(self, lines: Sequence[bytes], *, batch_id: str | None = None) -> int:
+        """`add_records` for records as `encode_line` wrote them (the uploader's batches):
+        their inputs and outputs stored as sent, never parsed."""
         resend = batch_id is not None
         batch_id = batch_id or uuid.uuid4().hex
         check_key(batch_id)
+        try:
+            partitions = seg.line_partitions(lines)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        for model, _, _ in partitions:
+            if not seg.MODEL_NAME.fullmatch(model):
+                raise InvalidInput(f"{model!r} is not a model name")
         stored = 0
-        groups: dict[tuple[str, int, str], list[PredictionRecord]] = {}
-        for record in records:
-            if not seg.MODEL_NAME.fullmatch(record.model_name):
-                raise InvalidInput(f"{record.model_name!r} is not a model name")
-            place = (record.model_name, record.model_version, seg.hour_of(record.created_ms))
-            groups.setdefault(place, []).append(record)
-        for (model, version, hour), group in groups.items():
-            newest = max(r.created_ms for r in group)
+        for (model, version, hour), table in partitions.items():
+            newest = pc.max(table["created_ms"]).as_py()
             key = (
                 f"{seg.version_folder(model, version)}hour={hour}/"
                 f"{seg.segment_name(newest, batch_id)}"
@@ -103,8 +112,8 @@ class SegmentPredictionLog:
             check_key(key)
             if resend and key in self.predictions.files(key.rsplit("/", 1)[0] + "/"):
                 continue
-            self.predictions.put(key, seg.encode(seg.records_table(group)))
-            stored += len(group)
+            self.predictions.put(key, seg.encode(table))
+            stored += table.num_rows
         return stored
 
     def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:

@@ -10,11 +10,9 @@ import time
 import uuid
 from collections import deque
 
-import orjson
-
 from modelward.errors import InvalidInput
 from modelward.monitoring.ports import EncodedPredictionLog, PredictionSink
-from modelward.monitoring.predictions import PredictionRecord
+from modelward.monitoring.prediction_records import PredictionRecord, decode_line, encode_line
 
 log = logging.getLogger("modelward.monitoring")
 
@@ -25,11 +23,12 @@ class PredictionLogWriter:
     """Buffers records in memory and stores them in batches from one background thread.
 
     `record` only appends to a deque, so logging adds no store time to a request. It
-    queues for a store that takes JSON (`EncodedPredictionLog`: the segment uploader)
-    each record as its JSON (orjson, ~2 µs): bytes, which the garbage collector does not
-    track, so the records waiting for their batch trigger no collection (a queued object
-    per request makes a young collection every 700 requests). For another store it
-    queues the record, its inputs and outputs encoded already.
+    queues for a store that takes record lines (`EncodedPredictionLog`: the segment
+    uploader) each record as its line (`encode_line`, ~3 µs): bytes, which the garbage
+    collector does not track, so the records waiting for their batch trigger no
+    collection (a queued object per request makes a young collection every 700
+    requests). For another store it queues the record, its inputs and outputs encoded
+    already.
     Each batch gets an id when it is first sent and keeps it until it is stored: a
     batch that failed (the store busy, the server unreachable or its answer lost) is
     sent again, under the same id, before anything newer, so it is stored once and in
@@ -72,11 +71,7 @@ class PredictionLogWriter:
             record.encode_io()
             self._pending.append(record)  # deque.append is thread-safe
         else:
-            try:
-                self._pending.append(orjson.dumps(record))
-            except TypeError:  # an integer past 64 bits: as the stores write it, a float
-                record.encode_io()
-                self._pending.append(orjson.dumps(record))
+            self._pending.append(encode_line(record))
         if len(self._pending) >= self.batch_size:
             self._wake.set()
 
@@ -182,10 +177,8 @@ class PredictionLogWriter:
 
 
 def _record(queued: Queued) -> PredictionRecord:
-    if isinstance(queued, PredictionRecord):
-        return queued
-    return PredictionRecord.from_dict(orjson.loads(queued))
+    return queued if isinstance(queued, PredictionRecord) else decode_line(queued)
 
 
 def _encoded(queued: Queued) -> bytes:
-    return queued if isinstance(queued, bytes) else orjson.dumps(queued)
+    return queued if isinstance(queued, bytes) else encode_line(queued)
