@@ -5,6 +5,8 @@ is stored once, compaction changes no answer, and feedback is joined on arrival.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -300,3 +302,22 @@ def test_the_newest_records_of_overlapping_replicas_segments(both: tuple[object,
         segments.records("m", since_ms=since, limit=50),
         reference.records("m", since_ms=since, limit=50),
     )
+
+
+_READ_AND_EXIT = """
+import pyarrow as pa
+from modelward.monitoring import log_segments as seg
+data = seg.encode(pa.table({"request_id": [str(i) for i in range(1000)], "n_rows": [1] * 1000}))
+for _ in range(20):
+    assert seg.decode(data, ["request_id"]).num_rows == seg.row_count(data) == 1000
+"""
+
+
+def test_a_process_that_read_segments_exits_cleanly() -> None:
+    # Read through pq.read_table (Arrow's datasets) from a Python object, about 3 in 10
+    # such processes aborted at exit: "terminate called without an active exception".
+    for _ in range(15):
+        done = subprocess.run(
+            [sys.executable, "-c", _READ_AND_EXIT], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr[-500:]
