@@ -76,6 +76,7 @@ class SegmentPredictionLog:
         client and its service description, pyarrow's Parquet code), so that a server has
         it in memory before it freezes its start-up objects out of the collector's way."""
         self.predictions.children("")
+        self.feedback.children("")  # its own client: made here, not in the first monitor round
         sample = PredictionRecord("r", "m", 1, 0, 200, 1.0, 1, {"x": [1.0]}, [0])
         for table in seg.line_partitions([encode_line(sample)]).values():  # casts included
             seg.decode(seg.encode(table))
