@@ -66,14 +66,26 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def make_records(n: int, hour_start: int) -> list[PredictionRecord]:
+def make_records(n: int, hour_start: int, *, wide: bool = False) -> list[PredictionRecord]:
+    """One-row records spread over the hour: a penguin model's 3 features, or (`wide`) a
+    30-feature numeric model's (breast cancer's width), random values."""
     import numpy as np
 
-    rng = np.random.default_rng(1)
-    bills = rng.normal(44, 5, n).round(2).tolist()
-    masses = rng.normal(4200, 800, n).round(1).tolist()
-    islands = rng.choice(["Biscoe", "Dream", "Torgersen"], n).tolist()
+    rng = np.random.default_rng(2 if wide else 1)
     latencies = rng.gamma(2.0, 1.5, n).tolist()
+    if wide:
+        values = rng.normal(100, 30, (n, 30)).tolist()
+        inputs = [{f"feature_{j}": [v] for j, v in enumerate(row)} for row in values]
+        outputs = [[i % 2] for i in range(n)]
+    else:
+        bills = rng.normal(44, 5, n).round(2).tolist()
+        masses = rng.normal(4200, 800, n).round(1).tolist()
+        islands = rng.choice(["Biscoe", "Dream", "Torgersen"], n).tolist()
+        inputs = [
+            {"bill": [b], "mass": [m], "island": [i]}
+            for b, m, i in zip(bills, masses, islands, strict=True)
+        ]
+        outputs = [[int(b > 44)] for b in bills]
     step = 3_600_000 / n
     return [
         PredictionRecord(
@@ -84,30 +96,8 @@ def make_records(n: int, hour_start: int) -> list[PredictionRecord]:
             status=200,
             latency_ms=latencies[i],
             n_rows=1,
-            inputs={"bill": [bills[i]], "mass": [masses[i]], "island": [islands[i]]},
-            outputs=[int(bills[i] > 44)],
-        )
-        for i in range(n)
-    ]
-
-
-def make_wide_records(n: int, hour_start: int) -> list[PredictionRecord]:
-    """Records of a 30-feature numeric model (breast cancer's width), random values."""
-    import numpy as np
-
-    values = np.random.default_rng(2).normal(100, 30, (n, 30)).tolist()
-    step = 3_600_000 / n
-    return [
-        PredictionRecord(
-            request_id=os.urandom(16).hex(),
-            model_name="bench-clf",
-            model_version=1,
-            created_ms=hour_start + int(i * step),
-            status=200,
-            latency_ms=0.8,
-            n_rows=1,
-            inputs={f"feature_{j}": [v] for j, v in enumerate(values[i])},
-            outputs=[i % 2],
+            inputs=inputs[i],
+            outputs=outputs[i],
         )
         for i in range(n)
     ]
@@ -169,7 +159,7 @@ def main() -> int:
     json_bytes_per = sum(len(json_bytes(r.to_row())) for r in batch) / SEGMENT
     add("encode one segment (20,000 records)", f"{encode_s * 1000:.0f} ms",
         f"{encode_s / SEGMENT * 1e6:.1f} µs/record of one core")  # fmt: skip
-    wide = [encode_line(r) for r in make_wide_records(SEGMENT, hour_start)]
+    wide = [encode_line(r) for r in make_records(SEGMENT, hour_start, wide=True)]
     wide_s, _ = best_of(lambda: encode_segment(wide))
     add("encode one segment, 30 numeric features", f"{wide_s * 1000:.0f} ms",
         f"{wide_s / SEGMENT * 1e6:.1f} µs/record of one core")  # fmt: skip

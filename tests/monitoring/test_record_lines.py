@@ -132,3 +132,17 @@ def test_a_line_refused_by_arrow_is_a_value_error() -> None:
     # a status past int16 is no HTTP status: Arrow refuses it, named as the line's fault
     with pytest.raises(ValueError, match="malformed"):
         line_partitions([encode_line(_record(1, status=70_000))])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"no separators",
+        b'["r","m",1,2,200,1.0,1]\x1f{}\x1f[0]',
+        b'["r","m","one",2,200,1.0,1,null]\x1f{}\x1f[0]',
+        b'["r","m",1,2,200,1.0,1,null]\x1f{oops\x1f[0]',
+    ],
+)
+def test_decoding_a_malformed_line_names_the_fault(line: bytes) -> None:
+    with pytest.raises(ValueError, match=r"^a prediction record line is malformed: "):
+        decode_line(line)

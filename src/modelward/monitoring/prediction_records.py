@@ -84,7 +84,7 @@ class PredictionRecord:
 # The writer gets the inputs' text without parsing a request's values again (parsing and
 # re-encoding them cost the uploader ~20 µs a record with 30 features).
 LINE_SEPARATOR = b"\x1f"
-LINE_FIELDS = (
+ROW_FIELDS = (  # a stored record's fields, in `to_row` order
     "request_id",
     "model_name",
     "model_version",
@@ -92,13 +92,17 @@ LINE_FIELDS = (
     "status",
     "latency_ms",
     "n_rows",
+    "inputs",
+    "outputs",
     "error",
 )
+JSON_FIELDS = ("inputs", "outputs")  # stored as JSON documents
+LINE_FIELDS = tuple(name for name in ROW_FIELDS if name not in JSON_FIELDS)
 
 
 def encode_line(record: PredictionRecord) -> bytes:
     """`record` as one line of bytes (see LINE_FIELDS); NaN latency as null."""
-    head = orjson.dumps(
+    head = orjson.dumps(  # spelled out, not a getattr loop: this runs on every request
         (
             record.request_id,
             record.model_name,
@@ -113,25 +117,16 @@ def encode_line(record: PredictionRecord) -> bytes:
     return b"%b\x1f%b\x1f%b" % (head, json_bytes(record.inputs), json_bytes(record.outputs))
 
 
-def split_line(line: bytes) -> tuple[list[Any], bytes, bytes]:
-    """A line's scalar fields, inputs JSON and outputs JSON; ValueError when malformed."""
-    head, inputs, outputs = line.split(LINE_SEPARATOR)  # ValueError unless three parts
-    fields = orjson.loads(head)  # JSONDecodeError is a ValueError
-    if not isinstance(fields, list) or len(fields) != len(LINE_FIELDS):
-        raise ValueError(f"a record line holds {len(LINE_FIELDS)} fields first")
-    return fields, inputs, outputs
-
-
 def decode_line(line: bytes) -> PredictionRecord:
-    """The record an `encode_line` wrote; ValueError when malformed."""
-    fields, inputs, outputs = split_line(line)
-    data = dict(zip(LINE_FIELDS, fields, strict=True))
-    data["inputs"] = orjson.loads(inputs)
-    data["outputs"] = orjson.loads(outputs)
+    """The record an `encode_line` wrote; ValueError, naming the fault, when malformed."""
     try:
+        head, inputs, outputs = line.split(LINE_SEPARATOR)
+        data = dict(zip(LINE_FIELDS, orjson.loads(head), strict=True))
+        data["inputs"] = orjson.loads(inputs)
+        data["outputs"] = orjson.loads(outputs)
         return PredictionRecord.from_dict(data)
-    except (TypeError, KeyError) as exc:
-        raise ValueError(f"a record line is malformed: {exc}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"a prediction record line is malformed: {exc}") from None
 
 
 @dataclass(frozen=True)

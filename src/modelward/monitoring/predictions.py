@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from modelward.errors import InvalidInput
 from modelward.identity import current_user
 from modelward.monitoring.prediction_records import (
+    JSON_FIELDS,
+    ROW_FIELDS,
     LabeledPrediction,
     PredictionRecord,
     RequestSummary,
@@ -47,19 +49,8 @@ BATCH_ID_RETENTION = timedelta(days=1)
 _PRUNE_EVERY = 1_000  # batches between removals of expired batch ids
 
 
-_COLUMNS = (
-    "request_id",
-    "model_name",
-    "model_version",
-    "created_ms",
-    "status",
-    "latency_ms",
-    "n_rows",
-    "inputs",
-    "outputs",
-    "error",
-)
-_JSON_COLUMNS = ("inputs", "outputs")
+_COLUMNS = ROW_FIELDS
+_JSON_COLUMNS = JSON_FIELDS
 
 # SQLite: a batch is one JSON document (an array of rows) unpacked by one statement.
 # executemany would run Python per row and hand the GIL to the request thread and back

@@ -72,14 +72,21 @@ class SegmentPredictionLog:
         self.cache = cache or SegmentCache()
 
     def prepare(self) -> None:
-        """Load now what the first batch and the first read would load (the object store's
-        client and its service description, pyarrow's Parquet code), so that a server has
-        it in memory before it freezes its start-up objects out of the collector's way."""
+        """Load now what the first batch and the first read would load (the object stores'
+        clients and their service description, pyarrow's Parquet code), so that a server
+        has it in memory before it freezes its start-up objects out of the collector's way
+        and its first monitor round does not load it during traffic."""
+        segment = self.prepare_writes()
+        self.feedback.children("")  # a client of its own
+        seg.decode(segment)
+
+    def prepare_writes(self) -> bytes:
+        """Load what the first batch would load (the uploader child's warm-up); returns a
+        sample segment."""
         self.predictions.children("")
-        self.feedback.children("")  # its own client: made here, not in the first monitor round
         sample = PredictionRecord("r", "m", 1, 0, 200, 1.0, 1, {"x": [1.0]}, [0])
-        for table in seg.line_partitions([encode_line(sample)]).values():  # casts included
-            seg.decode(seg.encode(table))
+        (table,) = seg.line_partitions([encode_line(sample)]).values()  # casts included
+        return seg.encode(table)
 
     # -- writes -----------------------------------------------------------------------------
     def add_records(

@@ -137,7 +137,7 @@ def serve(source: BinaryIO, answers: BinaryIO) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     segments = segment_prediction_log(load_settings())
-    segments.prepare()  # pyarrow's code loaded before the first batch, not during it
+    segments.prepare_writes()  # pyarrow's code loaded before the first batch, not during it
     while True:
         header = source.readline()
         if not header:
