@@ -3,7 +3,9 @@ holds the compaction lease (in the metadata database, beside the monitor leases)
 every model's closed hours into one segment each, every few minutes.
 
 `mw serve` and `mw server` over a store whose log is segments both run a compactor;
-the lease makes one of them do the work, and another take over when it stops.
+the lease makes one of them do the work, and another take over when it stops. They
+merge in their background process (`monitoring.background`), not on the lock their
+requests need.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from modelward.monitoring.leases import LeaseHolder
@@ -32,9 +35,19 @@ COMPACTION_LEASE = "#prediction-log-compaction"
 class LogCompactor:
     """Merges closed hours of every model's log segments, in a background thread."""
 
-    def __init__(self, workspace: Workspace, *, interval: float = COMPACT_EVERY) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        interval: float = COMPACT_EVERY,
+        merge: Callable[[], int] | None = None,
+    ) -> None:
+        """`merge` runs one round's merges and says how many segments it replaced
+        (default: `compact_all` in the calling thread; a server passes its background
+        process's)."""
         self.workspace = workspace
         self.interval = interval
+        self.merge = merge if merge is not None else lambda: compact_all(workspace)
         self.holder = LeaseHolder.this_process()
         self._leases = monitor_lease_store(workspace)
         self._stop = threading.Event()
@@ -47,17 +60,11 @@ class LogCompactor:
 
     def run_once(self) -> int:
         """One round, if this process holds the lease; how many segments were merged."""
-        from modelward.monitoring.segment_log import SegmentPredictionLog
-
         if not self.needed:
             return 0
         if self._leases.acquire(COMPACTION_LEASE, self.holder, 3 * self.interval) is not None:
             return 0  # another process compacts
-        segments = local_prediction_log(self.workspace)
-        assert isinstance(segments, SegmentPredictionLog)
-        merged = 0
-        for model in segments.models():
-            merged += compact(segments, model)
+        merged = self.merge()
         if merged:
             log.info("prediction log: %d segments merged into their closed hours", merged)
         return merged
@@ -86,6 +93,17 @@ class LogCompactor:
                 self._leases.release(COMPACTION_LEASE, self.holder)
             except Exception as exc:  # it lapses on its own
                 log.warning("compaction lease not released: %s", exc)
+
+
+def compact_all(workspace: Workspace) -> int:
+    """Merge the closed hours of every model of a workspace's segment log; how many
+    segments were replaced."""
+    from modelward.monitoring.segment_log import SegmentPredictionLog
+
+    segments = local_prediction_log(workspace)
+    if not isinstance(segments, SegmentPredictionLog):
+        return 0
+    return sum(compact(segments, model) for model in segments.models())
 
 
 def compact(segments: SegmentPredictionLog, model_name: str, *, now_ms: int | None = None) -> int:

@@ -27,6 +27,7 @@ from modelward.monitoring.leases import LeaseHolder
 from modelward.monitoring.live import live_metrics
 from modelward.monitoring.metrics import ServerMetrics
 from modelward.monitoring.ports import (
+    MonitorReads,
     alert_state_store,
     alert_store,
     monitor_lease_store,
@@ -56,10 +57,12 @@ class ServerMonitor:
         alerts_path: str | None = None,
         clock: Callable[[], float] = time.time,
         drift: DriftRunner | None = None,
+        reads: MonitorReads | None = None,
         on_fire: Callable[[Any, int | None], str] | None = None,
     ) -> None:
-        """`drift` runs the drift rounds (default: in the monitor's thread; the server
-        passes a `ChildProcessDrift`, so that no round holds up a request). `on_fire` is
+        """`drift` runs the drift rounds and `reads` reads each round's requests and labels
+        (default: both in the monitor's thread; the server does both in its background
+        process, `monitoring.background`, so that no round holds up a request). `on_fire` is
         called with a firing rule that has a `then` reaction and the alert's id (the
         server starts the rule's pipeline); it returns what it did, for the log."""
         self.workspace = workspace
@@ -78,7 +81,7 @@ class ServerMonitor:
 
             self.rules = load_rules(alerts_path)
         self.metrics = ServerMetrics.get()
-        self.log = prediction_log_store(workspace)
+        self.log = reads if reads is not None else prediction_log_store(workspace)
         self.alerts = alert_store(workspace)
         self.alert_states = alert_state_store(workspace)
         self._saved_states: tuple[tuple[str, str, float | None, float | None], ...] = ()

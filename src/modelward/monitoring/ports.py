@@ -60,7 +60,19 @@ class PredictionSink(Protocol):
         ...
 
 
-class PredictionLog(PredictionSink, Protocol):
+class MonitorReads(Protocol):
+    """What the server's monitor reads of the log every round."""
+
+    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
+        """Requests since a time, failed ones, and the p95 latency of the answered ones."""
+        ...
+
+    def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
+        """The most recent labeled predictions of a model."""
+        ...
+
+
+class PredictionLog(PredictionSink, MonitorReads, Protocol):
     """The prediction log and the labels that arrive for it."""
 
     def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
@@ -78,14 +90,6 @@ class PredictionLog(PredictionSink, Protocol):
         until_id: int | None = None,
     ) -> list[PredictionRecord]:
         """Logged requests of a model, newest first."""
-        ...
-
-    def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
-        """Requests since a time, failed ones, and the p95 latency of the answered ones."""
-        ...
-
-    def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
-        """The most recent labeled predictions of a model."""
         ...
 
     def count(self, model_name: str | None = None) -> int:

@@ -74,14 +74,18 @@ def app_from_env() -> Starlette:
 
     @contextlib.asynccontextmanager
     async def background_work(_app: Starlette) -> AsyncIterator[None]:
+        from modelward.monitoring.background import BackgroundProcess, child_compaction
         from modelward.monitoring.compaction import LogCompactor
 
-        compactor = LogCompactor(workspace)
+        # merged in a child process (started at the first round), off the requests' GIL
+        background = BackgroundProcess(workspace.settings)
+        compactor = LogCompactor(workspace, merge=child_compaction(background))
         compactor.start()
         try:
             yield
         finally:
             compactor.stop()
+            background.close()
 
     return create_app(workspace, lifespan=background_work)
 

@@ -50,6 +50,11 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
     `loaded`: the model as this process (or the parent it was forked from) already
     loaded and verified it for `options.ref`, not loaded again.
     """
+    from modelward.monitoring.background import (
+        BackgroundProcess,
+        ChildLogReads,
+        child_compaction,
+    )
     from modelward.monitoring.compaction import LogCompactor
     from modelward.monitoring.drift_rounds import ChildProcessDrift
     from modelward.monitoring.monitor import ServerMonitor
@@ -84,17 +89,21 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
         from modelward.pipelines.loop import PipelineLauncher
 
         launcher = PipelineLauncher(workspace, holder.current.version.name)
+    # The monitor's reads, its drift rounds and the log's compaction run in a child
+    # process: their object-store requests and Parquet work never take the GIL from
+    # the requests, and a drift round holds up neither a request nor the other series.
+    background = BackgroundProcess(workspace.settings)
     monitor = ServerMonitor(
         workspace,
         holder,
         interval=options.monitor_interval,
         alerts_path=options.alerts,
-        # A drift round holds up neither a request nor the monitor's other series.
-        drift=ChildProcessDrift(workspace.settings, wait=0),
+        drift=ChildProcessDrift(workspace.settings, wait=0, background=background),
+        reads=ChildLogReads(background),
         on_fire=launcher.fire if launcher is not None else None,
     )
-
-    compactor = LogCompactor(workspace)  # of log segments, by one process of the deployment
+    # of log segments, by one process of the deployment
+    compactor = LogCompactor(workspace, merge=child_compaction(background))
     serving = Serving.of(holder, prediction_log=writer, batch_rows=options.batch_rows)
 
     @contextlib.asynccontextmanager
@@ -111,6 +120,7 @@ def build_app(options: ServeOptions, loaded: LoadedModel | None = None) -> Starl
             # uvicorn gets here after in-flight requests are answered: every answered
             # request is in the writer's queue and is written here.
             monitor.stop()
+            background.close()
             holder.stop()
             serving.metrics.stop()
             writer.close()
