@@ -115,3 +115,51 @@ def test_a_batch_whose_answer_never_came_is_sent_again(uploader: SegmentUploader
     assert writer.pending == 20  # kept, with its id
     assert writer.flush() == 20  # to a new child
     assert segment_prediction_log(load_settings()).count("m") == 20
+
+
+def test_records_queued_from_threads_during_flushes_are_all_stored_once(
+    uploader: SegmentUploader,
+) -> None:
+    import threading
+
+    # batches of up to 1,700 records: several parts to the child, the last one shorter
+    writer = PredictionLogWriter(uploader, flush_interval=0.05, batch_size=1700)
+    writer.start()
+
+    def request_thread(first: int) -> None:
+        for i in range(first, first + 1500):
+            writer.record(_record(i))
+            if i % 100 == 0:
+                time.sleep(0.001)  # let a flush take the queue meanwhile
+
+    threads = [threading.Thread(target=request_thread, args=(n * 1500,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    assert writer.written == 6000 and writer.pending == 0
+    reader = segment_prediction_log(load_settings())
+    assert reader.count("m") == 6000
+    assert reader.request_ids("m") == {f"req-{i}" for i in range(6000)}
+
+
+def test_a_part_cut_short_by_the_pipe_is_written_on_from_where_it_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelward.monitoring import segment_uploader
+
+    read_fd, write_fd = os.pipe()
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:  # as a write a signal cut
+        return real_writev(fd, [b"".join(buffers)[:7]])
+
+    monkeypatch.setattr(segment_uploader.os, "writev", short_writev)
+    lines = [b"first", b"", b"a longer third line", b"x"]
+    segment_uploader._write_all(write_fd, segment_uploader._framed(lines))
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        size, _, part = pipe.read().partition(b"\n")
+    assert int(size) == len(part)
+    assert part.split(b"\n") == lines

@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -34,7 +33,7 @@ from modelward.monitoring.segment_log import SegmentPredictionLog
 
 log = logging.getLogger("modelward.monitoring")
 
-PART = 256  # records per piece of a batch sent to the child
+PART = 500  # records per piece of a batch sent to the child: 2 buffers each, IOV_MAX 1024
 _REFUSED = b"refused"
 _FAILED = b"failed"
 
@@ -88,13 +87,10 @@ class SegmentUploader:
             try:
                 header = orjson.dumps({"batch_id": batch_id, "parts": _parts(len(records))})
                 child.stdin.write(b"%d\n%s" % (len(header), header))
-                for start in range(0, len(records), PART):
-                    # a part at a time: the request thread takes its turn between them
-                    # (sleep(0) lets it)
-                    part = b"\n".join(records[start : start + PART])
-                    child.stdin.write(b"%d\n%s" % (len(part), part))
-                    time.sleep(0)
                 child.stdin.flush()
+                fd = child.stdin.fileno()
+                for start in range(0, len(records), PART):
+                    _write_all(fd, _framed(records[start : start + PART]))
                 answer = child.stdout.readline()
                 if not answer:
                     raise ModelwardError("the segment uploader stopped before answering")
@@ -157,6 +153,28 @@ def serve(source: BinaryIO, answers: BinaryIO) -> None:
         except Exception as exc:  # the store busy or unreachable: the server resends
             answers.write(_FAILED + b" " + _one_line(exc))
         answers.flush()
+
+
+def _framed(lines: Sequence[bytes]) -> list[bytes]:
+    """A part as the buffers of one `writev`: its size, then the lines with newlines
+    between them."""
+    buffers = [b"\n"] * (2 * len(lines))
+    buffers[0] = b"%d\n" % (sum(map(len, lines)) + len(lines) - 1)
+    buffers[1::2] = lines
+    return buffers
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    """Write `buffers` whole with `os.writev`, which copies them in the kernel without
+    the GIL (a join of the batch, then a write, held it ~0.5 ms per 4,000 records)."""
+    first = 0
+    while first < len(buffers):
+        written = os.writev(fd, buffers[first:] if first else buffers)
+        while first < len(buffers) and written >= len(buffers[first]):
+            written -= len(buffers[first])
+            first += 1
+        if written:  # a write cut short (a signal): the rest of that buffer next
+            buffers[first] = buffers[first][written:]
 
 
 def _parts(n: int) -> int:

@@ -56,7 +56,11 @@ class PredictionLogWriter:
         self.failed_batches = 0
         self.dropped = 0  # records the store refused for their content
         self._encoded = isinstance(store, EncodedPredictionLog)
-        self._pending: deque[Queued] = deque()
+        # The queue is swapped for an empty one, under a lock, when a flush takes it: a
+        # pop per record held the GIL from the requests for ~2.5 ms per 4,000 records.
+        self._pending: list[Queued] = []
+        self._pending_lock = threading.Lock()
+        self._taken: deque[Queued] = deque()  # taken by a flush, not yet in a batch
         self._unsent: tuple[str, list[Queued]] | None = None  # sent, not yet stored
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,17 +73,20 @@ class PredictionLogWriter:
             return
         if not self._encoded:  # the store takes records: their inputs as JSON already
             record.encode_io()
-            self._pending.append(record)  # deque.append is thread-safe
+            queued: Queued = record
         else:
-            self._pending.append(encode_line(record))
-        if len(self._pending) >= self.batch_size:
+            queued = encode_line(record)
+        with self._pending_lock:
+            self._pending.append(queued)
+            full = len(self._pending) >= self.batch_size
+        if full:
             self._wake.set()
 
     @property
     def pending(self) -> int:
         """Records queued or sent but not yet stored."""
         unsent = self._unsent
-        return len(self._pending) + (len(unsent[1]) if unsent is not None else 0)
+        return len(self._pending) + len(self._taken) + (len(unsent[1]) if unsent is not None else 0)
 
     def start(self) -> None:
         """Start the background writer."""
@@ -108,13 +115,12 @@ class PredictionLogWriter:
         """
         with self._flush_lock:
             total = 0
-            queued = len(self._pending)
-            while self._unsent is not None or queued > 0:
+            with self._pending_lock:
+                taken, self._pending = self._pending, []
+            self._taken.extend(taken)  # after what an earlier, failed flush took
+            while self._unsent is not None or self._taken:
                 if self._unsent is None:
-                    batch: list[Queued] = []
-                    while queued > 0 and len(batch) < self.batch_size:
-                        batch.append(self._pending.popleft())
-                        queued -= 1
+                    batch = self._next_batch()
                     self._unsent = (uuid.uuid4().hex, batch)
                 batch_id, batch = self._unsent
                 try:
@@ -126,6 +132,14 @@ class PredictionLogWriter:
                 total += stored
                 self.written += stored
             return total
+
+    def _next_batch(self) -> list[Queued]:
+        taken = self._taken
+        if len(taken) <= self.batch_size:  # the usual case: all of it, without a pop each
+            batch = list(taken)
+            taken.clear()
+            return batch
+        return [taken.popleft() for _ in range(self.batch_size)]
 
     def _send(self, batch: list[Queued], batch_id: str) -> None:
         if isinstance(self.store, EncodedPredictionLog):
