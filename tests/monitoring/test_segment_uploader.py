@@ -155,7 +155,7 @@ def test_a_part_cut_short_by_the_pipe_is_written_on_from_where_it_stopped(
     def short_writev(fd: int, buffers: list[bytes]) -> int:  # as a write a signal cut
         return real_writev(fd, [b"".join(buffers)[:7]])
 
-    monkeypatch.setattr(segment_uploader.os, "writev", short_writev)
+    monkeypatch.setattr(os, "writev", short_writev)
     lines = [b"first", b"", b"a longer third line", b"x"]
     segment_uploader._write_all(write_fd, segment_uploader._framed(lines))
     os.close(write_fd)

@@ -22,7 +22,7 @@ Queued = bytes | PredictionRecord  # as JSON for a store that takes it, else the
 class PredictionLogWriter:
     """Buffers records in memory and stores them in batches from one background thread.
 
-    `record` only appends to a deque, so logging adds no store time to a request. It
+    `record` only appends to a list, so logging adds no store time to a request. It
     queues for a store that takes record lines (`EncodedPredictionLog`: the segment
     uploader) each record as its line (`encode_line`, ~3 µs): bytes, which the garbage
     collector does not track, so the records waiting for their batch trigger no
