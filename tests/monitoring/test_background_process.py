@@ -173,3 +173,31 @@ def test_a_long_request_of_one_kind_does_not_hold_up_another_kind(tmp_path: Path
     assert refused["error"].startswith("not a background request: ")
     answers = [(a["id"], a.get("answer")) for a in written if a["id"] is not None]
     assert answers == [(2, 42), (1, "slow")]  # the quick one first
+
+
+def test_a_drift_round_waits_for_the_preparation_asked_before_it(tmp_path: Path) -> None:
+    import json
+
+    settings = settings_to_dict(load_settings({"MODELWARD_HOME": str(tmp_path / "home")}))
+    order: list[str] = []
+
+    def prepare(_context: Any, request: dict[str, Any]) -> Any:
+        time.sleep(0.3)  # the drift round, had it its own thread, would be done by now
+        order.append("prepare")
+
+    def drift(_context: Any, request: dict[str, Any]) -> Any:
+        order.append("drift")
+
+    class Answers(io.RawIOBase):
+        def write(self, data: Any) -> int:
+            return len(data)
+
+    def requests() -> Iterator[bytes]:
+        yield json.dumps({"id": 1, "kind": "prepare", "settings": settings}).encode()
+        yield json.dumps({"id": 2, "kind": "drift", "settings": settings}).encode()
+        deadline = time.monotonic() + 30
+        while len(order) < 2 and time.monotonic() < deadline:  # else dropped at the end
+            time.sleep(0.01)
+
+    serve_requests(requests(), Answers(), {"prepare": prepare, "drift": drift})
+    assert order == ["prepare", "drift"]

@@ -214,3 +214,34 @@ def test_the_servers_drift_runner_answers_later_with_the_round_the_thread_would_
         drift.close()
     assert expected is not None and expected.report is not None
     assert found == expected  # the pending round's own window, rows and report
+
+
+def test_a_monitor_that_leads_prepares_its_drift_child_before_the_first_round(
+    served: Served,
+) -> None:
+    # The child's imports and the reference statistics cost a second or two of CPU:
+    # paid as the server starts, not in its first round, during traffic.
+    import sqlalchemy as sa
+
+    from modelward.store.tables import drift_references
+
+    workspace = open_workspace()
+    with workspace.db.write() as conn:  # a cache: forgotten, it is computed again
+        conn.execute(sa.delete(drift_references))
+    holder = ModelHolder(ModelRegistry(workspace), "bc-clf@1", poll_interval=0)
+    drift = ChildProcessDrift(workspace.settings, wait=0)
+    monitor = ServerMonitor(workspace, holder, interval=3600.0, drift=drift)
+    try:
+        monitor.start()  # its first round is an hour away
+        deadline = time.monotonic() + 60
+        while True:
+            with workspace.db.read() as conn:
+                cached = conn.execute(sa.select(sa.func.count()).select_from(drift_references))
+                if cached.scalar_one():
+                    break
+            assert time.monotonic() < deadline, "the reference was not prepared"
+            time.sleep(0.1)
+        assert drift.pid is not None
+        assert monitor.series == {}  # no round has run
+    finally:
+        monitor.stop()

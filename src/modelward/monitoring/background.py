@@ -15,11 +15,11 @@ priority and answers with a few numbers, so a server's lock is its requests'.
 
 Requests and answers are JSON lines on the child's stdin and stdout (no pickle, and no
 re-import of the server's main module, which `multiprocessing`'s spawn does), tagged
-with an id. Each kind of request has a thread of its own in the child, so a long
-compaction or drift round never holds up the next summary. The child exits when its
-stdin closes, so a server killed outright takes it along. A call that takes longer
-than its timeout stops the child (every call pending in it fails); the next call
-starts another.
+with an id. Each kind of request has a thread of its own in the child (a preparation
+shares the drift rounds'), so a long compaction or drift round never holds up the next
+summary. The child exits when its stdin closes, so a server killed outright takes it
+along. A call that takes longer than its timeout stops the child (every call pending in
+it fails); the next call starts another.
 """
 
 from __future__ import annotations
@@ -252,6 +252,15 @@ def _drift(context: _Context, request: dict[str, Any]) -> Any:
     return None if found is None else asdict(found)
 
 
+def _prepare(context: _Context, request: dict[str, Any]) -> Any:
+    from modelward.monitoring.drift_rounds import prepare_rounds
+    from modelward.registry.ports import model_registry
+
+    version = model_registry(context.workspace).get(str(request["model"]))
+    prepare_rounds(context.workspace, version, context.references)
+    return None
+
+
 def _compact(context: _Context, request: dict[str, Any]) -> Any:
     from modelward.monitoring.compaction import compact_all
 
@@ -262,8 +271,12 @@ HANDLERS: dict[str, Handler] = {
     "summary": _summary,
     "labeled": _labeled,
     "drift": _drift,
+    "prepare": _prepare,
     "compact": _compact,
 }
+
+# Kinds that share a thread: a drift round waits for the preparation of its reference.
+LANES = {"prepare": "drift"}
 
 
 def serve() -> None:
@@ -279,8 +292,8 @@ def serve() -> None:
 def serve_requests(
     requests: Iterable[bytes], answers: Answers, handlers: dict[str, Handler]
 ) -> None:
-    """Answer each request line on `answers`, every kind in a thread of its own (in the
-    order its requests came); returns once `requests` end and the answers are written."""
+    """Answer each request line on `answers`, every kind in a thread of its own (its
+    `LANES` one; in the order its requests came); returns once `requests` end and the answers are written."""
     contexts: dict[str, _Context] = {}
     contexts_lock = threading.Lock()
     write_lock = threading.Lock()
@@ -302,15 +315,16 @@ def serve_requests(
             answers.write(line)
             answers.flush()
 
-    def work(jobs: queue.Queue[dict[str, Any] | None], handler: Handler) -> None:
-        while (request := jobs.get()) is not None:
+    def work(jobs: queue.Queue[tuple[Handler, dict[str, Any]] | None]) -> None:
+        while (job := jobs.get()) is not None:
+            handler, request = job
             try:
                 found = handler(context_for(request["settings"]), request)
                 answer(request["id"], answer=found)
             except Exception as exc:
                 answer(request["id"], error=" ".join(f"{type(exc).__name__}: {exc}".split()))
 
-    queues: dict[str, queue.Queue[dict[str, Any] | None]] = {}
+    queues: dict[str, queue.Queue[tuple[Handler, dict[str, Any]] | None]] = {}
     workers: list[threading.Thread] = []
     for line in requests:
         request: Any = None
@@ -322,13 +336,14 @@ def serve_requests(
             call_id = request.get("id") if isinstance(request, dict) else None
             answer(call_id, error=f"not a background request: {exc}")
             continue
-        jobs = queues.get(kind)
+        lane = LANES.get(kind, kind)
+        jobs = queues.get(lane)
         if jobs is None:
-            jobs = queues[kind] = queue.Queue()
-            worker = threading.Thread(target=work, args=(jobs, handler), name=kind, daemon=True)
+            jobs = queues[lane] = queue.Queue()
+            worker = threading.Thread(target=work, args=(jobs,), name=lane, daemon=True)
             worker.start()
             workers.append(worker)
-        jobs.put(request)
+        jobs.put((handler, request))
     for jobs in queues.values():  # the server is going: what has not begun never will
         with contextlib.suppress(queue.Empty):
             while True:

@@ -74,16 +74,42 @@ def drift_round(
     until_id = max(r.id or 0 for r in records)
     if len(frame) < window.min_rows:
         return DriftRound(window, len(frame), until_id, missing, None)
-    from modelward.monitoring.drift.cache import reference_dataset, reference_stats
     from modelward.monitoring.drift.engine import detect_drift
 
     columns = [column["name"] for column in version.signature["inputs"]]
-    reference = references.get(version.ref)
-    if reference is None:
-        dataset = reference_dataset(workspace, version)
-        reference = references[version.ref] = reference_stats(workspace, dataset, columns)
+    reference = version_reference(workspace, version, references)
     report = detect_drift(reference, frame[columns]).to_dict()
     return DriftRound(window, len(frame), until_id, missing, report)
+
+
+def version_reference(
+    workspace: Workspace, version: ModelVersion, references: dict[str, Any]
+) -> Any:
+    """The reference statistics of `version`'s inputs (`ReferenceStats`), kept in
+    `references` by version."""
+    from modelward.monitoring.drift.cache import reference_dataset, reference_stats
+
+    reference = references.get(version.ref)
+    if reference is None:
+        columns = [column["name"] for column in version.signature["inputs"]]
+        dataset = reference_dataset(workspace, version)
+        reference = references[version.ref] = reference_stats(workspace, dataset, columns)
+    return reference
+
+
+def prepare_rounds(workspace: Workspace, version: ModelVersion, references: dict[str, Any]) -> None:
+    """What the first round would otherwise do during traffic: import the tests (scipy
+    takes most of a second), open the log and load `version`'s reference statistics.
+    A reference that cannot be had is left to the round, which reports why."""
+    import scipy.stats  # noqa: F401
+
+    import modelward.monitoring.drift.engine  # noqa: F401
+
+    prediction_log_store(workspace)
+    try:
+        version_reference(workspace, version, references)
+    except Exception as exc:
+        log.debug("drift reference of %s not prepared: %s", version.ref, exc)
 
 
 class DriftRunner(Protocol):
@@ -91,6 +117,9 @@ class DriftRunner(Protocol):
 
     def run(self, version: ModelVersion, window: DriftWindow) -> DriftRound | None:
         """One round; raises what the round raised."""
+
+    def prepare(self, version: ModelVersion) -> None:
+        """Get ready for `version`'s rounds without waiting (imports, its reference)."""
 
     def close(self) -> None:
         """Release what the runner holds."""
@@ -106,6 +135,9 @@ class InProcessDrift:
     def run(self, version: ModelVersion, window: DriftWindow) -> DriftRound | None:
         """One round, here."""
         return drift_round(self.workspace, version, window, self._references)
+
+    def prepare(self, version: ModelVersion) -> None:
+        """Nothing: the first round here does it, where nothing else waits."""
 
     def close(self) -> None:
         """Nothing to release."""
@@ -161,6 +193,18 @@ class ChildProcessDrift:
         if current.error is not None:
             raise current.error
         return current.found
+
+    def prepare(self, version: ModelVersion) -> None:
+        """Start the child and have it import and load what `version`'s rounds need, in
+        a thread: at start-up, not in the first round during traffic."""
+
+        def ask() -> None:
+            try:
+                self.background.call("prepare", {"model": version.ref}, timeout=self.timeout)
+            except RuntimeError as exc:  # the first round starts another child
+                log.warning("drift rounds not prepared: %s", exc)
+
+        threading.Thread(target=ask, name="drift-prepare", daemon=True).start()
 
     def _ask(self, current: _Round, version: ModelVersion, window: DriftWindow) -> None:
         try:

@@ -177,7 +177,8 @@ class ServerMonitor:
         if self.interval <= 0 or self._thread is not None:
             return
         try:
-            self.lead()  # now, so a server that will not monitor says so as it starts
+            if self.lead():  # now, so a server that will not monitor says so as it starts
+                self.drift.prepare(self.holder.current.version)
         except Exception as exc:  # retried every round
             log.warning("monitor lease: %s", exc)
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
