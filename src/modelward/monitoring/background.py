@@ -293,7 +293,8 @@ def serve_requests(
     requests: Iterable[bytes], answers: Answers, handlers: dict[str, Handler]
 ) -> None:
     """Answer each request line on `answers`, every kind in a thread of its own (its
-    `LANES` one; in the order its requests came); returns once `requests` end and the answers are written."""
+    `LANES` one; in the order its requests came); returns once `requests` end and the
+    answers are written."""
     contexts: dict[str, _Context] = {}
     contexts_lock = threading.Lock()
     write_lock = threading.Lock()
