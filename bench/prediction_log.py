@@ -3,7 +3,7 @@ Parquet segments in S3, against logging off (issue [5/5], item 6c).
 
 Run from the repository root::
 
-    python bench/prediction_log.py --profile       # the README figures, 3 rounds, ~3.5 min
+    python bench/prediction_log.py --profile       # the README figures, 3 rounds, ~5 min
     python bench/prediction_log.py --rounds 1 --duration 5   # quick run, ~1 min
 
 One model (scikit-learn's breast-cancer set, ``LogisticRegression``, as in
@@ -20,9 +20,14 @@ bench-clf@production`` at a time on 127.0.0.1, with its default options otherwis
 S3 is ``moto_server`` on a free 127.0.0.1 port (started here, stopped by its PID).
 
 Load: ``wrk -t1 -cC`` (keep-alive; bench/serving.py's ``run_wrk``), a warm-up then
-``--duration`` s, the same single-row ``POST /predict`` body (``instances``) for every
-server; the answer is checked first. Per run: requests/s, p50 and p99 (wrk's latency
-histogram), server CPU per request.
+``--duration`` s of single-row ``POST /predict`` bodies (``instances``) that cycle
+through the dataset's 569 rows, the same for every server; the answer to the first is
+checked first. The warm-up (5 s) covers the server's start-up work: a monitoring
+server's background child imports scipy and pandas and loads the model's reference
+statistics (~2 s of CPU) just after the server is ready. Traffic of one repeated row
+(``--same-row``) is the worst case for the monitor's drift rounds: the window is one
+point, so scipy's exact KS p-value takes ~10 ms per feature instead of ~1. Per run:
+requests/s, p50 and p99 (wrk's latency histogram), server CPU per request.
 Nothing lost: after wrk ends, the server's own count of answered requests
 (``modelward_requests_total{route="/predict",status="200"}`` from ``GET /metrics``, the
 warm-up and check included) is read, the server gets SIGTERM (by its PID) and must exit
@@ -104,6 +109,20 @@ LABEL = {
 PROFILE_DIR = DATA_DIR / "prediction_log" / "pyspy"
 TARGET_LATENCY_X = 1.10  # segments p50 and p99 / the floor's
 TARGET_RPS_X = 0.9  # segments req/s / the floor's
+# After bench/serving.py's script: each connection sends the bodies in turn, one per line.
+CYCLE_LUA = """
+local requests = {{}}
+local next_request = 0
+init = function(args)
+  for line in io.lines("{bodies}") do
+    requests[#requests + 1] = wrk.format(nil, nil, nil, line)
+  end
+end
+request = function()
+  next_request = next_request % #requests + 1
+  return requests[next_request]
+end
+"""
 ANSWERED = re.compile(
     r'^modelward_requests_total\{route="/predict",status="(\d+)"\}\s+([0-9.e+]+)$', re.M
 )
@@ -384,10 +403,11 @@ def best(runs: list[Run]) -> dict[str, float] | None:
 def report(runs: dict[str, list[Run]], args: argparse.Namespace, machine: str) -> bool:
     print(f"\n## Prediction log throughput ({now_utc()})\n")
     print(f"Machine: {machine}")
+    rows_used = "the first row" if args.same_row else "cycling the rows"
     print(
         f"modelward {modelward_version()}; mw serve {REF}, one worker, defaults otherwise; "
         f"wrk -t1 -c{args.connections}, {args.warmup} s warm-up + {args.duration} s, "
-        f"1-row POST /predict; best of {args.rounds} round(s) per figure\n"
+        f"1-row POST /predict ({rows_used}); best of {args.rounds} round(s) per figure\n"
     )
     floor = best(runs["off"])
     rows = []
@@ -482,9 +502,12 @@ def main(argv: list[str] | None = None) -> int:
         return register(Path(argv[1]), Path(argv[2]))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, help="seconds of measured load")
-    p.add_argument("--warmup", type=int, default=2, help="seconds of discarded load before it")
+    p.add_argument("--warmup", type=int, default=5, help="seconds of discarded load before it")
     p.add_argument("--connections", type=int, default=8, help="wrk keep-alive connections")
     p.add_argument("--rounds", type=int, default=3, help="repeat the configurations")
+    p.add_argument(
+        "--same-row", action="store_true", help="send the first row only (drift's worst case)"
+    )
     p.add_argument("--ready-timeout", type=float, default=120, help="seconds for a server")
     p.add_argument("--timeout", type=float, default=600, help="limit for each set-up step")
     p.add_argument("--profile", action="store_true", help="py-spy the segments server once")
@@ -530,11 +553,15 @@ def main(argv: list[str] | None = None) -> int:
         local_env = {**base, "MODELWARD_HOME": str(homes.local_home)}
         if make_home(local_env, csv_path, tmp, args.timeout) != homes.expected:
             raise BenchError("the two homes' models answer the first row differently")
-        body_path = tmp / "body.json"
-        body = json.dumps({"instances": [dict(zip(columns, features[0], strict=True))]})
+        bodies = [
+            json.dumps({"instances": [dict(zip(columns, row, strict=True))]})
+            for row in (features[:1] if args.same_row else features)
+        ]
+        body, body_path, bodies_path = bodies[0], tmp / "body.json", tmp / "bodies.jsonl"
         body_path.write_text(body)
+        bodies_path.write_text("\n".join(bodies) + "\n")
         lua = tmp / "post.lua"
-        lua.write_text(WRK_LUA.format(body=body_path))
+        lua.write_text(WRK_LUA.format(body=body_path) + CYCLE_LUA.format(bodies=bodies_path))
 
         for round_no in range(args.rounds):
             order = CONFIGS[round_no % 3 :] + CONFIGS[: round_no % 3]

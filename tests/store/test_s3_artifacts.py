@@ -196,6 +196,20 @@ def test_an_unreachable_endpoint_fails_within_seconds(
     assert time.monotonic() - started < 10
 
 
+def test_a_store_made_after_the_endpoint_is_fixed_uses_the_new_one(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the process shares its clients between stores: a changed variable is a new client
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s3.free_port()}")
+    with pytest.raises(Unavailable, match="could not be reached"):
+        S3ArtifactStore(s3_location(s3_bucket)).put_bytes(b"fixed")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    store = S3ArtifactStore(s3_location(s3_bucket))
+    digest = store.put_bytes(b"fixed")
+    assert store.exists(digest)  # a HEAD in the bucket, not the local cache
+
+
 def test_wrong_credentials_are_refused(
     s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -99,17 +100,20 @@ def version_reference(
 
 def prepare_rounds(workspace: Workspace, version: ModelVersion, references: dict[str, Any]) -> None:
     """What the first round would otherwise do during traffic: import the tests (scipy
-    takes most of a second), open the log and load `version`'s reference statistics.
-    A reference that cannot be had is left to the round, which reports why."""
+    and pandas take most of a second), open the log and make its clients (a request
+    summary of this moment lists its partitions) and load `version`'s reference
+    statistics. What cannot be had is left to the round, which reports why."""
+    import pandas  # noqa: F401
     import scipy.stats  # noqa: F401
 
     import modelward.monitoring.drift.engine  # noqa: F401
 
-    prediction_log_store(workspace)
     try:
+        store = prediction_log_store(workspace)
+        store.request_summary(version.name, since_ms=int(time.time() * 1000))
         version_reference(workspace, version, references)
     except Exception as exc:
-        log.debug("drift reference of %s not prepared: %s", version.ref, exc)
+        log.debug("drift rounds of %s not prepared: %s", version.ref, exc)
 
 
 class DriftRunner(Protocol):
