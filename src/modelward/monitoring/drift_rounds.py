@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelward.config import Settings
 from modelward.monitoring.ports import prediction_log_store
-from modelward.monitoring.predictions import inputs_frame
 from modelward.registry.entities import ModelVersion
 from modelward.store.workspace import Workspace
 
@@ -65,14 +64,13 @@ def drift_round(
 
     `references` caches each version's reference statistics between rounds.
     """
-    records = prediction_log_store(workspace).records(
+    found = prediction_log_store(workspace).input_window(
         version.name, since_ms=window.since_ms, limit=window.limit
     )
-    frame = inputs_frame(records)
-    if frame is None:
+    if found is None:
         return None
+    frame, until_id = found.frame, found.until_id
     missing = {str(name): float(share) for name, share in frame.isna().mean().items()}
-    until_id = max(r.id or 0 for r in records)
     if len(frame) < window.min_rows:
         return DriftRound(window, len(frame), until_id, missing, None)
     from modelward.monitoring.drift.engine import detect_drift

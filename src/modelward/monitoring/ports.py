@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from modelward.monitoring.alert_events import RuleStatus
     from modelward.monitoring.alert_store import StoredAlert
     from modelward.monitoring.leases import LeaseHolder
+    from modelward.monitoring.prediction_records import InputWindow
     from modelward.monitoring.predictions import (
         LabeledPrediction,
         PredictionLogRepository,
@@ -90,6 +91,13 @@ class PredictionLog(PredictionSink, MonitorReads, Protocol):
         until_id: int | None = None,
     ) -> list[PredictionRecord]:
         """Logged requests of a model, newest first."""
+        ...
+
+    def input_window(
+        self, model_name: str, *, since_ms: int, limit: int, until_id: int | None = None
+    ) -> InputWindow | None:
+        """The input rows of the `limit` newest answered requests from `since_ms` on (as
+        `records` finds them) as one frame: `inputs_frame` of those records."""
         ...
 
     def count(self, model_name: str | None = None) -> int:

@@ -186,11 +186,22 @@ def pairs(labeled: Sequence[LabeledPrediction]) -> tuple[list[Any], list[Any]]:
     return truths, predictions
 
 
-def inputs_frame(records: list[PredictionRecord]) -> Any:
+def inputs_frame(records: Sequence[PredictionRecord]) -> Any:
     """The logged input rows of answered requests as one DataFrame (None when empty)."""
+    return frame_of_inputs([r.inputs for r in records])
+
+
+def frame_of_inputs(inputs: Sequence[Any]) -> Any:
+    """Requests' decoded inputs (a list per column each) as one DataFrame of their rows
+    in order; None when none has inputs or the columns' row counts differ. Anything
+    else logged as a request's inputs (not columns of lists) is skipped."""
     import pandas as pd
 
-    tables = [r.inputs for r in records if isinstance(r.inputs, dict) and r.inputs]
+    tables = [
+        given
+        for given in inputs
+        if isinstance(given, dict) and given and all(isinstance(v, list) for v in given.values())
+    ]
     if not tables:
         return None
     columns: dict[str, list[Any]] = {}
@@ -201,6 +212,22 @@ def inputs_frame(records: list[PredictionRecord]) -> Any:
     if len(lengths) != 1:
         return None
     return pd.DataFrame(columns)
+
+
+@dataclass(frozen=True)
+class InputWindow:
+    """The input rows of a model's newest answered requests, as a drift window reads them."""
+
+    frame: Any  # pandas.DataFrame: `inputs_frame` of the requests
+    until_id: int  # the newest record's id among them: with the same since_ms, these again
+
+
+def input_window_of(records: Sequence[PredictionRecord]) -> InputWindow | None:
+    """The window of `records` (None when they hold no input rows)."""
+    frame = inputs_frame(records)
+    if frame is None:
+        return None
+    return InputWindow(frame, max(r.id or 0 for r in records))
 
 
 def json_bytes(value: Any) -> bytes:

@@ -21,9 +21,11 @@ from modelward.identity import current_user
 from modelward.monitoring.prediction_records import (
     JSON_FIELDS,
     ROW_FIELDS,
+    InputWindow,
     LabeledPrediction,
     PredictionRecord,
     RequestSummary,
+    input_window_of,
     inputs_frame,
     json_bytes,
     pairs,
@@ -34,10 +36,12 @@ from modelward.store.tables import prediction_batches, prediction_feedback, pred
 log = logging.getLogger("modelward.monitoring")
 
 __all__ = [
+    "InputWindow",
     "LabeledPrediction",
     "PredictionLogRepository",
     "PredictionRecord",
     "RequestSummary",
+    "input_window_of",
     "inputs_frame",
     "json_bytes",
     "pairs",
@@ -355,6 +359,14 @@ class PredictionLogRepository:
         )
         with self.db.read() as conn:
             return {int(r.model_version): int(r.requests) for r in conn.execute(query)}
+
+    def input_window(
+        self, model_name: str, *, since_ms: int, limit: int, until_id: int | None = None
+    ) -> InputWindow | None:
+        """The input rows of the `limit` newest answered requests from `since_ms` on."""
+        return input_window_of(
+            self.records(model_name, since_ms=since_ms, limit=limit, until_id=until_id)
+        )
 
     def count(self, model_name: str | None = None) -> int:
         """How many records are stored (of one model, or all)."""

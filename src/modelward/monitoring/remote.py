@@ -22,9 +22,11 @@ from modelward.monitoring.alert_store import StoredAlert
 from modelward.monitoring.leases import LeaseHolder
 from modelward.monitoring.ports import MAX_ALERTS, MAX_RECORDS, MAX_REQUEST_IDS
 from modelward.monitoring.predictions import (
+    InputWindow,
     LabeledPrediction,
     PredictionRecord,
     RequestSummary,
+    input_window_of,
     json_bytes,
     without_nul,
 )
@@ -128,6 +130,14 @@ class RemotePredictionLog:
             "/predictions/labeled", params={"model": model_name, "last": min(last, MAX_RECORDS)}
         )
         return [LabeledPrediction.from_dict(item) for item in answer["labeled"]]
+
+    def input_window(
+        self, model_name: str, *, since_ms: int, limit: int, until_id: int | None = None
+    ) -> InputWindow | None:
+        """The input rows of the `limit` newest answered requests from `since_ms` on."""
+        return input_window_of(
+            self.records(model_name, since_ms=since_ms, limit=limit, until_id=until_id)
+        )
 
     def count(self, model_name: str | None = None) -> int:
         """How many records the server holds (of one model, or all)."""

@@ -26,6 +26,7 @@ from modelward.errors import InvalidInput
 from modelward.monitoring import log_segments as seg
 from modelward.monitoring.ports import MAX_RECORDS
 from modelward.monitoring.prediction_records import (
+    InputWindow,
     LabeledPrediction,
     PredictionRecord,
     RequestSummary,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 FEEDBACK_LOOKBACK_MS = 7 * 24 * seg.HOUR_MS  # how far back a label's request is looked up
 SUMMARY = ("created_ms", "status", "latency_ms")  # what a request summary reads
+INPUTS = ("created_ms", "status", "inputs")  # what a drift window reads
 
 
 @dataclass(frozen=True)
@@ -233,16 +235,23 @@ class SegmentPredictionLog:
         return sorted(found, reverse=True)
 
     def _newest(
-        self, model: str, limit: int, since_ms: int, until_id: int | None, status: int | None
+        self,
+        model: str,
+        limit: int,
+        since_ms: int,
+        until_id: int | None,
+        status: int | None,
+        columns: tuple[str, ...] | None = None,
     ) -> pa.Table | None:
-        """The `limit` newest rows (from `since_ms` on, of a status), with `segment_id`:
+        """The `limit` newest rows (from `since_ms` on, of a status; only `columns`, when
+        given, which then hold created_ms and status), with `segment_id`:
         segments are read newest first, and no further once `limit` rows are newer than
         every row the next segment can hold (its name gives its newest)."""
         window = self._window(model, since_ms, until_id)
         tables: list[pa.Table] = []
         held = 0
         for index, (newest, key) in enumerate(window):
-            table = self.cache.get(self.predictions, key)
+            table = self.cache.get(self.predictions, key, columns)
             keep = pc.greater_equal(table.column("created_ms"), since_ms)
             if status is not None:
                 keep = pc.and_(keep, pc.equal(table.column("status"), status))
@@ -280,6 +289,19 @@ class SegmentPredictionLog:
         for segment_id, rows in _split_by_segment(table):
             found.extend(seg.to_records(rows, model_name, segment_id))
         return found
+
+    def input_window(
+        self, model_name: str, *, since_ms: int, limit: int, until_id: int | None = None
+    ) -> InputWindow | None:
+        """The input rows of the `limit` newest answered requests from `since_ms` on, read
+        from the inputs column alone and decoded in one pass (`log_segments.inputs_frame`)."""
+        table = self._newest(model_name, limit, since_ms, until_id, 200, INPUTS)
+        if table is None:
+            return None
+        frame = seg.inputs_frame(table.column("inputs"))
+        if frame is None:
+            return None
+        return InputWindow(frame, int(pc.max(table.column("segment_id")).as_py()))
 
     def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
         """Requests since a time, failed ones, and the p95 latency of the answered ones

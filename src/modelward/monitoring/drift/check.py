@@ -17,7 +17,6 @@ from modelward.data.formats import check_table, format_of, read_table
 from modelward.errors import InvalidInput
 from modelward.monitoring.drift.cache import reference_dataset, reference_stats
 from modelward.monitoring.ports import prediction_log_store
-from modelward.monitoring.predictions import inputs_frame
 from modelward.registry.ports import model_registry
 from modelward.store.workspace import Workspace
 
@@ -93,10 +92,10 @@ def run_drift_check(
         else:
             since_ms = int((time.time() - parse_duration(request.window)) * 1000)
             current_label = f"prediction log, last {request.window}"
-        records = prediction_log_store(workspace).records(
+        window = prediction_log_store(workspace).input_window(
             version.name, since_ms=since_ms, limit=request.rows, until_id=request.until_id
         )
-        current = inputs_frame(records)
+        current = None if window is None else window.frame
         n_current = 0 if current is None else len(current)
         if current is None:
             where = "those rows" if request.since_ms is not None else f"the last {request.window}"
