@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,10 +18,7 @@ from pandas.testing import assert_frame_equal
 
 from modelward.monitoring.log_segments import inputs_frame as segment_inputs_frame
 from modelward.monitoring.prediction_records import frame_of_inputs
-from modelward.monitoring.predictions import PredictionLogRepository, PredictionRecord
-from modelward.monitoring.segment_log import SegmentPredictionLog
-from modelward.store.object_folders import LocalObjectFolder
-from modelward.store.workspace import close_workspaces, open_workspace
+from modelward.monitoring.predictions import PredictionRecord
 
 NOW_MS = int(time.time() * 1000)
 
@@ -103,21 +98,6 @@ def test_numbers_keep_their_exact_values() -> None:
 def test_a_document_with_a_newline_is_decoded_as_records_are() -> None:
     column = pa.chunked_array([pa.array(['{"a":\n[1.5]}', '{"a": [2]}'], pa.string())])
     assert_frame_equal(segment_inputs_frame(column), pd.DataFrame({"a": [1.5, 2.0]}))
-
-
-@pytest.fixture
-def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterable[tuple[Any, Any]]:
-    """The database's log (the reference) and a segment log."""
-    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
-    for variable in ("MODELWARD_DB", "MODELWARD_ARTIFACTS", "MODELWARD_PREDICTION_LOG"):
-        monkeypatch.delenv(variable, raising=False)
-    close_workspaces()
-    reference = PredictionLogRepository(open_workspace().db)
-    segments = SegmentPredictionLog(
-        LocalObjectFolder(tmp_path / "log"), LocalObjectFolder(tmp_path / "feedback")
-    )
-    yield reference, segments
-    close_workspaces()
 
 
 def _numeric_records(n: int, start_ms: int, *, missing: bool = False) -> list[PredictionRecord]:

@@ -53,22 +53,6 @@ def _records(n: int, *, model: str = "m", start_ms: int = START_MS) -> list[Pred
     return records
 
 
-@pytest.fixture
-def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterable[tuple[object, object]]:
-    """The same records in the database's table (the reference) and in segments."""
-    monkeypatch.setenv("MODELWARD_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MODELWARD_DB", raising=False)
-    monkeypatch.delenv("MODELWARD_ARTIFACTS", raising=False)
-    monkeypatch.delenv("MODELWARD_PREDICTION_LOG", raising=False)
-    close_workspaces()
-    reference = PredictionLogRepository(open_workspace().db)
-    segments = SegmentPredictionLog(
-        LocalObjectFolder(tmp_path / "log"), LocalObjectFolder(tmp_path / "feedback")
-    )
-    yield reference, segments
-    close_workspaces()
-
-
 def _same_records(a: list[PredictionRecord], b: list[PredictionRecord]) -> None:
     assert [r.request_id for r in a] == [r.request_id for r in b]
     for x, y in zip(a, b, strict=True):
