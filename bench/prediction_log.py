@@ -141,6 +141,7 @@ class Run:
     exit_code: int | None = None
     stop_s: float | None = None
     moto_cpu_s: float | None = None  # moto_server's CPU during the measured load
+    children_cpu_s: float | None = None  # the server's child processes' (log uploader, monitor)
     error: str | None = None
 
     @property
@@ -266,10 +267,28 @@ def answered_counts(port: int) -> dict[int, int]:
     return {int(status): int(float(n)) for status, n in ANSWERED.findall(text)}
 
 
-def process_cpu_s(pid: int) -> float:
+def _stat_fields(pid: int) -> list[str]:
     stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of each running child process of `pid`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int(_stat_fields(int(entry.name))[1]) == pid:
+                found[int(entry.name)] = process_cpu_s(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return found
 
 
 COUNT_PY = """
@@ -316,8 +335,11 @@ def bench_config(
         if args.warmup:
             run_wrk(url, lua, args.connections, args.warmup, srv.proc.pid)
         moto0 = process_cpu_s(moto_pid)
+        children0 = children_cpu_s(srv.proc.pid)
         run.load = run_wrk(url, lua, args.connections, args.duration, srv.proc.pid)
         run.moto_cpu_s = process_cpu_s(moto_pid) - moto0
+        children1 = children_cpu_s(srv.proc.pid)
+        run.children_cpu_s = sum(t - children0.get(c, 0.0) for c, t in children1.items())
         if homes.profile_bin is not None and config == "segments" and homes.profile is None:
             homes.profile = profile_load(homes, url, lua, args, srv.proc.pid)
         time.sleep(0.5)  # a request wrk cut off may still be answered: let it finish
@@ -461,6 +483,7 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, machine: str) -
         for i, r in enumerate(runs[config], 1):
             x = r.load
             moto_cpu = f"{r.moto_cpu_s:.2f}" if r.moto_cpu_s is not None else "-"
+            child_cpu = f"{r.children_cpu_s:.2f}" if r.children_cpu_s is not None else "-"
             stop = f"{r.stop_s:.2f}" if r.stop_s is not None else "-"
             figures = (
                 f"{x.rps:,.0f} req/s, p50 {x.p50_ms:.2f}, p99 {x.p99_ms:.2f}, "
@@ -471,7 +494,8 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, machine: str) -
             print(
                 f"- {config} round {i}: {figures}; answered {r.answered}, other statuses "
                 f"{r.not_ok}, logged {r.logged} ({r.distinct_ids} ids); exit {r.exit_code} "
-                f"{stop} s after SIGTERM; moto CPU {moto_cpu} s"
+                f"{stop} s after SIGTERM; CPU of moto {moto_cpu} s, of the server's "
+                f"children {child_cpu} s"
                 + (f"; error: {r.error.splitlines()[0][:200]}" if r.error else "")
             )
     verdicts = ", ".join("PASS" if ok else "FAIL" for ok in results)
