@@ -141,7 +141,7 @@ class Run:
     exit_code: int | None = None
     stop_s: float | None = None
     moto_cpu_s: float | None = None  # moto_server's CPU during the measured load
-    children_cpu_s: float | None = None  # the server's child processes' (log uploader, monitor)
+    children_cpu_s: dict[str, float] | None = None  # of the server's child processes, by kind
     error: str | None = None
 
     @property
@@ -277,18 +277,35 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_s(pid: int) -> dict[int, float]:
-    """CPU seconds of each running child process of `pid`."""
+CHILD_KINDS = {"segment_uploader": "uploader", "monitoring.background": "background"}
+
+
+def children_cpu_s(pid: int) -> dict[tuple[int, str], float]:
+    """CPU seconds of each running child process of `pid`, by (pid, kind)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if int(_stat_fields(int(entry.name))[1]) == pid:
-                found[int(entry.name)] = process_cpu_s(int(entry.name))
+            child = int(entry.name)
+            if int(_stat_fields(child)[1]) != pid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            kind = next((k for m, k in CHILD_KINDS.items() if m in cmdline), "other")
+            found[(child, kind)] = process_cpu_s(child)
         except (OSError, ValueError, IndexError):
             continue  # exited meanwhile
     return found
+
+
+def cpu_by_kind(
+    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]
+) -> dict[str, float]:
+    """CPU seconds each kind of child used between two readings."""
+    used: dict[str, float] = {}
+    for (child, kind), seconds in after.items():
+        used[kind] = used.get(kind, 0.0) + seconds - before.get((child, kind), 0.0)
+    return used
 
 
 COUNT_PY = """
@@ -339,7 +356,7 @@ def bench_config(
         run.load = run_wrk(url, lua, args.connections, args.duration, srv.proc.pid)
         run.moto_cpu_s = process_cpu_s(moto_pid) - moto0
         children1 = children_cpu_s(srv.proc.pid)
-        run.children_cpu_s = sum(t - children0.get(c, 0.0) for c, t in children1.items())
+        run.children_cpu_s = cpu_by_kind(children0, children1)
         if homes.profile_bin is not None and config == "segments" and homes.profile is None:
             homes.profile = profile_load(homes, url, lua, args, srv.proc.pid)
         time.sleep(0.5)  # a request wrk cut off may still be answered: let it finish
@@ -483,7 +500,11 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, machine: str) -
         for i, r in enumerate(runs[config], 1):
             x = r.load
             moto_cpu = f"{r.moto_cpu_s:.2f}" if r.moto_cpu_s is not None else "-"
-            child_cpu = f"{r.children_cpu_s:.2f}" if r.children_cpu_s is not None else "-"
+            child_cpu = (
+                ", ".join(f"{k} {v:.2f} s" for k, v in sorted(r.children_cpu_s.items())) or "none"
+                if r.children_cpu_s is not None
+                else "-"
+            )
             stop = f"{r.stop_s:.2f}" if r.stop_s is not None else "-"
             figures = (
                 f"{x.rps:,.0f} req/s, p50 {x.p50_ms:.2f}, p99 {x.p99_ms:.2f}, "
@@ -495,7 +516,7 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, machine: str) -
                 f"- {config} round {i}: {figures}; answered {r.answered}, other statuses "
                 f"{r.not_ok}, logged {r.logged} ({r.distinct_ids} ids); exit {r.exit_code} "
                 f"{stop} s after SIGTERM; CPU of moto {moto_cpu} s, of the server's "
-                f"children {child_cpu} s"
+                f"children: {child_cpu}"
                 + (f"; error: {r.error.splitlines()[0][:200]}" if r.error else "")
             )
     verdicts = ", ".join("PASS" if ok else "FAIL" for ok in results)

@@ -163,3 +163,44 @@ def test_a_part_cut_short_by_the_pipe_is_written_on_from_where_it_stopped(
         size, _, part = pipe.read().partition(b"\n")
     assert int(size) == len(part)
     assert part.split(b"\n") == lines
+
+
+def test_only_a_resend_has_its_segments_looked_up_and_a_stored_id_is_not_sent_again(
+    uploader: SegmentUploader, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    uploader.close()
+    # children that note the batch header they read and fail it, as a store that is down
+    stub = (
+        "import sys; size = int(sys.stdin.buffer.readline());"
+        "open(sys.argv[1], 'wb').write(sys.stdin.buffer.read(size));"
+        "print('failed the store is down', flush=True); sys.stdin.buffer.read()"
+    )
+    writer = PredictionLogWriter(uploader)
+    for i in range(20):
+        writer.record(_record(i))
+    headers = []
+    for attempt in range(2):
+        noted = tmp_path / f"header-{attempt}"
+        uploader._child = subprocess.Popen(
+            [sys.executable, "-c", stub, str(noted)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        with pytest.raises(Exception, match="the store is down"):
+            writer.flush()
+        uploader.close()
+        headers.append(json.loads(noted.read_bytes()))
+    assert headers[0]["batch_id"] == headers[1]["batch_id"]
+    assert [h["first_send"] for h in headers] == [True, False]
+    assert writer.flush() == 20  # the real child, looking its segments up
+    assert segment_prediction_log(load_settings()).count("m") == 20
+    # an id stored lately is not sent again: its answer was lost, not the batch
+    again = [_record(i) for i in range(100, 105)]
+    assert uploader.add_records(again, batch_id="twice") == 5
+    child = uploader._child
+    uploader._child = None  # a send now would have to start a new child
+    assert uploader.add_records(again, batch_id="twice") == 0
+    assert uploader._child is None
+    uploader._child = child

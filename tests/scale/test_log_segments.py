@@ -129,3 +129,38 @@ def test_mw_serve_on_s3_logs_segments_that_feed_live_metrics_drift_and_survive_s
     keys = [item["Key"].removeprefix(f"{prefix}/prediction-log/") for item in listed["Contents"]]
     assert keys and all(k.startswith("model=birds-clf/version=1/hour=") for k in keys)
     assert not (home / "prediction-log").exists()  # nothing of the log in the home
+
+
+def test_segments_in_s3_are_stored_once_per_batch_and_a_first_send_looks_nothing_up(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.monitoring.prediction_records import PredictionRecord, encode_line
+
+    monkeypatch.setenv("MODELWARD_ARTIFACTS", s3_bucket)
+    segments = segment_prediction_log(load_settings())
+    calls: list[str] = []
+    segments.predictions.client.meta.events.register(  # type: ignore[attr-defined]
+        "before-call.s3", lambda model, **_: calls.append(model.name)
+    )
+    hour_start = int(time.time() * 1000) // 3_600_000 * 3_600_000  # one hour partition
+    records = [
+        PredictionRecord(f"r{i}", "m", 1 + i % 2, hour_start + i, 200, 1.0, 1, {"x": [i]}, [0])
+        for i in range(10)
+    ]
+    lines = [encode_line(r) for r in records]
+    # the writer's first try of a batch: one PUT per partition (version), no lookup
+    assert segments.add_lines(lines, batch_id="b1", first_send=True) == 10
+    assert calls == ["PutObject", "PutObject"]
+    # its resend (the answer lost): one HEAD per segment, whatever the hour's size
+    calls.clear()
+    assert segments.add_lines(lines, batch_id="b1") == 0
+    assert calls == ["HeadObject", "HeadObject"]
+    # a resend of a batch cut short stores the missing segment alone
+    (hour,) = [h for h in segments.hours("m") if h.version == 2]
+    (key,) = segments.predictions.files(hour.folder)
+    segments.predictions.delete([key])
+    assert not segments.predictions.exists(key)
+    assert segments.add_lines(lines, batch_id="b1") == 5
+    assert segments.predictions.exists(key)
+    assert segments.count("m") == 10
+    assert segments.request_ids("m") == {r.request_id for r in records}

@@ -25,6 +25,7 @@ it fails); the next call starts another.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -258,6 +259,10 @@ def _prepare(context: _Context, request: dict[str, Any]) -> Any:
 
     version = model_registry(context.workspace).get(str(request["model"]))
     prepare_rounds(context.workspace, version, context.references)
+    # What the preparation loaded (scipy, pandas, boto3's models, the reference) lives as
+    # long as the child: out of the collector's way, full collections walk only each
+    # round's objects.
+    gc.freeze()
     return None
 
 

@@ -213,7 +213,7 @@ def _line_partitions(lines: Sequence[bytes]) -> dict[Partition, pa.Table]:
         inputs.append(None if given_inputs == b"null" else given_inputs)
         outputs.append(None if given_outputs == b"null" else given_outputs)
     rows = orjson.loads(b"[" + b",".join(heads) + b"]") if heads else []
-    if any(not isinstance(row, list) or len(row) != len(LINE_FIELDS) for row in rows):
+    if rows and (set(map(type, rows)) != {list} or set(map(len, rows)) != {len(LINE_FIELDS)}):
         raise ValueError(f"its first part is not a list of {len(LINE_FIELDS)} fields")
     columns: dict[str, list[Any]] = {name: [] for name in LINE_FIELDS}
     if rows:
@@ -235,19 +235,21 @@ def _line_partitions(lines: Sequence[bytes]) -> dict[Partition, pa.Table]:
         },
         schema=RECORD_SCHEMA,
     )
-    created_ms = table["created_ms"]
-    if len(created_ms) and not (
-        0 <= pc.min(created_ms).as_py() <= pc.max(created_ms).as_py() < 10**13
-    ):
+    if not rows:
+        return {}
+    bounds = pc.min_max(table["created_ms"])
+    oldest, newest = bounds["min"].as_py(), bounds["max"].as_py()
+    if not 0 <= oldest <= newest < 10**13:
         raise ValueError("its created_ms is not a time from 1970 to 2286 in milliseconds")
+    models, versions = set(columns["model_name"]), set(columns["model_version"])
+    if len(models) == len(versions) == 1 and oldest // HOUR_MS == newest // HOUR_MS:
+        # a writer's batch of one second: one partition, found without a pass per record
+        return {(models.pop(), versions.pop(), hour_of(oldest)): table}
     places: dict[tuple[str, int, int], list[int]] = {}
     for index, (model, version, created) in enumerate(
         zip(columns["model_name"], columns["model_version"], columns["created_ms"], strict=True)
     ):
         places.setdefault((model, version, created // HOUR_MS), []).append(index)
-    if len(places) == 1:
-        ((model, version, hour),) = places
-        return {(model, version, hour_of(hour * HOUR_MS)): table}
     return {
         (model, version, hour_of(hour * HOUR_MS)): table.take(pa.array(indices, pa.int64()))
         for (model, version, hour), indices in places.items()

@@ -99,10 +99,14 @@ class SegmentPredictionLog:
         same id, same records, so the same keys) is not stored again."""
         return self.add_lines([encode_line(r) for r in records], batch_id=batch_id)
 
-    def add_lines(self, lines: Sequence[bytes], *, batch_id: str | None = None) -> int:
+    def add_lines(
+        self, lines: Sequence[bytes], *, batch_id: str | None = None, first_send: bool = False
+    ) -> int:
         """`add_records` for records as `encode_line` wrote them (the uploader's batches):
-        their inputs and outputs stored as sent, never parsed."""
-        resend = batch_id is not None
+        their inputs and outputs stored as sent, never parsed. `first_send`: the caller
+        knows no part of the batch was stored before (its writer's first try), so its
+        segments are not looked up first."""
+        resend = batch_id is not None and not first_send
         batch_id = batch_id or uuid.uuid4().hex
         check_key(batch_id)
         try:
@@ -120,7 +124,8 @@ class SegmentPredictionLog:
                 f"{seg.segment_name(newest, batch_id)}"
             )
             check_key(key)
-            if resend and key in self.predictions.files(key.rsplit("/", 1)[0] + "/"):
+            # the same records under the same key: stored before, they are not counted
+            if resend and self.predictions.exists(key):
                 continue
             self.predictions.put(key, seg.encode(table))
             stored += table.num_rows

@@ -58,6 +58,10 @@ class ObjectFolder(Protocol):
         """The bytes under `key` (NotFound when there are none)."""
         ...
 
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under `key`."""
+        ...
+
     def children(self, prefix: str) -> list[str]:
         """The sub-folders directly under `prefix` ("" or ending in "/"), each ending in "/"."""
         ...
@@ -102,6 +106,10 @@ class LocalObjectFolder:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"{key} is missing from {self.where}") from None
+
+    def exists(self, key: str) -> bool:
+        """Whether the file is there."""
+        return self._path(key).is_file()
 
     def _entries(self, prefix: str) -> list[os.DirEntry[str]]:
         try:
@@ -167,6 +175,19 @@ class S3ObjectFolder:
                     raise NotFound(f"{key} is missing from {self.where}") from None
                 raise
             return bytes(answer["Body"].read())
+
+    def exists(self, key: str) -> bool:
+        """One HEAD: a cost that does not grow with the folder, unlike a listing."""
+        from modelward.store.s3_client import error_code
+
+        with self._doing(f"looking up {check_key(key)}"):
+            try:
+                self.client.head_object(Bucket=self.location.bucket, Key=self.base + key)
+            except Exception as exc:
+                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+            return True
 
     def _list(self, prefix: str, field: str) -> list[str]:
         check_key(prefix, folder=True)
