@@ -164,3 +164,46 @@ def test_segments_in_s3_are_stored_once_per_batch_and_a_first_send_looks_nothing
     assert segments.predictions.exists(key)
     assert segments.count("m") == 10
     assert segments.request_ids("m") == {r.request_id for r in records}
+
+
+def test_a_reader_lists_an_hour_in_s3_whole_once_then_from_its_newest_segment_on(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelward.monitoring.prediction_records import PredictionRecord
+    from modelward.store.object_folders import LocalObjectFolder
+
+    monkeypatch.setenv("MODELWARD_ARTIFACTS", s3_bucket)
+    segments = segment_prediction_log(load_settings())
+    listed: list[tuple[str, str | None]] = []
+    segments.predictions.client.meta.events.register(  # type: ignore[attr-defined]
+        "provide-client-params.s3.ListObjectsV2",
+        lambda params, **_: listed.append((params["Prefix"], params.get("StartAfter"))),
+    )
+    hour_start = int(time.time() * 1000) // 3_600_000 * 3_600_000
+    for second in range(3):
+        created = hour_start + 1000 * second
+        segments.add_records(
+            [PredictionRecord(f"r{second}", "m", 1, created, 200, 1.0, 1, {"x": [1]}, [0])]
+        )
+    hour_folder = next(iter(segments.hours("m"))).folder
+    listed.clear()
+    assert segments.request_summary("m", hour_start).total == 3
+    assert segments.request_summary("m", hour_start).total == 3
+    base = segments.predictions.base  # type: ignore[attr-defined]
+    starts = [start for prefix, start in listed if prefix == base + hour_folder]
+    # the hour's folder: whole the first time, from a minute before its newest after
+    newest_but_a_minute = f"{base}{hour_folder}{hour_start + 2000 - 60_000:013d}"
+    assert starts == [None, newest_but_a_minute]
+    # S3 and a local folder list from a name on alike
+    local = LocalObjectFolder(tmp_path / "listing")
+    for key in segments.predictions.files(hour_folder):
+        local.put(key, b"x")
+    first = segments.predictions.files(hour_folder)[0].rsplit("/", 1)[-1]
+    for after in ("", first, "0"):
+        assert segments.predictions.files(hour_folder, after=after) == local.files(
+            hour_folder, after=after
+        )
+    for after in ("", "hour=", hour_folder.split("/")[-2], "hour=9"):
+        assert segments.predictions.children("model=m/version=1/", after=after) == (
+            local.children("model=m/version=1/", after=after)
+        )

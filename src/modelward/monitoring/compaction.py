@@ -117,21 +117,26 @@ def compact(segments: SegmentPredictionLog, model_name: str, *, now_ms: int | No
     for hour in segments.hours(model_name):
         if hour.start_ms + seg.HOUR_MS + COMPACT_AFTER_MS > now_ms:
             continue
-        live = list(segments.live_segments(segments.predictions, hour))
-        present = [n.key for n in map(seg.parse_name, segments.predictions.files(hour.folder)) if n]
+        # listed whole: what is merged is what is there
+        live = list(segments.live_segments(segments.predictions, hour, whole_listing=True))
         live_keys = {key for key, _ in live}
-        leftover = [key for key in present if key not in live_keys]  # merged, not removed
-        if len(live) < 2:
-            if leftover:  # an earlier compaction stopped before removing them
-                segments.predictions.delete(leftover)
-            continue
-        names = sorted(key.rsplit("/", 1)[-1] for key, _ in live)
-        earlier = [  # what an earlier compaction among them replaced
+        earlier = {  # what an earlier compaction among them replaced
             name
             for key, _ in live
             if "-compact-" in key
             for name in seg.covered(segments.cache.get(segments.predictions, key, ("created_ms",)))
+        }
+        # merged but not removed (an earlier compaction stopped there); only those: a
+        # segment stored since the listing above is merged next round, never removed
+        present = [n.key for n in map(seg.parse_name, segments.predictions.files(hour.folder)) if n]
+        leftover = [
+            key for key in present if key not in live_keys and key.rsplit("/", 1)[-1] in earlier
         ]
+        if len(live) < 2:
+            if leftover:
+                segments.predictions.delete(leftover)
+            continue
+        names = sorted(key.rsplit("/", 1)[-1] for key, _ in live)
         covers = sorted({*names, *earlier})
         newest = max(segment_id for _, segment_id in live)
         digest = uuid.uuid5(uuid.NAMESPACE_URL, "\n".join(covers)).hex

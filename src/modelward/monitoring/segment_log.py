@@ -13,16 +13,17 @@ a reader caches what it decoded and fetches only what is new.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modelward.errors import InvalidInput
+from modelward.errors import InvalidInput, NotFound
 from modelward.monitoring import log_segments as seg
 from modelward.monitoring.ports import MAX_RECORDS
 from modelward.monitoring.prediction_records import (
@@ -33,6 +34,7 @@ from modelward.monitoring.prediction_records import (
     encode_line,
 )
 from modelward.monitoring.segment_cache import SegmentCache
+from modelward.monitoring.segment_listings import SegmentListings
 from modelward.store.object_folders import ObjectFolder, check_key
 
 if TYPE_CHECKING:
@@ -41,6 +43,24 @@ if TYPE_CHECKING:
 FEEDBACK_LOOKBACK_MS = 7 * 24 * seg.HOUR_MS  # how far back a label's request is looked up
 SUMMARY = ("created_ms", "status", "latency_ms")  # what a request summary reads
 INPUTS = ("created_ms", "status", "inputs")  # what a drift window reads
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def _relisted_when_gone(method: Callable[Params, Result]) -> Callable[Params, Result]:
+    """A read that found a listed segment gone (a compaction replaced it since the
+    listing) is done again once over folders listed whole."""
+
+    @functools.wraps(method)
+    def read(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        try:
+            return method(*args, **kwargs)
+        except NotFound:
+            log: SegmentPredictionLog = args[0]  # type: ignore[assignment]
+            log.listings.forget()
+            return method(*args, **kwargs)
+
+    return read
 
 
 @dataclass(frozen=True)
@@ -68,10 +88,12 @@ class SegmentPredictionLog:
         feedback: ObjectFolder,
         *,
         cache: SegmentCache | None = None,
+        listings: SegmentListings | None = None,
     ) -> None:
         self.predictions = predictions
         self.feedback = feedback
         self.cache = cache or SegmentCache()
+        self.listings = listings or SegmentListings()
 
     def prepare(self) -> None:
         """Load now what the first batch and the first read would load (the object stores'
@@ -131,6 +153,7 @@ class SegmentPredictionLog:
             stored += table.num_rows
         return stored
 
+    @_relisted_when_gone
     def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
         """Join the label with its logged request and store it; False when no segment of the
         last FEEDBACK_LOOKBACK_MS holds the request (of `model_name`, or of any model)."""
@@ -185,7 +208,9 @@ class SegmentPredictionLog:
         hours = []
         for version_folder in self.predictions.children(seg.model_folder(model)):
             version = int(seg.partition_value(version_folder, "version"))
-            for folder in self.predictions.children(version_folder):
+            # listed from the first hour asked for on: a version's hours grow by 24 a day
+            after = f"hour={first}" if first else ""
+            for folder in self.predictions.children(version_folder, after=after):
                 hour = seg.partition_value(folder, "hour")
                 if hour >= first:
                     hours.append(Hour(folder, hour, version))
@@ -197,12 +222,19 @@ class SegmentPredictionLog:
         return sorted(hours, key=lambda h: h.hour, reverse=True)
 
     def live_segments(
-        self, folder: ObjectFolder, hour: Hour, until_id: int | None = None, since_ms: int = 0
+        self,
+        folder: ObjectFolder,
+        hour: Hour,
+        until_id: int | None = None,
+        since_ms: int = 0,
+        *,
+        whole_listing: bool = False,
     ) -> Iterator[tuple[str, int]]:
         """(key, newest ms) of the segments to read in a partition, newest first: a
         compacted segment instead of the ones it replaces, none whose newest record is
-        older than `since_ms` (its name says so: it is not fetched)."""
-        names = [n for n in map(seg.parse_name, folder.files(hour.folder)) if n is not None]
+        older than `since_ms` (its name says so: it is not fetched). The partition is
+        listed from what is new since the last listing (`SegmentListings`), or whole."""
+        names = self.listings.names(folder, hour.folder, whole=whole_listing)
         replaced: set[str] = set()
         for name in names:
             if name.compacted:
@@ -276,6 +308,7 @@ class SegmentPredictionLog:
         return pa.concat_tables(tables).sort_by(order).slice(0, limit)
 
     # -- reads ------------------------------------------------------------------------------
+    @_relisted_when_gone
     def records(
         self,
         model_name: str,
@@ -295,6 +328,7 @@ class SegmentPredictionLog:
             found.extend(seg.to_records(rows, model_name, segment_id))
         return found
 
+    @_relisted_when_gone
     def input_window(
         self, model_name: str, *, since_ms: int, limit: int, until_id: int | None = None
     ) -> InputWindow | None:
@@ -308,6 +342,7 @@ class SegmentPredictionLog:
             return None
         return InputWindow(frame, int(pc.max(table.column("segment_id")).as_py()))
 
+    @_relisted_when_gone
     def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
         """Requests since a time, failed ones, and the p95 latency of the answered ones
         (numpy.percentile's linear rule)."""
@@ -325,6 +360,7 @@ class SegmentPredictionLog:
         p95 = float(np.percentile(values, 95)) if len(values) else None
         return RequestSummary(total, total - len(values), p95)
 
+    @_relisted_when_gone
     def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
         """The `last` labeled predictions of a model, newest prediction first; a request
         labeled twice counts with its newest label."""
@@ -350,6 +386,7 @@ class SegmentPredictionLog:
             for r in chosen
         ]
 
+    @_relisted_when_gone
     def requests_per_version(self, model_name: str) -> dict[int, int]:
         """How many requests each version of a model answered (versions never served: absent)."""
         counts: dict[int, int] = {}
@@ -365,6 +402,7 @@ class SegmentPredictionLog:
         models = [model_name] if model_name is not None else self.models()
         return sum(sum(self.requests_per_version(model).values()) for model in models)
 
+    @_relisted_when_gone
     def request_ids(self, model_name: str, *, limit: int | None = None) -> set[str]:
         """The logged request ids of a model (the newest `limit`)."""
         if limit is None:
@@ -378,6 +416,7 @@ class SegmentPredictionLog:
         table = self._newest(model_name, limit, 0, None, None)
         return set(table.column("request_id").to_pylist()) if table is not None else set()
 
+    @_relisted_when_gone
     def served_models(self) -> list[dict[str, Any]]:
         """Every model with logged requests: name, versions, requests, first and last time."""
         served = []

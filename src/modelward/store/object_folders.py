@@ -62,12 +62,14 @@ class ObjectFolder(Protocol):
         """Whether an object is stored under `key`."""
         ...
 
-    def children(self, prefix: str) -> list[str]:
-        """The sub-folders directly under `prefix` ("" or ending in "/"), each ending in "/"."""
+    def children(self, prefix: str, *, after: str = "") -> list[str]:
+        """The sub-folders directly under `prefix` ("" or ending in "/"), each ending in "/";
+        with `after`, only those whose name sorts after it."""
         ...
 
-    def files(self, prefix: str) -> list[str]:
-        """The keys of the objects directly under `prefix` ("" or ending in "/")."""
+    def files(self, prefix: str, *, after: str = "") -> list[str]:
+        """The keys of the objects directly under `prefix` ("" or ending in "/"); with
+        `after`, only those whose name sorts after it (what a listing then returns)."""
         ...
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -118,13 +120,15 @@ class LocalObjectFolder:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def children(self, prefix: str) -> list[str]:
-        """Sub-directories, sorted."""
-        return sorted(f"{prefix}{e.name}/" for e in self._entries(prefix) if e.is_dir())
+    def children(self, prefix: str, *, after: str = "") -> list[str]:
+        """Sub-directories, sorted (after `after` as S3 lists them: by the keys they hold)."""
+        found = (f"{e.name}/" for e in self._entries(prefix) if e.is_dir())
+        return sorted(prefix + name for name in found if name > after)
 
-    def files(self, prefix: str) -> list[str]:
+    def files(self, prefix: str, *, after: str = "") -> list[str]:
         """Files, sorted."""
-        return sorted(f"{prefix}{e.name}" for e in self._entries(prefix) if e.is_file())
+        found = (e.name for e in self._entries(prefix) if e.is_file())
+        return sorted(prefix + name for name in found if name > after)
 
     def delete(self, keys: Iterable[str]) -> None:
         """Unlink each file."""
@@ -189,12 +193,15 @@ class S3ObjectFolder:
                 raise
             return True
 
-    def _list(self, prefix: str, field: str) -> list[str]:
+    def _list(self, prefix: str, field: str, after: str) -> list[str]:
         check_key(prefix, folder=True)
         found: list[str] = []
+        # S3 lists keys in UTF-8 byte order from StartAfter on: a folder whose names sort
+        # by time is listed from a time on, at a cost that does not grow with the folder.
+        start = {"StartAfter": self.base + prefix + after} if after else {}
         with self._doing(f"listing {prefix or 'the prediction log'}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.location.bucket, Prefix=self.base + prefix, Delimiter="/"
+                Bucket=self.location.bucket, Prefix=self.base + prefix, Delimiter="/", **start
             )
             for page in pages:
                 if field == "CommonPrefixes":
@@ -203,13 +210,13 @@ class S3ObjectFolder:
                     found.extend(item["Key"] for item in page.get("Contents", ()))
         return sorted(key[len(self.base) :] for key in found)
 
-    def children(self, prefix: str) -> list[str]:
+    def children(self, prefix: str, *, after: str = "") -> list[str]:
         """The common prefixes one level down."""
-        return self._list(prefix, "CommonPrefixes")
+        return self._list(prefix, "CommonPrefixes", after)
 
-    def files(self, prefix: str) -> list[str]:
+    def files(self, prefix: str, *, after: str = "") -> list[str]:
         """The objects one level down."""
-        return self._list(prefix, "Contents")
+        return self._list(prefix, "Contents", after)
 
     def delete(self, keys: Iterable[str]) -> None:
         """DeleteObjects, a thousand keys per call."""
