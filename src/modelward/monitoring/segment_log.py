@@ -13,17 +13,15 @@ a reader caches what it decoded and fetches only what is new.
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modelward.errors import InvalidInput, NotFound
+from modelward.errors import InvalidInput
 from modelward.monitoring import log_segments as seg
 from modelward.monitoring.ports import MAX_RECORDS
 from modelward.monitoring.prediction_records import (
@@ -33,9 +31,8 @@ from modelward.monitoring.prediction_records import (
     RequestSummary,
     encode_line,
 )
-from modelward.monitoring.segment_cache import SegmentCache
-from modelward.monitoring.segment_listings import SegmentListings
-from modelward.store.object_folders import ObjectFolder, check_key
+from modelward.monitoring.segment_folders import SegmentFolders, relisted_when_gone
+from modelward.store.object_folders import check_key
 
 if TYPE_CHECKING:
     from modelward.config import Settings
@@ -43,57 +40,13 @@ if TYPE_CHECKING:
 FEEDBACK_LOOKBACK_MS = 7 * 24 * seg.HOUR_MS  # how far back a label's request is looked up
 SUMMARY = ("created_ms", "status", "latency_ms")  # what a request summary reads
 INPUTS = ("created_ms", "status", "inputs")  # what a drift window reads
-Params = ParamSpec("Params")
-Result = TypeVar("Result")
 
 
-def _relisted_when_gone(method: Callable[Params, Result]) -> Callable[Params, Result]:
-    """A read that found a listed segment gone (a compaction replaced it since the
-    listing) is done again once over folders listed whole."""
-
-    @functools.wraps(method)
-    def read(*args: Params.args, **kwargs: Params.kwargs) -> Result:
-        try:
-            return method(*args, **kwargs)
-        except NotFound:
-            log: SegmentPredictionLog = args[0]  # type: ignore[assignment]
-            log.listings.forget()
-            return method(*args, **kwargs)
-
-    return read
-
-
-@dataclass(frozen=True)
-class Hour:
-    """One partition folder: a model's (version's) hour."""
-
-    folder: str
-    hour: str
-    version: int | None  # None for feedback partitions
-
-    @property
-    def start_ms(self) -> int:
-        return seg.hour_start_ms(self.hour)
-
-
-class SegmentPredictionLog:
+class SegmentPredictionLog(SegmentFolders):
     """The prediction log and feedback as Parquet segments (see the module's docstring)."""
 
     flush_interval = 1.0  # seconds between the writer's batches: fewer, larger segments
     batch_size = 20_000
-
-    def __init__(
-        self,
-        predictions: ObjectFolder,
-        feedback: ObjectFolder,
-        *,
-        cache: SegmentCache | None = None,
-        listings: SegmentListings | None = None,
-    ) -> None:
-        self.predictions = predictions
-        self.feedback = feedback
-        self.cache = cache or SegmentCache()
-        self.listings = listings or SegmentListings()
 
     def prepare(self) -> None:
         """Load now what the first batch and the first read would load (the object stores'
@@ -153,7 +106,7 @@ class SegmentPredictionLog:
             stored += table.num_rows
         return stored
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def add_feedback(self, request_id: str, label: Any, *, model_name: str | None = None) -> bool:
         """Join the label with its logged request and store it; False when no segment of the
         last FEEDBACK_LOOKBACK_MS holds the request (of `model_name`, or of any model)."""
@@ -197,118 +150,8 @@ class SegmentPredictionLog:
                     return row
         return None
 
-    # -- partitions -------------------------------------------------------------------------
-    def models(self) -> list[str]:
-        """Every model with logged requests."""
-        return [seg.partition_value(f, "model") for f in self.predictions.children("")]
-
-    def hours(self, model: str, since_ms: int = 0) -> list[Hour]:
-        """The model's hour partitions (every version) from `since_ms` on, newest first."""
-        first = seg.hour_of(since_ms) if since_ms > 0 else ""
-        hours = []
-        for version_folder in self.predictions.children(seg.model_folder(model)):
-            version = int(seg.partition_value(version_folder, "version"))
-            # listed from the first hour asked for on: a version's hours grow by 24 a day
-            after = f"hour={first}" if first else ""
-            for folder in self.predictions.children(version_folder, after=after):
-                hour = seg.partition_value(folder, "hour")
-                if hour >= first:
-                    hours.append(Hour(folder, hour, version))
-        return sorted(hours, key=lambda h: (h.hour, h.version or 0), reverse=True)
-
-    def _feedback_hours(self, model: str) -> list[Hour]:
-        folders = self.feedback.children(seg.model_folder(model))
-        hours = [Hour(f, seg.partition_value(f, "hour"), None) for f in folders]
-        return sorted(hours, key=lambda h: h.hour, reverse=True)
-
-    def live_segments(
-        self,
-        folder: ObjectFolder,
-        hour: Hour,
-        until_id: int | None = None,
-        since_ms: int = 0,
-        *,
-        whole_listing: bool = False,
-    ) -> Iterator[tuple[str, int]]:
-        """(key, newest ms) of the segments to read in a partition, newest first: a
-        compacted segment instead of the ones it replaces, none whose newest record is
-        older than `since_ms` (its name says so: it is not fetched). The partition is
-        listed from what is new since the last listing (`SegmentListings`), or whole."""
-        names = self.listings.names(folder, hour.folder, whole=whole_listing)
-        replaced: set[str] = set()
-        for name in names:
-            if name.compacted:
-                replaced.update(seg.covered(self.cache.get(folder, name.key, ("created_ms",))))
-        for name in sorted(names, key=lambda n: n.key, reverse=True):
-            if name.key.rsplit("/", 1)[-1] in replaced:
-                continue
-            if until_id is not None and name.newest_ms > until_id:
-                continue
-            if name.newest_ms < since_ms:
-                continue
-            yield name.key, name.newest_ms
-
-    def _hour_table(
-        self, folder: ObjectFolder, hours: Sequence[Hour], columns: tuple[str, ...] | None = None
-    ) -> pa.Table | None:
-        """The segments of some partitions (only `columns`, when given) as one table."""
-        tables = [
-            self.cache.get(folder, key, columns)
-            for hour in hours
-            for key, _newest in self.live_segments(folder, hour)
-        ]
-        return pa.concat_tables(tables) if tables else None
-
-    def _window(
-        self, model: str, since_ms: int = 0, until_id: int | None = None
-    ) -> list[tuple[int, str]]:
-        """(newest ms, key) of every segment of a model to read from `since_ms` on, newest
-        first across versions and hours."""
-        found = [
-            (newest, key)
-            for hour in self.hours(model, since_ms)
-            for key, newest in self.live_segments(self.predictions, hour, until_id, since_ms)
-        ]
-        return sorted(found, reverse=True)
-
-    def _newest(
-        self,
-        model: str,
-        limit: int,
-        since_ms: int,
-        until_id: int | None,
-        status: int | None,
-        columns: tuple[str, ...] | None = None,
-    ) -> pa.Table | None:
-        """The `limit` newest rows (from `since_ms` on, of a status; only `columns`, when
-        given, which then hold created_ms and status), with `segment_id`:
-        segments are read newest first, and no further once `limit` rows are newer than
-        every row the next segment can hold (its name gives its newest)."""
-        window = self._window(model, since_ms, until_id)
-        tables: list[pa.Table] = []
-        held = 0
-        for index, (newest, key) in enumerate(window):
-            table = self.cache.get(self.predictions, key, columns)
-            keep = pc.greater_equal(table.column("created_ms"), since_ms)
-            if status is not None:
-                keep = pc.and_(keep, pc.equal(table.column("status"), status))
-            table = table.filter(keep)
-            ids = pa.array([newest] * table.num_rows, pa.int64())
-            tables.append(table.append_column("segment_id", ids))
-            held += table.num_rows
-            if held >= limit and index + 1 < len(window):
-                bound = window[index + 1][0]
-                final = sum(pc.sum(pc.greater(t.column("created_ms"), bound)).as_py() or 0
-                            for t in tables)  # fmt: skip
-                if final >= limit:
-                    break
-        if not tables:
-            return None
-        order = [("created_ms", "descending"), ("segment_id", "descending")]
-        return pa.concat_tables(tables).sort_by(order).slice(0, limit)
-
     # -- reads ------------------------------------------------------------------------------
-    @_relisted_when_gone
+    @relisted_when_gone
     def records(
         self,
         model_name: str,
@@ -328,7 +171,7 @@ class SegmentPredictionLog:
             found.extend(seg.to_records(rows, model_name, segment_id))
         return found
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def input_window(
         self, model_name: str, *, since_ms: int, limit: int, until_id: int | None = None
     ) -> InputWindow | None:
@@ -342,7 +185,7 @@ class SegmentPredictionLog:
             return None
         return InputWindow(frame, int(pc.max(table.column("segment_id")).as_py()))
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def request_summary(self, model_name: str, since_ms: int) -> RequestSummary:
         """Requests since a time, failed ones, and the p95 latency of the answered ones
         (numpy.percentile's linear rule)."""
@@ -360,7 +203,7 @@ class SegmentPredictionLog:
         p95 = float(np.percentile(values, 95)) if len(values) else None
         return RequestSummary(total, total - len(values), p95)
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def labeled(self, model_name: str, *, last: int = 1000) -> list[LabeledPrediction]:
         """The `last` labeled predictions of a model, newest prediction first; a request
         labeled twice counts with its newest label."""
@@ -386,7 +229,7 @@ class SegmentPredictionLog:
             for r in chosen
         ]
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def requests_per_version(self, model_name: str) -> dict[int, int]:
         """How many requests each version of a model answered (versions never served: absent)."""
         counts: dict[int, int] = {}
@@ -402,7 +245,7 @@ class SegmentPredictionLog:
         models = [model_name] if model_name is not None else self.models()
         return sum(sum(self.requests_per_version(model).values()) for model in models)
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def request_ids(self, model_name: str, *, limit: int | None = None) -> set[str]:
         """The logged request ids of a model (the newest `limit`)."""
         if limit is None:
@@ -416,7 +259,7 @@ class SegmentPredictionLog:
         table = self._newest(model_name, limit, 0, None, None)
         return set(table.column("request_id").to_pylist()) if table is not None else set()
 
-    @_relisted_when_gone
+    @relisted_when_gone
     def served_models(self) -> list[dict[str, Any]]:
         """Every model with logged requests: name, versions, requests, first and last time."""
         served = []
