@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelward.monitoring.compaction import compact
-from modelward.monitoring.log_segments import HOUR_MS
+from modelward.monitoring.log_segments import HOUR_MS, SegmentName
 from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.segment_cache import SegmentCache
 from modelward.monitoring.segment_listings import SegmentListings
@@ -94,14 +95,14 @@ def test_a_segment_stored_while_an_hour_is_compacted_is_kept_for_the_next_round(
     writer = SegmentPredictionLog(LocalObjectFolder(tmp_path / "log"), LocalObjectFolder(tmp_path))
     for second in range(3):
         writer.add_records(_batch(10 * second, 10, HOUR_START + 1000 * second))
-    listed = writer.live_segments
+    listed = writer.listings.names
 
-    def then_a_late_batch(*args: object, **kwargs: object) -> object:
-        found = list(listed(*args, **kwargs))  # type: ignore[arg-type]
+    def then_a_late_batch(*args: Any, **kwargs: Any) -> list[SegmentName]:
+        found = listed(*args, **kwargs)
         writer.add_records(_batch(100, 5, HOUR_START + 500))  # stored after the listing
-        return iter(found)
+        return found
 
-    monkeypatch.setattr(writer, "live_segments", then_a_late_batch)
+    monkeypatch.setattr(writer.listings, "names", then_a_late_batch)
     assert compact(writer, "m", now_ms=HOUR_START + 2 * HOUR_MS) == 3
     monkeypatch.undo()
     assert writer.count("m") == 35  # the late batch is not removed with the merged ones

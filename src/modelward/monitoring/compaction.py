@@ -117,8 +117,10 @@ def compact(segments: SegmentPredictionLog, model_name: str, *, now_ms: int | No
     for hour in segments.hours(model_name):
         if hour.start_ms + seg.HOUR_MS + COMPACT_AFTER_MS > now_ms:
             continue
-        # listed whole: what is merged is what is there
-        live = list(segments.live_segments(segments.predictions, hour, whole_listing=True))
+        # listed whole, once: what is merged is what is there; a segment stored since is
+        # merged next round, never removed unmerged
+        listed = segments.listings.names(segments.predictions, hour.folder, whole=True)
+        live = list(segments.live_among(segments.predictions, listed))
         live_keys = {key for key, _ in live}
         earlier = {  # what an earlier compaction among them replaced
             name
@@ -126,11 +128,8 @@ def compact(segments: SegmentPredictionLog, model_name: str, *, now_ms: int | No
             if "-compact-" in key
             for name in seg.covered(segments.cache.get(segments.predictions, key, ("created_ms",)))
         }
-        # merged but not removed (an earlier compaction stopped there); only those: a
-        # segment stored since the listing above is merged next round, never removed
-        present = [n.key for n in map(seg.parse_name, segments.predictions.files(hour.folder)) if n]
-        leftover = [
-            key for key in present if key not in live_keys and key.rsplit("/", 1)[-1] in earlier
+        leftover = [  # merged but not removed: an earlier compaction stopped there
+            n.key for n in listed if n.key not in live_keys and n.key.rsplit("/", 1)[-1] in earlier
         ]
         if len(live) < 2:
             if leftover:

@@ -94,19 +94,24 @@ class SegmentFolders:
         return sorted(hours, key=lambda h: h.hour, reverse=True)
 
     def live_segments(
+        self, folder: ObjectFolder, hour: Hour, until_id: int | None = None, since_ms: int = 0
+    ) -> Iterator[tuple[str, int]]:
+        """(key, newest ms) of the segments to read in a partition, newest first (see
+        `live_among`); the partition listed from what is new since the last listing
+        (`SegmentListings`)."""
+        names = self.listings.names(folder, hour.folder)
+        return self.live_among(folder, names, until_id, since_ms)
+
+    def live_among(
         self,
         folder: ObjectFolder,
-        hour: Hour,
+        names: Sequence[seg.SegmentName],
         until_id: int | None = None,
         since_ms: int = 0,
-        *,
-        whole_listing: bool = False,
     ) -> Iterator[tuple[str, int]]:
-        """(key, newest ms) of the segments to read in a partition, newest first: a
-        compacted segment instead of the ones it replaces, none whose newest record is
-        older than `since_ms` (its name says so: it is not fetched). The partition is
-        listed from what is new since the last listing (`SegmentListings`), or whole."""
-        names = self.listings.names(folder, hour.folder, whole=whole_listing)
+        """(key, newest ms) of the segments to read among a partition's `names`, newest
+        first: a compacted segment instead of the ones it replaces, none whose newest
+        record is older than `since_ms` (its name says so: it is not fetched)."""
         replaced: set[str] = set()
         for name in names:
             if name.compacted:

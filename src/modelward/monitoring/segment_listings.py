@@ -6,8 +6,8 @@ time order. Once a reader has listed a folder, it asks only for the names after 
 newest one minus `late_ms`: segments a writer stores that late (its clock behind
 another's, a batch resent after the store was down) are still found at once. Every
 `full_every` seconds a folder is listed whole: a segment stored later than that (writers'
-clocks further apart) becomes visible then, and the
-names of segments a compaction removed are forgotten. A reader that finds a listed
+clocks further apart) becomes visible then, and the names of segments a compaction
+removed are forgotten. A reader that finds a listed
 segment gone calls `forget` and reads again (see `segment_log`); a compaction lists whole.
 """
 
