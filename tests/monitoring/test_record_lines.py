@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from modelward.errors import InvalidInput
-from modelward.monitoring.log_segments import HOUR_MS, hour_of, line_partitions
+from modelward.monitoring.line_tables import line_partitions
+from modelward.monitoring.log_segments import HOUR_MS, hour_of
 from modelward.monitoring.prediction_records import PredictionRecord, decode_line, encode_line
 from modelward.monitoring.segment_log import SegmentPredictionLog
 from modelward.store.object_folders import LocalObjectFolder
@@ -91,18 +92,28 @@ def test_no_lines_make_no_segments(tmp_path: Path) -> None:
     assert log.add_lines([]) == 0
 
 
+ESCAPED = b'"r\\"q"'  # a request id holding a quote: its block is read by orjson
+
+
 @pytest.mark.parametrize(
     ("line", "words"),
     [
-        (b"no separators at all", "not enough values"),
-        (b'["r","m",1,2,200,1.0,1]\x1f{}\x1f[0]', "not a list of 8 fields"),
-        (b'["r","m","one",2,200,1.0,1,null]\x1f{}\x1f[0]', "str"),
-        (b'["r","m",1,2,200,1.0,1,null]\x1f{"x":[1]}\x1f\xff\xfe', "utf8"),
-        (b'["r",7,1,2,200,1.0,1,null]\x1f{}\x1f[0]', "int"),
-        (b'["r","m",1,2,200,1.0,1,null]\x1f{}\x1f[0]\x1fextra', "too many values"),
-        (b'["r","m",' + b"9" * 400 + b",2,200,1.0,1,null]\x1f{}\x1f[0]", "infinity"),
-        (b'["r","m",1,' + b"9" * 18 + b",200,1.0,1,null]\x1f{}\x1f[0]", "1970 to 2286"),
-        (b'["r","m",1,2,200,1.0,1,null\x1f{}\x1f[0]', "unexpected"),
+        (b"no separators at all", "apart by 0x1f"),
+        (b'"r","m",1,2,200,1.0,1,null\x1f{}\x1f[0]\x1fextra', "apart by 0x1f"),
+        (b'"r","m",1,2,200,1.0,1\x1f{}\x1f[0]', "expected 8 columns, got 7"),
+        (b'"r","m",1,2,200,1.0,1,null,9\x1f{}\x1f[0]', "expected 8 columns, got 9"),
+        (b'"r","m","one",2,200,1.0,1,null\x1f{}\x1f[0]', "model_version: row #2"),
+        (b'"r","m",1,2,200,true,1,null\x1f{}\x1f[0]', "latency_ms"),
+        (b'"r",null,1,2,200,1.0,1,null\x1f{}\x1f[0]', "no model_name"),
+        (b'"r","m",1,2,200,1.0,1,null\x1f{"x":[1]}\x1f\xff\xfe', "utf8"),
+        (b'"r","m",1,2,200,1.0,1,null\x1f\xff{}\x1f[0]', "utf8"),
+        (b'"r","m",' + b"9" * 400 + b",2,200,1.0,1,null\x1f{}\x1f[0]", "model_version"),
+        (b'"r","m",1,' + b"9" * 18 + b",200,1.0,1,null\x1f{}\x1f[0]", "1970 to 2286"),
+        (ESCAPED + b',"m",1,2,200,1.0,1\x1f{}\x1f[0]', "not 8 fields"),
+        (ESCAPED + b',"m","one",2,200,1.0,1,null\x1f{}\x1f[0]', "int32"),
+        (ESCAPED + b",7,1,2,200,1.0,1,null\x1f{}\x1f[0]", "int"),
+        (ESCAPED + b',"m",1,2,200,1.0,1,null\x1f{}\x1f[0]\n"r"\x1f{}\x1f[0]', "not 8 fields"),
+        (ESCAPED + b',"m",1,2,200,1.0,1,null]\x1f{}\x1f[0]', "unexpected"),
     ],
 )
 def test_a_malformed_line_is_refused_and_nothing_is_stored(
@@ -116,6 +127,7 @@ def test_a_malformed_line_is_refused_and_nothing_is_stored(
     message = str(refused.value)
     assert message.startswith("a prediction record line is malformed: ")
     assert words in message.lower() and "\n" not in message
+    assert len(message) < 300  # a long line is quoted cut short
     assert not list(folder.rglob("*.parquet"))
 
 
@@ -138,11 +150,39 @@ def test_a_line_refused_by_arrow_is_a_value_error() -> None:
     "line",
     [
         b"no separators",
-        b'["r","m",1,2,200,1.0,1]\x1f{}\x1f[0]',
-        b'["r","m","one",2,200,1.0,1,null]\x1f{}\x1f[0]',
-        b'["r","m",1,2,200,1.0,1,null]\x1f{oops\x1f[0]',
+        b'"r","m",1,2,200,1.0,1\x1f{}\x1f[0]',
+        b'"r","m","one",2,200,1.0,1,null\x1f{}\x1f[0]',
+        b'"r","m",1,2,200,1.0,1,null\x1f{oops\x1f[0]',
     ],
 )
 def test_decoding_a_malformed_line_names_the_fault(line: bytes) -> None:
     with pytest.raises(ValueError, match=r"^a prediction record line is malformed: "):
         decode_line(line)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        # no backslash in any head: the heads are read as CSV
+        ["plain", "a,b", "é✓ <b>[/red]", "null", "", "1e5", "  spaced  ", "'single'"],
+        # a quote, a newline, a backslash or a control character: escaped, read by orjson
+        ['say "hi"', "a\nb", "back\\slash", "\x1f\x00", "\u2028", "plain"],
+    ],
+)
+def test_head_texts_come_back_exactly_in_segments(texts: list[str]) -> None:
+    records = [
+        _record(i, request_id=f"{text}#{i}", error=text, latency_ms=[0.5, math.nan, 1e-7][i % 3])
+        for i, text in enumerate(texts)
+    ]
+    records[0].error = None
+    records[0].latency_ms = 12345.678901234
+    (table,) = line_partitions([encode_line(r) for r in records]).values()
+    rows = table.to_pylist()
+    assert [row["request_id"] for row in rows] == [r.request_id for r in records]
+    assert [row["error"] for row in rows] == [r.error for r in records]
+    for row, record in zip(rows, records, strict=True):
+        assert row["created_ms"] == record.created_ms and row["status"] == record.status
+        if math.isnan(record.latency_ms):
+            assert math.isnan(row["latency_ms"])
+        else:
+            assert row["latency_ms"] == record.latency_ms  # the float read back bit for bit

@@ -4,6 +4,7 @@ new one), a record the store refuses is dropped alone, and closing stores what i
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
@@ -15,7 +16,7 @@ import pytest
 from modelward.config import load_settings
 from modelward.monitoring.predictions import PredictionRecord
 from modelward.monitoring.segment_log import segment_prediction_log
-from modelward.monitoring.segment_uploader import SegmentUploader
+from modelward.monitoring.segment_uploader import SegmentUploader, _framed, _read_block
 from modelward.monitoring.writer import PredictionLogWriter
 from modelward.store.workspace import close_workspaces
 
@@ -204,3 +205,15 @@ def test_only_a_resend_has_its_segments_looked_up_and_a_stored_id_is_not_sent_ag
     assert uploader.add_records(again, batch_id="twice") == 0
     assert uploader._child is None
     uploader._child = child
+
+
+def test_a_batch_is_read_into_one_block_as_framed() -> None:
+    lines = [b"a\x1f1\x1f2", b"bb\x1f3\x1f4", b"c\x1f5\x1f6"]
+    framed = b"".join(b"".join(_framed(lines[i : i + 2])) for i in range(0, 3, 2))
+    size = sum(map(len, lines)) + len(lines)
+    assert _read_block(io.BytesIO(framed), 2, size) == bytearray(b"\n".join(lines) + b"\n")
+    assert _read_block(io.BytesIO(framed[:-3]), 2, size) is None  # the pipe ended mid-part
+    with pytest.raises(ValueError, match="longer than its header"):
+        _read_block(io.BytesIO(framed), 2, size - 1)
+    with pytest.raises(ValueError, match="shorter than its header"):
+        _read_block(io.BytesIO(framed), 2, size + 1)

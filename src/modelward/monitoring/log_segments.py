@@ -14,7 +14,6 @@ names, in its Parquet metadata, the segments it replaces; readers skip those.
 from __future__ import annotations
 
 import calendar
-import math
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -28,8 +27,6 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from modelward.monitoring.prediction_records import (
-    LINE_FIELDS,
-    LINE_SEPARATOR,
     PredictionRecord,
     frame_of_inputs,
     json_bytes,
@@ -188,72 +185,6 @@ def covered(table: pa.Table) -> list[str]:
     metadata = table.schema.metadata or {}
     raw = metadata.get(COVERS_KEY)
     return [str(name) for name in orjson.loads(raw)] if raw else []
-
-
-Partition = tuple[str, int, str]  # model, version, hour
-
-
-def line_partitions(lines: Sequence[bytes]) -> dict[Partition, pa.Table]:
-    """Record lines (`encode_line`) as one segment table per (model, version, hour), rows
-    in their order; the inputs and outputs columns are the lines' JSON as sent, never
-    parsed. ValueError, naming what is wrong, when a line is malformed."""
-    try:
-        return _line_partitions(lines)
-    except (ValueError, TypeError, OverflowError, OSError, pa.ArrowException) as exc:
-        raise ValueError(f"a prediction record line is malformed: {exc}") from None
-
-
-def _line_partitions(lines: Sequence[bytes]) -> dict[Partition, pa.Table]:
-    heads: list[bytes] = []
-    inputs: list[bytes | None] = []
-    outputs: list[bytes | None] = []
-    for line in lines:
-        head, given_inputs, given_outputs = line.split(LINE_SEPARATOR)
-        heads.append(head)
-        inputs.append(None if given_inputs == b"null" else given_inputs)
-        outputs.append(None if given_outputs == b"null" else given_outputs)
-    rows = orjson.loads(b"[" + b",".join(heads) + b"]") if heads else []
-    if rows and (set(map(type, rows)) != {list} or set(map(len, rows)) != {len(LINE_FIELDS)}):
-        raise ValueError(f"its first part is not a list of {len(LINE_FIELDS)} fields")
-    columns: dict[str, list[Any]] = {name: [] for name in LINE_FIELDS}
-    if rows:
-        columns = dict(zip(LINE_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
-    pa.array(columns["model_name"], pa.string())  # each one a text (the caller checks it)
-    table = pa.table(
-        {
-            "request_id": pa.array(columns["request_id"], pa.string()),
-            "model_version": pa.array(columns["model_version"], pa.int32()),
-            "created_ms": pa.array(columns["created_ms"], pa.int64()),
-            "status": pa.array(columns["status"], pa.int16()),
-            "latency_ms": pa.array(
-                [math.nan if v is None else v for v in columns["latency_ms"]], pa.float64()
-            ),
-            "n_rows": pa.array(columns["n_rows"], pa.int32()),
-            "inputs": pa.array(inputs, pa.binary()).cast(pa.string()),  # UTF-8 checked
-            "outputs": pa.array(outputs, pa.binary()).cast(pa.string()),
-            "error": pa.array(columns["error"], pa.string()),
-        },
-        schema=RECORD_SCHEMA,
-    )
-    if not rows:
-        return {}
-    bounds = pc.min_max(table["created_ms"])
-    oldest, newest = bounds["min"].as_py(), bounds["max"].as_py()
-    if not 0 <= oldest <= newest < 10**13:
-        raise ValueError("its created_ms is not a time from 1970 to 2286 in milliseconds")
-    models, versions = set(columns["model_name"]), set(columns["model_version"])
-    if len(models) == len(versions) == 1 and oldest // HOUR_MS == newest // HOUR_MS:
-        # a writer's batch of one second: one partition, found without a pass per record
-        return {(models.pop(), versions.pop(), hour_of(oldest)): table}
-    places: dict[tuple[str, int, int], list[int]] = {}
-    for index, (model, version, created) in enumerate(
-        zip(columns["model_name"], columns["model_version"], columns["created_ms"], strict=True)
-    ):
-        places.setdefault((model, version, created // HOUR_MS), []).append(index)
-    return {
-        (model, version, hour_of(hour * HOUR_MS)): table.take(pa.array(indices, pa.int64()))
-        for (model, version, hour), indices in places.items()
-    }
 
 
 def feedback_table(

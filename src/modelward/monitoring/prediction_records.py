@@ -78,7 +78,8 @@ class PredictionRecord:
         )
 
 
-# A record as one line for the segment writer: its scalar fields as a JSON array, then its
+# A record as one line for the segment writer: its scalar fields as the items of a JSON
+# array (no brackets: a block of heads is then a CSV text, see `line_tables`), then its
 # inputs and outputs as JSON, apart. JSON text never holds a raw control character
 # (orjson escapes them in strings), so 0x1f separates the three and a newline ends a line.
 # The writer gets the inputs' text without parsing a request's values again (parsing and
@@ -113,7 +114,7 @@ def encode_line(record: PredictionRecord) -> bytes:
             record.n_rows,
             record.error,
         )
-    )
+    )[1:-1]
     return b"%b\x1f%b\x1f%b" % (head, json_bytes(record.inputs), json_bytes(record.outputs))
 
 
@@ -121,7 +122,7 @@ def decode_line(line: bytes) -> PredictionRecord:
     """The record an `encode_line` wrote; ValueError, naming the fault, when malformed."""
     try:
         head, inputs, outputs = line.split(LINE_SEPARATOR)
-        data = dict(zip(LINE_FIELDS, orjson.loads(head), strict=True))
+        data = dict(zip(LINE_FIELDS, orjson.loads(b"[%b]" % head), strict=True))
         data["inputs"] = orjson.loads(inputs)
         data["outputs"] = orjson.loads(outputs)
         return PredictionRecord.from_dict(data)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modelward.errors import InvalidInput
+from modelward.monitoring import line_tables
 from modelward.monitoring import log_segments as seg
 from modelward.monitoring.ports import MAX_RECORDS
 from modelward.monitoring.prediction_records import (
@@ -62,7 +63,7 @@ class SegmentPredictionLog(SegmentFolders):
         sample segment."""
         self.predictions.children("")
         sample = PredictionRecord("r", "m", 1, 0, 200, 1.0, 1, {"x": [1.0]}, [0])
-        (table,) = seg.line_partitions([encode_line(sample)]).values()  # casts included
+        (table,) = line_tables.line_partitions([encode_line(sample)]).values()  # casts included
         return seg.encode(table)
 
     # -- writes -----------------------------------------------------------------------------
@@ -77,15 +78,26 @@ class SegmentPredictionLog(SegmentFolders):
     def add_lines(
         self, lines: Sequence[bytes], *, batch_id: str | None = None, first_send: bool = False
     ) -> int:
-        """`add_records` for records as `encode_line` wrote them (the uploader's batches):
-        their inputs and outputs stored as sent, never parsed. `first_send`: the caller
-        knows no part of the batch was stored before (its writer's first try), so its
-        segments are not looked up first."""
+        """`add_records` for records as `encode_line` wrote them: their inputs and outputs
+        stored as sent, never parsed. `first_send`: the caller knows no part of the batch
+        was stored before (its writer's first try), so its segments are not looked up
+        first."""
+        if not lines:
+            return 0
+        block = bytearray(b"\n").join(lines)
+        block += b"\n"
+        return self.add_block(block, batch_id=batch_id, first_send=first_send)
+
+    def add_block(
+        self, block: bytearray, *, batch_id: str | None = None, first_send: bool = False
+    ) -> int:
+        """`add_lines` for the lines as one block, each ending in a newline (the
+        uploader's batches, as they came down the pipe); `block` is cut in place."""
         resend = batch_id is not None and not first_send
         batch_id = batch_id or uuid.uuid4().hex
         check_key(batch_id)
         try:
-            partitions = seg.line_partitions(lines)
+            partitions = line_tables.block_partitions(block)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         for model, _, _ in partitions:

@@ -98,14 +98,22 @@ class SegmentUploader:
             if batch_id is not None:
                 self._unanswered.add(batch_id)
             try:
+                parts = [
+                    _framed(records[start : start + PART]) for start in range(0, len(records), PART)
+                ]
                 header = orjson.dumps(
-                    {"batch_id": batch_id, "parts": _parts(len(records)), "first_send": first_send}
+                    {
+                        "batch_id": batch_id,
+                        "parts": len(parts),
+                        "bytes": sum(map(len, records)) + len(records),  # with the newlines
+                        "first_send": first_send,
+                    }
                 )
                 child.stdin.write(b"%d\n%s" % (len(header), header))
                 child.stdin.flush()
                 fd = child.stdin.fileno()
-                for start in range(0, len(records), PART):
-                    _write_all(fd, _framed(records[start : start + PART]))
+                for part in parts:
+                    _write_all(fd, part)
                 answer = child.stdout.readline()
                 if not answer:
                     raise ModelwardError("the segment uploader stopped before answering")
@@ -168,15 +176,18 @@ def serve(source: BinaryIO, answers: BinaryIO) -> None:
         if not header:
             return  # the server closed the pipe: every batch was answered
         batch = orjson.loads(source.read(int(header)))
-        lines: list[bytes] = []
-        for _ in range(batch["parts"]):
-            size = source.readline()
-            if not size:
-                return  # the server went away mid-batch: it sends the batch again
-            lines.extend(source.read(int(size)).split(b"\n"))
         try:
-            stored = segments.add_lines(
-                lines, batch_id=batch["batch_id"], first_send=bool(batch.get("first_send"))
+            block = _read_block(source, batch["parts"], batch["bytes"])
+        except ValueError as exc:  # the server and this child out of step: a new child
+            log.error("the segment uploader ends: %s", exc)
+            return
+        if block is None:
+            return  # the server went away mid-batch: it sends the batch again
+        try:
+            stored = segments.add_block(
+                block,
+                batch_id=batch["batch_id"],
+                first_send=bool(batch.get("first_send")),
             )
             answers.write(b"stored %d\n" % stored)
         except InvalidInput as exc:
@@ -184,6 +195,34 @@ def serve(source: BinaryIO, answers: BinaryIO) -> None:
         except Exception as exc:  # the store busy or unreachable: the server resends
             answers.write(_FAILED + b" " + _one_line(exc))
         answers.flush()
+
+
+def _read_block(source: BinaryIO, parts: int, size: int) -> bytearray | None:
+    """A batch's parts read into one buffer of `size` bytes, each line ending in a
+    newline; None when the pipe ends first. A part is read straight into its place:
+    the batch is copied out of the pipe once, not read, joined and copied again (8 MB
+    a second at 8,000 requests)."""
+    block = bytearray(size)
+    view = memoryview(block)
+    start = 0
+    for _ in range(parts):
+        line = source.readline()
+        if not line:
+            return None
+        end = start + int(line)
+        if end >= size:
+            raise ValueError("a batch's parts are longer than its header says")
+        while start < end:
+            got = source.readinto(view[start:end])  # type: ignore[attr-defined]
+            if not got:
+                return None
+            start += got
+        view[start] = 0x0A  # the newline after the part's last line
+        start += 1
+    view.release()
+    if start != size:
+        raise ValueError("a batch's parts are shorter than its header says")
+    return block
 
 
 def _framed(lines: Sequence[bytes]) -> list[bytes]:
@@ -206,10 +245,6 @@ def _write_all(fd: int, buffers: list[bytes]) -> None:
             first += 1
         if written:  # a write cut short (a signal): the rest of that buffer next
             buffers[first] = buffers[first][written:]
-
-
-def _parts(n: int) -> int:
-    return (n + PART - 1) // PART
 
 
 def _one_line(exc: BaseException) -> bytes:
