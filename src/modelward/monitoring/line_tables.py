@@ -37,20 +37,14 @@ _CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 
 _SEPARATOR, _NEWLINE, _BACKSLASH = 0x1F, 0x0A, 0x5C
 _LINE_ENDS = np.array([_SEPARATOR, _SEPARATOR, _NEWLINE], np.uint8)  # a line's 3 cuts
+# the head's fields typed as the segment's columns (the model is its partition's name)
 HEAD_SCHEMA = pa.schema(
     [
-        ("request_id", pa.string()),
-        ("model_name", pa.string()),
-        ("model_version", pa.int32()),
-        ("created_ms", pa.int64()),
-        ("status", pa.int16()),
-        ("latency_ms", pa.float64()),
-        ("n_rows", pa.int32()),
-        ("error", pa.string()),
+        RECORD_SCHEMA.field(name) if name in RECORD_SCHEMA.names else pa.field(name, pa.string())
+        for name in LINE_FIELDS
     ]
 )
-assert tuple(HEAD_SCHEMA.names) == LINE_FIELDS
-_REQUIRED = ("request_id", "model_name", "model_version", "created_ms", "status", "n_rows")
+_OPTIONAL = ("latency_ms", "error")  # null in JSON: a NaN latency, no error
 _CSV_PARSE = pcsv.ParseOptions(
     quote_char='"', double_quote=False, escape_char=False, newlines_in_values=False
 )
@@ -66,11 +60,16 @@ _CSV_CONVERT = pcsv.ConvertOptions(
 
 def line_partitions(lines: Sequence[bytes]) -> dict[Partition, pa.Table]:
     """`block_partitions` of `lines` (each without its newline)."""
+    return block_partitions(block_of(lines))
+
+
+def block_of(lines: Sequence[bytes]) -> bytearray:
+    """`lines` as one block, each ending in a newline (empty for no lines)."""
     if not lines:
-        return {}
+        return bytearray()
     block = bytearray(b"\n").join(lines)
     block += b"\n"
-    return block_partitions(block)
+    return block
 
 
 def block_partitions(block: bytearray) -> dict[Partition, pa.Table]:
@@ -140,8 +139,8 @@ def _heads(pieces: pa.Array, count: int) -> pa.Table:
         )
     if table.num_rows != count:
         raise ValueError(f"{table.num_rows} heads were read from {count} lines")
-    for name in _REQUIRED:
-        if table[name].null_count:
+    for name in LINE_FIELDS:
+        if name not in _OPTIONAL and table[name].null_count:
             raise ValueError(f"a line has no {name}")
     return table
 
@@ -171,7 +170,7 @@ def _partitions(table: pa.Table) -> dict[Partition, pa.Table]:
     if not 0 <= oldest <= newest < 10**13:
         raise ValueError("its created_ms is not a time from 1970 to 2286 in milliseconds")
     names, versions = table["model_name"], table["model_version"]
-    records = table.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
+    records = table.select(RECORD_SCHEMA.names)  # the head's types are the columns'
     first_name, first_version = names[0].as_py(), versions[0].as_py()
     if (
         oldest // HOUR_MS == newest // HOUR_MS

@@ -82,10 +82,7 @@ class SegmentPredictionLog(SegmentFolders):
         stored as sent, never parsed. `first_send`: the caller knows no part of the batch
         was stored before (its writer's first try), so its segments are not looked up
         first."""
-        if not lines:
-            return 0
-        block = bytearray(b"\n").join(lines)
-        block += b"\n"
+        block = line_tables.block_of(lines)
         return self.add_block(block, batch_id=batch_id, first_send=first_send)
 
     def add_block(
